@@ -1,0 +1,350 @@
+package io.vhostblk.virtio;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+
+/**
+ * A split virtqueue in guest memory, seen from the device side. Single-threaded: its queue's event loop owns it.
+ *
+ * <p>Layout (virtio 1.x, little-endian): descriptor table of {@code size} 16-byte entries
+ * {addr u64, len u32, flags u16, next u16}; avail ring {flags u16, idx u16, ring[size] u16,
+ * used_event u16}; used ring {flags u16, idx u16, ring[size] {id u32, len u32}, avail_event u16}.
+ *
+ * <p>Ordering: avail.idx is read with acquire semantics, so the ring entries and descriptors read
+ * after it are the ones the driver published; used elements are written plainly and made visible
+ * by a release store of used.idx; a full fence separates that store (or an avail_event store)
+ * from the read of the driver's suppression fields, as {@code vring_need_event} requires.
+ *
+ * <p>Walk rules (each failure is a {@link DescriptorException}; the request fails, the queue
+ * goes on): every buffer within guest memory (a buffer crossing into a guest-physically adjacent
+ * region is split into two segments, not rejected); next &lt; table size; at most {@code size}
+ * buffer descriptors per chain, counting those inside an indirect table and not counting the
+ * descriptor that points at the table (so loops end there); no readable descriptor after a
+ * writable one; INDIRECT only when negotiated, never nested, never with NEXT; an indirect table
+ * non-empty, a multiple of 16 bytes, at most {@code size} entries and inside one region; the sum
+ * of buffer lengths fits in 32 bits.
+ */
+public final class SplitVirtqueue {
+    /** Largest split-queue size the spec allows. */
+    public static final int MAX_SIZE = 32768;
+
+    public static final short DESC_F_NEXT = 1;
+    public static final short DESC_F_WRITE = 2;
+    public static final short DESC_F_INDIRECT = 4;
+    /** avail.flags: the driver asks for no interrupts (only without EVENT_IDX). */
+    public static final short AVAIL_F_NO_INTERRUPT = 1;
+    /** used.flags: the device asks for no kicks (only without EVENT_IDX). */
+    public static final short USED_F_NO_NOTIFY = 1;
+
+    public static final int DESC_SIZE = 16;
+    public static final int DESC_ALIGN = 16;
+    public static final int AVAIL_ALIGN = 2;
+    public static final int USED_ALIGN = 4;
+
+    static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Aligned 16-bit index access with acquire/release modes (ring indexes are 2-aligned by construction). */
+    private static final VarHandle INDEX = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+
+    private final GuestMemory memory;
+    private final int size;
+    private final int mask;
+    private final MemorySegment desc;
+    private final MemorySegment avail;
+    private final MemorySegment used;
+    private final boolean eventIdx;
+    private final boolean indirect;
+    private final long usedEventOffset;
+    private final long availEventOffset;
+
+    private int nextAvail;
+    /** Last avail.idx read; entries up to it may be consumed without another acquire. */
+    private int availShadow;
+    private int nextUsed;
+    /** used.idx as last published: the "old" of vring_need_event. */
+    private int publishedUsed;
+    /** False until the first publish: after a (re)start the driver's state is unknown, so signal. */
+    private boolean signalledValid;
+
+    /**
+     * @param descUserAddr  descriptor table, front-end user address (as in VHOST_USER_SET_VRING_ADDR)
+     * @param nextAvail     the first avail index to process (VHOST_USER_SET_VRING_BASE)
+     * @param eventIdx      VIRTIO_RING_F_EVENT_IDX negotiated
+     * @param indirect      VIRTIO_RING_F_INDIRECT_DESC negotiated
+     */
+    public SplitVirtqueue(GuestMemory memory, int size, long descUserAddr, long availUserAddr, long usedUserAddr,
+                          int nextAvail, boolean eventIdx, boolean indirect) throws VirtioException {
+        if (size < 1 || size > MAX_SIZE || Integer.bitCount(size) != 1) {
+            throw new VirtioException("queue size " + size + " is not a power of two in [1, " + MAX_SIZE + "]");
+        }
+        if (nextAvail < 0 || nextAvail > 0xffff) {
+            throw new VirtioException("vring base " + nextAvail + " is not a 16-bit index");
+        }
+        checkAligned("descriptor table", descUserAddr, DESC_ALIGN);
+        checkAligned("avail ring", availUserAddr, AVAIL_ALIGN);
+        checkAligned("used ring", usedUserAddr, USED_ALIGN);
+        this.memory = memory;
+        this.size = size;
+        this.mask = size - 1;
+        this.eventIdx = eventIdx;
+        this.indirect = indirect;
+        this.desc = ring(memory, "descriptor table", descUserAddr, (long) DESC_SIZE * size, DESC_ALIGN);
+        // used_event / avail_event trail the rings; they are mapped even without EVENT_IDX (as QEMU does).
+        this.avail = ring(memory, "avail ring", availUserAddr, 6L + 2L * size, AVAIL_ALIGN);
+        this.used = ring(memory, "used ring", usedUserAddr, 6L + 8L * size, USED_ALIGN);
+        this.usedEventOffset = 4L + 2L * size;
+        this.availEventOffset = 4L + 8L * size;
+        this.nextAvail = nextAvail;
+        this.availShadow = nextAvail;
+        // The used index lives in guest memory: after a reconnect it is the truth, not zero.
+        this.nextUsed = (short) INDEX.getAcquire(used, 2L) & 0xffff;
+        this.publishedUsed = nextUsed;
+    }
+
+    private static void checkAligned(String what, long uva, int align) throws VirtioException {
+        if ((uva & (align - 1)) != 0) {
+            throw new VirtioException(String.format("%s address 0x%x is not %d-byte aligned", what, uva, align));
+        }
+    }
+
+    private static MemorySegment ring(GuestMemory memory, String what, long uva, long len, int align) throws VirtioException {
+        MemorySegment s;
+        try {
+            s = memory.userRange(uva, len);
+        } catch (VirtioException e) {
+            throw new VirtioException(what + " (" + len + " bytes) is outside guest memory: " + e.getMessage());
+        }
+        // The host address must be aligned too, or the acquire/release index accesses would fail.
+        if ((s.address() & (align - 1)) != 0) {
+            throw new VirtioException(String.format("%s maps to host address 0x%x, not %d-byte aligned "
+                    + "(region mmap offset misaligned)", what, s.address(), align));
+        }
+        return s;
+    }
+
+    public int size() {
+        return size;
+    }
+
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    public boolean eventIdx() {
+        return eventIdx;
+    }
+
+    public boolean indirect() {
+        return indirect;
+    }
+
+    /** The next avail index the device will read (what GET_VRING_BASE reports). */
+    public int nextAvail() {
+        return nextAvail;
+    }
+
+    /** The used index the next {@link #pushUsed} fills (16-bit, wrapping). */
+    public int nextUsed() {
+        return nextUsed;
+    }
+
+    /** Pops the next available head (acquire read of avail.idx), or -1 when the ring is empty. */
+    public int popAvail() throws VirtioException {
+        if (nextAvail == availShadow && !refreshAvail()) {
+            return -1;
+        }
+        int head = avail.get(U16, 4L + 2L * (nextAvail & mask)) & 0xffff;
+        if (head >= size) {
+            throw new VirtioException("avail ring entry " + nextAvail + " holds head " + head
+                    + ", beyond queue size " + size);
+        }
+        nextAvail = (nextAvail + 1) & 0xffff;
+        return head;
+    }
+
+    /**
+     * Whether the driver has made a chain available that {@link #popAvail()} has not returned
+     * yet (acquire read). Never throws: a corrupt avail.idx shows as work, and the following
+     * {@link #popAvail()} reports it.
+     */
+    public boolean hasAvail() {
+        return nextAvail != availShadow || ((short) INDEX.getAcquire(avail, 2L) & 0xffff) != nextAvail;
+    }
+
+    /** Re-reads avail.idx (acquire); true when it is ahead of nextAvail. */
+    private boolean refreshAvail() throws VirtioException {
+        int idx = (short) INDEX.getAcquire(avail, 2L) & 0xffff;
+        int pending = (idx - nextAvail) & 0xffff;
+        if (pending > size) {
+            throw new VirtioException("avail.idx " + idx + " is " + pending + " entries ahead of next avail "
+                    + nextAvail + ", more than queue size " + size);
+        }
+        availShadow = idx;
+        return pending != 0;
+    }
+
+    /** Walks the chain starting at head into out, checking every guest value. */
+    public void walk(int head, DescriptorChain out) throws DescriptorException {
+        if (head < 0 || head >= size) {
+            throw new DescriptorException("head " + head + " is beyond queue size " + size);
+        }
+        out.reset(head);
+        MemorySegment table = desc;
+        long tableBase = 0;
+        int tableSize = size;
+        boolean inIndirect = false;
+        boolean sawWritable = false;
+        long total = 0;
+        int buffers = 0;
+        int idx = head;
+        while (true) {
+            long off = tableBase + (long) idx * DESC_SIZE;
+            // Read each field exactly once: the guest may rewrite the descriptor under us.
+            long addr = table.get(U64, off);
+            long len = table.get(U32, off + 8) & 0xffffffffL;
+            int flags = table.get(U16, off + 12) & 0xffff;
+            int next = table.get(U16, off + 14) & 0xffff;
+            if ((flags & DESC_F_INDIRECT) != 0) {
+                if (!indirect) {
+                    throw chainError(head, idx, inIndirect, "INDIRECT flag set but VIRTIO_RING_F_INDIRECT_DESC not negotiated");
+                }
+                if (inIndirect) {
+                    throw chainError(head, idx, true, "nested indirect table");
+                }
+                if ((flags & DESC_F_NEXT) != 0) {
+                    throw chainError(head, idx, false, "INDIRECT together with NEXT");
+                }
+                if (len == 0 || len % DESC_SIZE != 0 || len > (long) size * DESC_SIZE) {
+                    throw chainError(head, idx, false, "indirect table length " + len
+                            + " is not a non-zero multiple of 16 of at most " + size + " entries");
+                }
+                int r = memory.regionIndex(addr, len);
+                if (r < 0) {
+                    throw chainError(head, idx, false, String.format(
+                            "indirect table 0x%x+0x%x is not inside guest memory", addr, len));
+                }
+                table = memory.regionSegment(r);
+                tableBase = addr - memory.regionGuestAddr(r);
+                tableSize = (int) (len / DESC_SIZE);
+                inIndirect = true;
+                idx = 0;
+                continue;
+            }
+            if (++buffers > size) {
+                throw chainError(head, idx, inIndirect, "chain longer than queue size " + size + " (loop?)");
+            }
+            out.countDescriptor();
+            boolean writable = (flags & DESC_F_WRITE) != 0;
+            if (writable) {
+                sawWritable = true;
+            } else if (sawWritable) {
+                throw chainError(head, idx, inIndirect, "readable descriptor after a writable one");
+            }
+            total += len;
+            if (total > 0xffffffffL) {
+                throw chainError(head, idx, inIndirect, "total chain length exceeds 2^32-1 bytes");
+            }
+            if (len != 0) {
+                addBuffer(out, addr, len, writable, head, idx, inIndirect);
+            }
+            if ((flags & DESC_F_NEXT) == 0) {
+                return;
+            }
+            if (next >= tableSize) {
+                throw chainError(head, idx, inIndirect, "next index " + next + " is beyond "
+                        + (inIndirect ? "indirect table size " : "queue size ") + tableSize);
+            }
+            idx = next;
+        }
+    }
+
+    /** Adds [addr, addr+len) to the chain, split at region boundaries and at MAX_SEGMENT_LENGTH. */
+    private void addBuffer(DescriptorChain out, long addr, long len, boolean writable, int head, int idx,
+                           boolean inIndirect) throws DescriptorException {
+        long gpa = addr;
+        long left = len;
+        while (left > 0) {
+            int r = memory.regionIndex(gpa, 1);
+            if (r < 0) {
+                throw chainError(head, idx, inIndirect, String.format(
+                        "buffer 0x%x+0x%x is not inside guest memory (0x%x unmapped)", addr, len, gpa));
+            }
+            long n = Math.min(Math.min(left, memory.bytesToRegionEnd(r, gpa)), DescriptorChain.MAX_SEGMENT_LENGTH);
+            long offset = gpa - memory.regionGuestAddr(r);
+            MemorySegment region = memory.regionSegment(r);
+            if (!out.add(region.address() + offset, (int) n, writable, region, offset)) {
+                throw chainError(head, idx, inIndirect, "chain needs more than " + out.capacity() + " segments");
+            }
+            gpa += n;
+            left -= n;
+        }
+    }
+
+    private static DescriptorException chainError(int head, int idx, boolean inIndirect, String problem) {
+        return new DescriptorException("chain at head " + head + ", " + (inIndirect ? "indirect " : "")
+                + "descriptor " + idx + ": " + problem);
+    }
+
+    /** Writes a used element; becomes visible to the guest at the next {@link #publishUsed()}. */
+    public void pushUsed(int head, int writtenLength) {
+        if (head < 0 || head >= size) {
+            throw new IllegalArgumentException("head " + head + " is beyond queue size " + size);
+        }
+        long off = 4L + 8L * (nextUsed & mask);
+        used.set(U32, off, head);
+        used.set(U32, off + 4, writtenLength);
+        nextUsed = (nextUsed + 1) & 0xffff;
+    }
+
+    /** Publishes pushed used elements (release store of used.idx); returns whether the guest wants an interrupt. */
+    public boolean publishUsed() {
+        int old = publishedUsed;
+        int now = nextUsed;
+        if (old == now) {
+            return false;
+        }
+        INDEX.setRelease(used, 2L, (short) now);
+        publishedUsed = now;
+        // The driver's suppression field must be read after our index is visible, or both sides
+        // may decide the other will act (lost interrupt).
+        VarHandle.fullFence();
+        if (!signalledValid) {
+            signalledValid = true;
+            return true;
+        }
+        if (eventIdx) {
+            int usedEvent = avail.get(U16, usedEventOffset) & 0xffff;
+            return needEvent(usedEvent, now, old);
+        }
+        return (avail.get(U16, 0L) & AVAIL_F_NO_INTERRUPT) == 0;
+    }
+
+    /**
+     * The spec's {@code vring_need_event}: whether moving an index from old to now crossed
+     * event, all modulo 2^16.
+     */
+    public static boolean needEvent(int event, int now, int old) {
+        return ((now - event - 1) & 0xffff) < ((now - old) & 0xffff);
+    }
+
+    /**
+     * Turns guest kicks on or off (used.flags or avail_event); after enabling, callers re-check the ring.
+     * With EVENT_IDX, enabling sets avail_event to nextAvail ("kick me when you add the next
+     * one") and disabling leaves avail_event behind, which stops kicks just the same. The full
+     * fence after the store lets the caller's following {@link #hasAvail()} see a chain the driver
+     * added before it could see the store: re-check, then sleep only if still empty.
+     */
+    public void setKicksEnabled(boolean enabled) {
+        if (eventIdx) {
+            if (enabled) {
+                used.set(U16, availEventOffset, (short) nextAvail);
+            }
+        } else {
+            used.set(U16, 0L, (short) (enabled ? 0 : USED_F_NO_NOTIFY));
+        }
+        VarHandle.fullFence();
+    }
+}

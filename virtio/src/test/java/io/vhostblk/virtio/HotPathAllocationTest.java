@@ -1,0 +1,55 @@
+package io.vhostblk.virtio;
+
+import io.vhostblk.virtio.testing.DriverRing;
+import io.vhostblk.virtio.testing.DriverRing.Buf;
+import io.vhostblk.virtio.testing.GuestRam;
+import org.junit.jupiter.api.Test;
+
+import java.lang.management.ManagementFactory;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The per-request path (pop, walk, decode, push, publish) must not allocate once compiled. */
+class HotPathAllocationTest {
+    private static final int SIZE = 128;
+    private static final int ROUNDS = 200_000;
+
+    @Test
+    void requestPathDoesNotAllocate() throws Exception {
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        try (GuestRam ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20))) {
+            DriverRing driver = new DriverRing(ram, SIZE);
+            SplitVirtqueue q = driver.deviceQueue(true, true);
+            long hdr = ram.alloc(16, 8);
+            long data = ram.alloc(8192, 4096);
+            long status = ram.alloc(1, 1);
+            int head = driver.addIndirectChain(Buf.readable(hdr, 8), Buf.readable(hdr + 8, 8),
+                    Buf.writable(data, 4096), Buf.writable(data + 4096, 4096), Buf.writable(status, 1));
+            driver.publish();
+            DescriptorChain chain = new DescriptorChain(DescriptorChain.capacityFor(SIZE));
+            BlkRequest req = new BlkRequest(chain.capacity());
+            long perRound = 0;
+            for (int warm = 0; warm < 3; warm++) {
+                long before = mx.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < ROUNDS; i++) {
+                    int h = q.popAvail();
+                    q.walk(h, chain);
+                    BlkRequestDecoder.decode(chain, req, 0);
+                    req.writeStatus(VirtioBlk.S_OK);
+                    q.pushUsed(h, req.usedLength(VirtioBlk.S_OK));
+                    q.publishUsed();
+                    q.setKicksEnabled(true);
+                    driver.reapUsed();
+                    driver.offer(head); // allocation-free driver steps only
+                    driver.publish();
+                }
+                perRound = mx.getCurrentThreadAllocatedBytes() - before;
+            }
+            assertEquals(BlkRequest.Outcome.OK, req.outcome());
+            assertEquals(8192, req.dataLength());
+            // Anything allocating per request would cost >= 16 bytes x ROUNDS.
+            assertTrue(perRound < ROUNDS, "request path allocated " + perRound + " bytes in " + ROUNDS + " requests");
+        }
+    }
+}
