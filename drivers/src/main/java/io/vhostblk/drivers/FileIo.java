@@ -44,7 +44,7 @@ final class FileIo {
      * A read that meets end of file fills the rest with zeros (the image is shorter than the
      * device, as a truncated sparse file can be).
      */
-    private static long finish(int fd, MemorySegment iov, int count, long offset, long length, long done, boolean write) {
+    static long finish(int fd, MemorySegment iov, int count, long offset, long length, long done, boolean write) {
         long skip = done;
         for (int i = 0; i < count; i++) {
             long base = FileDriver.iovBase(iov, i);

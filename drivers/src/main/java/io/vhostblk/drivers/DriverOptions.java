@@ -1,0 +1,39 @@
+package io.vhostblk.drivers;
+
+/**
+ * Tuning shared by the drivers a {@link Drivers#open factory} call can produce.
+ *
+ * @param direct            open files and block devices with {@code O_DIRECT} (io_uring driver),
+ *                          bypassing the host page cache as qemu's {@code cache=none} does
+ * @param ringEntries       io_uring submission-queue entries per queue (a power of two, at most 32768)
+ * @param completionEntries io_uring completion-queue entries per queue; raised to at least twice
+ *                          {@code ringEntries}, and the most requests the ring keeps in the kernel at once
+ * @param readZeroes        null driver: reads fill the buffer with zeros (a correct device) instead
+ *                          of leaving guest memory untouched (fastest, for benchmarking only)
+ */
+public record DriverOptions(boolean direct, int ringEntries, int completionEntries, boolean readZeroes) {
+    /** O_DIRECT, 128 SQ entries, 1024 CQ entries (a whole typical virtqueue in flight), null reads untouched. */
+    public static final DriverOptions DEFAULTS = new DriverOptions(true, 128, 1024, false);
+
+    public DriverOptions {
+        if (ringEntries < 1 || ringEntries > 32768) {
+            throw new IllegalArgumentException("io_uring ring entries must be 1..32768, not " + ringEntries);
+        }
+        if (completionEntries < 1 || completionEntries > 65536) {
+            throw new IllegalArgumentException("io_uring completion entries must be 1..65536, not " + completionEntries);
+        }
+        completionEntries = Math.min(65536, Math.max(completionEntries, 2 * ringEntries));
+    }
+
+    public DriverOptions withDirect(boolean value) {
+        return new DriverOptions(value, ringEntries, completionEntries, readZeroes);
+    }
+
+    public DriverOptions withRing(int sqEntries, int cqEntries) {
+        return new DriverOptions(direct, sqEntries, cqEntries, readZeroes);
+    }
+
+    public DriverOptions withReadZeroes(boolean value) {
+        return new DriverOptions(direct, ringEntries, completionEntries, value);
+    }
+}

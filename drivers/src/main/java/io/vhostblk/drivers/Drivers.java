@@ -1,0 +1,36 @@
+package io.vhostblk.drivers;
+
+import java.nio.file.Path;
+
+/** Builds a {@link BlockDriver} by kind, choosing io_uring when the kernel allows it. */
+public final class Drivers {
+    private static final System.Logger LOG = System.getLogger(Drivers.class.getName());
+
+    private Drivers() {
+    }
+
+    /**
+     * Opens a driver.
+     *
+     * @param path     the image or block device (ignored by RAM and null)
+     * @param size     bytes; -1 takes an existing image's size (RAM and null need a size)
+     * @param readOnly refuse writes (file-backed kinds)
+     */
+    public static BlockDriver open(DriverKind kind, Path path, long size, boolean readOnly, DriverOptions options)
+            throws DriverException {
+        return switch (kind) {
+            case FILE -> FileDriver.open(path, size, readOnly);
+            case IO_URING -> IoUringDriver.open(path, size, readOnly, options);
+            case AUTO -> {
+                IoUringProbe probe = IoUringDriver.probe();
+                if (probe.available()) {
+                    yield IoUringDriver.open(path, size, readOnly, options);
+                }
+                LOG.log(System.Logger.Level.WARNING, "serving {0} with the synchronous file driver: {1}", path, probe.reason());
+                yield FileDriver.open(path, size, readOnly);
+            }
+            case RAM -> RamDriver.create(size);
+            case NULL -> NullDriver.create(size, options.readZeroes());
+        };
+    }
+}
