@@ -1,0 +1,214 @@
+package io.vhostblk.frontend;
+
+import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.UsedSink;
+import io.vhostblk.linux.EventFd;
+import io.vhostblk.linux.LinuxException;
+import io.vhostblk.linux.Libc;
+import io.vhostblk.virtio.DescriptorException;
+import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.VirtioException;
+
+import java.lang.System.Logger.Level;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The event loop of one virtqueue, on its own platform thread: wait for a kick or a driver
+ * completion, drain the avail ring, start each request through the compat-lib, reap what the
+ * driver finished, publish the used ring once per batch and signal the guest at most once.
+ */
+public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
+    private static final System.Logger LOG = System.getLogger(QueueLoop.class.getName());
+    private static final int POLL_KICK = 0;
+    private static final int POLL_STOP = 1;
+    private static final int POLL_DRIVER = 2;
+    /** Without a kick fd the front-end expects the ring to be polled; this bounds the delay. */
+    private static final int NO_KICK_POLL_MILLIS = 1;
+
+    private final String label;
+    private final SplitVirtqueue queue;
+    private final QueueContext context;
+    private final EventFd kick;
+    private final EventFd call;
+    private final EventFd stopSignal;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment pollFds;
+    private final int pollCount;
+    private final Thread thread;
+    private volatile boolean stopping;
+    private boolean closed;
+    private boolean usedPending;
+    private boolean broken;
+
+    /** Creates the loop; the context is built with this loop as its used-ring sink. */
+    public QueueLoop(String label, SplitVirtqueue queue, ContextFactory contexts, EventFd kick, EventFd call)
+            throws VhostUserException {
+        this.label = label;
+        this.queue = queue;
+        this.kick = kick;
+        this.call = call;
+        try {
+            this.context = contexts.create(this);
+            this.stopSignal = EventFd.create(true);
+        } catch (LinuxException e) {
+            throw new VhostUserException(label + ": cannot create the queue's stop eventfd", e);
+        } catch (Exception e) {
+            throw new VhostUserException(label + ": cannot open the driver queue: " + e.getMessage(), e);
+        }
+        int driverFd = context.completionFd();
+        this.pollCount = driverFd >= 0 ? 3 : 2;
+        this.pollFds = arena.allocate(Libc.POLLFD, 3);
+        setPollFd(POLL_KICK, kick == null ? -1 : kick.fd());
+        setPollFd(POLL_STOP, stopSignal.fd());
+        setPollFd(POLL_DRIVER, driverFd);
+        this.thread = Thread.ofPlatform().name("vhost-blk-" + label).unstarted(this::run);
+    }
+
+    /** Builds a queue's compat-lib context around the loop's used-ring sink. */
+    @FunctionalInterface
+    public interface ContextFactory {
+        QueueContext create(UsedSink sink) throws Exception;
+    }
+
+    /** Starts the loop thread. */
+    public QueueLoop start() {
+        thread.start();
+        return this;
+    }
+
+    private void setPollFd(int i, int fd) {
+        long base = i * Libc.POLLFD.byteSize();
+        pollFds.set(ValueLayout.JAVA_INT, base, fd);
+        pollFds.set(ValueLayout.JAVA_SHORT, base + 4, Libc.POLLIN);
+        pollFds.set(ValueLayout.JAVA_SHORT, base + 6, (short) 0);
+    }
+
+    private short revents(int i) {
+        return pollFds.get(ValueLayout.JAVA_SHORT, i * Libc.POLLFD.byteSize() + 6);
+    }
+
+    private void run() {
+        LOG.log(Level.INFO, label + ": queue started (size " + queue.size() + ", first avail " + queue.nextAvail() + ")");
+        try {
+            while (!stopping) {
+                if (!broken) {
+                    queue.setKicksEnabled(false);
+                    drainAvail();
+                }
+                context.flushBatch();
+                context.reap();
+                publish();
+                if (!broken) {
+                    queue.setKicksEnabled(true);
+                    // A request made available between the drain and re-enabling kicks sent no kick.
+                    if (queue.hasAvail()) {
+                        continue;
+                    }
+                }
+                waitForWork();
+            }
+            finishInFlight();
+        } catch (RuntimeException | Error e) {
+            LOG.log(Level.ERROR, label + ": queue loop failed; the queue stops serving", e);
+        } finally {
+            LOG.log(Level.INFO, label + ": queue stopped at avail index " + queue.nextAvail());
+        }
+    }
+
+    private void drainAvail() {
+        try {
+            int head;
+            while ((head = queue.popAvail()) >= 0) {
+                if (context.busy(head)) {
+                    markBroken("the guest made head " + head + " available again while it is still in flight");
+                    return;
+                }
+                try {
+                    queue.walk(head, context.chainFor(head));
+                } catch (DescriptorException e) {
+                    LOG.log(Level.WARNING, label + " head=" + head + ": bad descriptor chain, returned unanswered: " + e.getMessage());
+                    used(head, 0);
+                    continue;
+                }
+                context.submit(head);
+            }
+        } catch (VirtioException e) {
+            markBroken(e.getMessage());
+        }
+    }
+
+    private void markBroken(String why) {
+        broken = true;
+        LOG.log(Level.ERROR, label + ": queue is broken and stops taking requests until the front-end resets it: " + why);
+    }
+
+    @Override
+    public void used(int head, int writtenLength) {
+        queue.pushUsed(head, writtenLength);
+        usedPending = true;
+    }
+
+    private void publish() {
+        if (!usedPending) {
+            return;
+        }
+        usedPending = false;
+        if (queue.publishUsed() && call != null) {
+            int rc = call.signal();
+            if (rc < 0) {
+                LOG.log(Level.WARNING, label + ": cannot signal the call eventfd: " + io.vhostblk.linux.Errno.describe(-rc));
+            }
+        }
+    }
+
+    private void waitForWork() {
+        int timeout = kick == null && !broken ? NO_KICK_POLL_MILLIS : -1;
+        int rc = Libc.poll(pollFds, pollCount, timeout);
+        if (rc < 0) {
+            if (rc != -io.vhostblk.linux.Errno.EINTR) {
+                throw new IllegalStateException(label + ": poll failed: " + io.vhostblk.linux.Errno.describe(-rc));
+            }
+            return;
+        }
+        if (kick != null && (revents(POLL_KICK) & Libc.POLLIN) != 0) {
+            kick.drain();
+        }
+        if ((revents(POLL_STOP) & Libc.POLLIN) != 0) {
+            stopSignal.drain();
+        }
+    }
+
+    /** Completes whatever the driver still holds, so the ring's avail index is exact when we return. */
+    private void finishInFlight() {
+        context.flushBatch();
+        while (context.inFlight() > 0) {
+            if (context.reap() == 0) {
+                int rc = Libc.poll(pollFds.asSlice(POLL_DRIVER * Libc.POLLFD.byteSize()), 1, 100);
+                if (rc < 0 && rc != -io.vhostblk.linux.Errno.EINTR) {
+                    break;
+                }
+            }
+        }
+        publish();
+    }
+
+    @Override
+    public synchronized void stop() {
+        if (!stopping) {
+            stopping = true;
+            stopSignal.signal();
+        }
+        try {
+            thread.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (!thread.isAlive() && !closed) {
+            closed = true;
+            context.close();
+            stopSignal.close();
+        }
+    }
+}

@@ -1,0 +1,118 @@
+package io.vhostblk.frontend;
+
+import io.vhostblk.compat.BlockDevice;
+import io.vhostblk.compat.QueueContext;
+import io.vhostblk.linux.EventFd;
+import io.vhostblk.virtio.BlkConfig;
+import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.VirtioBlk;
+
+import java.lang.System.Logger.Level;
+
+/**
+ * A virtio-blk device served over vhost-user: its feature bits and config space, derived from
+ * the {@link BlockDevice} behind it, and one {@link QueueLoop} per started queue.
+ */
+public final class VirtioBlkDevice implements VhostUserDevice {
+    private static final System.Logger LOG = System.getLogger(VirtioBlkDevice.class.getName());
+    /** Largest discard / write-zeroes range per request, in sectors (1 GiB). */
+    static final int MAX_RANGE_SECTORS = 1 << 21;
+    /** Largest data segment the guest may put in one descriptor. */
+    static final int SIZE_MAX = 1 << 20;
+
+    private final BlockDevice device;
+    private final int queues;
+    private final int maxQueueSize;
+
+    public VirtioBlkDevice(BlockDevice device, int queues, int maxQueueSize) {
+        this.device = device;
+        this.queues = queues;
+        this.maxQueueSize = maxQueueSize;
+    }
+
+    public BlockDevice blockDevice() {
+        return device;
+    }
+
+    @Override
+    public long features() {
+        long f = bit(VirtioBlk.F_VERSION_1) | bit(VirtioBlk.F_RING_INDIRECT_DESC) | bit(VirtioBlk.F_RING_EVENT_IDX)
+                | bit(VirtioBlk.F_SIZE_MAX) | bit(VirtioBlk.F_SEG_MAX) | bit(VirtioBlk.F_BLK_SIZE)
+                | bit(VirtioBlk.F_TOPOLOGY) | bit(VirtioBlk.F_FLUSH) | bit(VirtioBlk.F_CONFIG_WCE) | bit(VirtioBlk.F_MQ);
+        if (device.readOnly()) {
+            f |= bit(VirtioBlk.F_RO);
+        } else {
+            if (device.driver().supportsDiscard()) {
+                f |= bit(VirtioBlk.F_DISCARD);
+            }
+            if (device.driver().supportsWriteZeroes()) {
+                f |= bit(VirtioBlk.F_WRITE_ZEROES);
+            }
+        }
+        return f;
+    }
+
+    private static long bit(int n) {
+        return 1L << n;
+    }
+
+    @Override
+    public int maxQueues() {
+        return queues;
+    }
+
+    /** Largest queue size the device accepts from the front-end. */
+    public int maxQueueSize() {
+        return maxQueueSize;
+    }
+
+    /** Segments one request may carry: the queue minus header and status descriptors. */
+    int segMax() {
+        return Math.max(1, Math.min(maxQueueSize, 1024) - 2);
+    }
+
+    @Override
+    public byte[] config() {
+        return BlkConfig.builder()
+                .capacitySectors(device.capacitySectors())
+                .sizeMax(SIZE_MAX)
+                .segMax(segMax())
+                .blkSize(512)
+                .topology(3, 0, 8, 0)
+                .writeback(device.writeback())
+                .numQueues(queues)
+                .discard(MAX_RANGE_SECTORS, 1, 8)
+                .writeZeroes(MAX_RANGE_SECTORS, 1, true)
+                .build()
+                .toBytes();
+    }
+
+    @Override
+    public void writeConfig(int offset, byte[] data) throws VhostUserException {
+        if (offset == BlkConfig.WRITEBACK_OFFSET && data.length == 1 && (data[0] == 0 || data[0] == 1)) {
+            device.writeback(data[0] == 1);
+            LOG.log(Level.INFO, device.label() + ": guest set the cache to " + (data[0] == 1 ? "writeback" : "write-through"));
+            return;
+        }
+        throw new VhostUserException("SET_CONFIG: only the 1-byte writeback field (offset " + BlkConfig.WRITEBACK_OFFSET
+                + ", value 0 or 1) is writable; got offset " + offset + ", size " + data.length);
+    }
+
+    @Override
+    public void featuresAcked(long features) {
+        LOG.log(Level.DEBUG, () -> device.label() + ": features acked 0x" + Long.toHexString(features));
+    }
+
+    @Override
+    public QueueWorker startQueue(int index, SplitVirtqueue queue, EventFd kick, EventFd call) throws VhostUserException {
+        String label = device.id() + "-q" + index;
+        int segments = 2 * queue.size() + 2;
+        return new QueueLoop(label, queue,
+                sink -> new QueueContext(device, index, queue.size(), segments, sink), kick, call).start();
+    }
+
+    @Override
+    public void reset() {
+        LOG.log(Level.INFO, device.label() + ": front-end reset the device");
+    }
+}
