@@ -1,0 +1,91 @@
+package io.vhostblk.server;
+
+import io.vhostblk.compat.BlockDevice;
+import io.vhostblk.drivers.BlockDriver;
+import io.vhostblk.drivers.DriverException;
+import io.vhostblk.drivers.FileDriver;
+import io.vhostblk.frontend.VhostUserServer;
+import io.vhostblk.frontend.VirtioBlkDevice;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.System.Logger.Level;
+import java.nio.file.Files;
+import java.util.concurrent.CountDownLatch;
+
+/** {@code vhost-blk serve}: one disk, one vhost-user socket, until SIGTERM or SIGINT. */
+final class ServeCommand {
+    private static final System.Logger LOG = System.getLogger(ServeCommand.class.getName());
+    /** Size of an image created without --size. */
+    static final long DEFAULT_NEW_IMAGE_SIZE = 8L << 30;
+
+    private final ServeOptions options;
+    private final PrintStream out;
+
+    ServeCommand(ServeOptions options, PrintStream out) {
+        this.options = options;
+        this.out = out;
+    }
+
+    int run() throws StartupException {
+        long size = options.size();
+        if (size < 0 && !Files.exists(options.disk())) {
+            size = DEFAULT_NEW_IMAGE_SIZE;
+        }
+        BlockDriver driver;
+        try {
+            driver = FileDriver.open(options.disk(), size, options.readOnly());
+        } catch (DriverException e) {
+            throw new StartupException(e.getMessage(), e);
+        }
+        BlockDevice device = new BlockDevice(options.deviceId(), options.vmName(), driver, options.writeback());
+        VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize());
+        CountDownLatch stop = new CountDownLatch(1);
+        Signals.onTermination(stop::countDown);
+        VhostUserServer server;
+        try {
+            server = VhostUserServer.start(device.id(), options.socket(), false, virtio);
+        } catch (IOException e) {
+            driver.close();
+            throw new StartupException("cannot listen on " + options.socket() + ": " + e.getMessage(), e);
+        }
+        LOG.log(Level.INFO, device.label() + ": serving " + driver.kind() + " " + driver.target() + " ("
+                + Sizes.format(driver.capacity()) + (driver.readOnly() ? ", read-only" : "") + ", "
+                + options.queues() + " queue(s)) on " + options.socket());
+        out.println(qemuArguments());
+        out.flush();
+        try {
+            stop.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        LOG.log(Level.INFO, device.label() + ": shutting down");
+        int status = 0;
+        try {
+            server.close();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, device.label() + ": closing the socket: " + e.getMessage());
+        }
+        try {
+            driver.sync();
+        } catch (DriverException e) {
+            LOG.log(Level.ERROR, device.label() + ": " + e.getMessage());
+            status = 1;
+        }
+        driver.close();
+        LOG.log(Level.INFO, device.label() + ": stopped");
+        return status;
+    }
+
+    /** The QEMU options that attach this disk, for the operator to paste. */
+    String qemuArguments() {
+        return "vhost-blk: attach with QEMU options:\n"
+                + "  -object memory-backend-memfd,id=mem,size=<guest RAM, e.g. 1G>,share=on -M q35,memory-backend=mem -m <same size>\n"
+                + "  -chardev socket,id=" + chardevId() + ",path=" + options.socket().toAbsolutePath() + "\n"
+                + "  -device vhost-user-blk-pci,chardev=" + chardevId() + ",num-queues=" + options.queues();
+    }
+
+    private String chardevId() {
+        return "vhostblk-" + options.deviceId().replaceAll("[^A-Za-z0-9_-]", "_");
+    }
+}

@@ -1,0 +1,105 @@
+package io.vhostblk.server;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/** The options of {@code vhost-blk serve}, parsed and checked. */
+public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
+                           String deviceId, String vmName, boolean writeback) {
+
+    public static final String HELP = """
+            Usage: vhost-blk serve --socket PATH --disk FILE [options]
+
+            Serves a raw disk image (or block device) to one QEMU/KVM guest as a
+            vhost-user-blk device. QEMU connects to the Unix socket; the command prints
+            the QEMU arguments that attach the disk.
+
+              --socket PATH     Unix socket to listen on (created; removed on exit)
+              --disk FILE       raw image or block device to serve; created sparse when
+                                missing (needs --size)
+              --size SIZE       size of a new image: bytes or with K, M, G, T suffix
+                                (binary). For an existing image it must match, or be
+                                left out to take the image's size. Default when the
+                                image is created: 8G
+              --queues N        virtqueues (one event loop thread each), 1..64; give
+                                QEMU the same num-queues. Default 1
+              --queue-size N    largest virtqueue size accepted from the front-end,
+                                a power of two 64..32768. Default 1024
+              --read-only       export read-only: the guest sees VIRTIO_BLK_F_RO and
+                                every write is refused with an I/O error
+              --no-writeback    advertise a write-through cache (CONFIG_WCE off)
+              --id NAME         device id for logs and the control socket
+                                (default: the disk file's name)
+              --vm NAME         VM name for logs (default: unknown)
+              --help            this text
+
+            Stops cleanly on SIGTERM or SIGINT: in-flight requests finish, the image is
+            synced, the socket file is removed.
+            """;
+
+    /** Parses the arguments after {@code serve}. */
+    public static ServeOptions parse(List<String> args) throws UsageException {
+        Path socket = null;
+        Path disk = null;
+        long size = -1;
+        int queues = 1;
+        int queueSize = 1024;
+        boolean readOnly = false;
+        boolean writeback = true;
+        String id = null;
+        String vm = "unknown";
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            switch (a) {
+                case "--socket" -> socket = Path.of(value(args, ++i, a));
+                case "--disk" -> disk = Path.of(value(args, ++i, a));
+                case "--size" -> size = Sizes.parse(a, value(args, ++i, a));
+                case "--queues" -> queues = intValue(a, value(args, ++i, a), 1, 64);
+                case "--queue-size" -> queueSize = intValue(a, value(args, ++i, a), 64, 32768);
+                case "--read-only" -> readOnly = true;
+                case "--no-writeback" -> writeback = false;
+                case "--id" -> id = value(args, ++i, a);
+                case "--vm" -> vm = value(args, ++i, a);
+                default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk serve --help)");
+            }
+        }
+        if (socket == null) {
+            throw new UsageException("--socket is required");
+        }
+        if (disk == null) {
+            throw new UsageException("--disk is required");
+        }
+        if (Integer.bitCount(queueSize) != 1) {
+            throw new UsageException("--queue-size: " + queueSize + " is not a power of two");
+        }
+        if (size >= 0 && size % 512 != 0) {
+            throw new UsageException("--size: " + size + " bytes is not a multiple of 512");
+        }
+        if (socket.toAbsolutePath().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 107) {
+            throw new UsageException("--socket: path '" + socket + "' is longer than a Unix socket path may be (107 bytes)");
+        }
+        if (id == null) {
+            id = disk.getFileName().toString();
+        }
+        return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback);
+    }
+
+    private static String value(List<String> args, int i, String option) throws UsageException {
+        if (i >= args.size() || args.get(i).startsWith("--")) {
+            throw new UsageException(option + " needs a value");
+        }
+        return args.get(i);
+    }
+
+    private static int intValue(String option, String v, int min, int max) throws UsageException {
+        try {
+            int n = Integer.parseInt(v);
+            if (n < min || n > max) {
+                throw new UsageException(option + ": " + n + " is outside " + min + ".." + max);
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new UsageException(option + ": '" + v + "' is not a number");
+        }
+    }
+}

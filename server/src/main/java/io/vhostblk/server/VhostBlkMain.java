@@ -1,0 +1,55 @@
+package io.vhostblk.server;
+
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+
+/** The {@code vhost-blk} command: dispatches to its sub-commands. */
+public final class VhostBlkMain {
+    static final String HELP = """
+            Usage: vhost-blk COMMAND [options]
+
+            A vhost-user-blk back-end: serves disk images to QEMU/KVM guests.
+
+            Commands:
+              serve     serve a disk image over a vhost-user socket
+              help      this text
+
+            Run 'vhost-blk COMMAND --help' for a command's options.
+            """;
+
+    private VhostBlkMain() {
+    }
+
+    public static void main(String[] args) {
+        Logging.configure();
+        System.exit(run(Arrays.asList(args), System.out, System.err));
+    }
+
+    /** Runs a command line; returns the process exit status. */
+    static int run(List<String> args, PrintStream out, PrintStream err) {
+        if (args.isEmpty() || args.get(0).equals("help") || args.get(0).equals("--help") || args.get(0).equals("-h")) {
+            out.print(HELP);
+            return args.isEmpty() ? 2 : 0;
+        }
+        List<String> rest = args.subList(1, args.size());
+        try {
+            return switch (args.get(0)) {
+                case "serve" -> {
+                    if (rest.contains("--help") || rest.contains("-h")) {
+                        out.print(ServeOptions.HELP);
+                        yield 0;
+                    }
+                    yield new ServeCommand(ServeOptions.parse(rest), out).run();
+                }
+                default -> throw new UsageException("unknown command '" + args.get(0) + "' (see vhost-blk --help)");
+            };
+        } catch (UsageException e) {
+            err.println("vhost-blk: " + e.getMessage());
+            return 2;
+        } catch (StartupException e) {
+            err.println("vhost-blk: " + e.getMessage());
+            return 1;
+        }
+    }
+}
