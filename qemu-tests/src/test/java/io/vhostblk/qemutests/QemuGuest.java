@@ -1,0 +1,124 @@
+package io.vhostblk.qemutests;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Boots one Linux guest under QEMU whose only disk is a vhost-user-blk device on a given socket, and
+ * records its serial console until it powers off or the hard timeout kills it.
+ */
+final class QemuGuest {
+    /** Called when the guest prints {@code VBTEST SYNCED <check>}; returns null if the host-side check holds, else why not. */
+    @FunctionalInterface
+    interface SyncedCheck {
+        String verify(String check);
+    }
+
+    /** What to boot: the guest's memory must be shared (memfd) so the back-end can map it. */
+    record Config(GuestKernel kernel, Path initramfs, GuestPlan plan, Path socket, Path runDir, Duration timeout) {
+    }
+
+    private static final String MEMORY = "512M";
+
+    private QemuGuest() {
+    }
+
+    /** Boots the guest and waits for it to power off (or kills it at the timeout); never leaves QEMU running. */
+    static GuestRun run(Config config, SyncedCheck syncedCheck) throws IOException, InterruptedException {
+        Path qemu = HostTools.program("qemu-system-x86_64", "qemu-system-x86");
+        Path serialLog = config.runDir().resolve("serial.log");
+        Path stderrLog = config.runDir().resolve("qemu.log");
+        List<String> command = command(qemu, config);
+        Files.writeString(config.runDir().resolve("qemu.cmdline"), String.join(" ", command) + "\n");
+
+        List<String> serial = Collections.synchronizedList(new ArrayList<>());
+        Map<String, String> hostVerdicts = Collections.synchronizedMap(new LinkedHashMap<>());
+        long start = System.nanoTime();
+        Process process = new ProcessBuilder(command)
+                .redirectError(stderrLog.toFile())
+                .start();
+        Thread console = Thread.ofPlatform().name("qemu-serial").daemon().start(
+                () -> pumpConsole(process, serialLog, serial, hostVerdicts, syncedCheck));
+        boolean exited;
+        try {
+            exited = process.waitFor(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
+        } finally {
+            if (process.isAlive()) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+            console.join(TimeUnit.SECONDS.toMillis(10));
+        }
+        Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+        return new GuestRun(List.copyOf(serial), exited ? process.exitValue() : -1, !exited, elapsed,
+                Map.copyOf(hostVerdicts), serialLog, stderrLog, command);
+    }
+
+    private static List<String> command(Path qemu, Config c) {
+        GuestPlan plan = c.plan();
+        boolean kvm = Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
+        List<String> cmd = new ArrayList<>(List.of(qemu.toString(),
+                "-nodefaults", "-no-reboot", "-display", "none", "-no-user-config",
+                "-accel", kvm ? "kvm" : "tcg",
+                "-cpu", kvm ? "host" : "max",
+                "-M", "q35,memory-backend=mem",
+                // vhost-user: the back-end maps guest RAM through the fds QEMU sends, so RAM must be a shared memfd.
+                "-object", "memory-backend-memfd,id=mem,size=" + MEMORY + ",share=on",
+                "-m", MEMORY,
+                "-smp", Integer.toString(plan.vcpus()),
+                "-kernel", c.kernel().image().toString(),
+                "-initrd", c.initramfs().toString(),
+                "-append", "console=ttyS0 panic=-1 quiet vbtest=" + plan.name(),
+                // The serial console on stdio: we read the guest's reports and answer its SYNCED requests.
+                "-chardev", "stdio,id=console,signal=off",
+                "-serial", "chardev:console",
+                "-chardev", "socket,id=vb0,path=" + c.socket(),
+                "-device", "vhost-user-blk-pci,chardev=vb0,num-queues=" + plan.queues()));
+        return cmd;
+    }
+
+    private static void pumpConsole(Process process, Path serialLog, List<String> serial,
+                                    Map<String, String> hostVerdicts, SyncedCheck syncedCheck) {
+        try (BufferedReader in = new BufferedReader(
+                new InputStreamReader(process.getInputStream(), StandardCharsets.ISO_8859_1));
+             Writer log = Files.newBufferedWriter(serialLog, StandardCharsets.ISO_8859_1);
+             OutputStream guestInput = process.getOutputStream()) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                serial.add(line);
+                log.write(line);
+                log.write('\n');
+                log.flush();
+                int at = line.indexOf("VBTEST SYNCED ");
+                if (at >= 0) {
+                    String check = line.substring(at + "VBTEST SYNCED ".length()).strip();
+                    String verdict;
+                    try {
+                        verdict = syncedCheck.verify(check);
+                    } catch (RuntimeException | Error e) {
+                        verdict = "host check threw " + e;
+                    }
+                    hostVerdicts.put(check, verdict == null ? "" : verdict);
+                    guestInput.write("ack\n".getBytes(StandardCharsets.US_ASCII));
+                    guestInput.flush();
+                }
+            }
+        } catch (IOException e) {
+            // QEMU went away (killed at the timeout or exited); what was read so far is the record.
+            serial.add("[harness] console read ended: " + e);
+        }
+    }
+}

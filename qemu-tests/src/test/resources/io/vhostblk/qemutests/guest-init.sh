@@ -1,0 +1,265 @@
+#!/bin/busybox sh
+# /init of the vhost-blk test guest. Loads virtio-blk, runs the plan named by vbtest= on the kernel
+# command line against /dev/vda, and reports on the serial console with lines the host parses:
+#   VBTEST PASS <check> [detail]   VBTEST FAIL <check> <why>   VBTEST SYNCED <check>   VBTEST DONE
+# then powers off. Plan lines are "<op> <check> <args...>" (see GuestPlan.java).
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+exec </dev/console >/dev/console 2>&1
+
+DEV=/dev/vda
+SYS=/sys/block/vda
+# util-linux tools (busybox's lack the options) with the libraries they were copied with.
+UL="env LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/lib64"
+BLKDISCARD="$UL /ul/blkdiscard"
+FALLOCATE="$UL /ul/fallocate"
+
+say() { echo "VBTEST $*"; }
+pass() { say PASS "$@"; }
+fail() {
+    c=$1
+    shift
+    say FAIL "$c" "$(printf '%s' "$*" | tr '\r\n' '  ' | cut -c1-400)"
+}
+finish() {
+    say DONE
+    poweroff -f
+    sleep 30
+}
+# run CMD...: runs CMD with its output captured in $OUT; returns CMD's status.
+run() { OUT=$("$@" 2>&1); }
+stat_field() { awk -v f="$1" '{ print $f }' $SYS/stat; }
+
+# capacity CHECK BYTES
+op_capacity() {
+    got=$(($(cat $SYS/size) * 512))
+    if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "capacity is $got bytes, expected $2"; fi
+}
+
+# sysfs CHECK ATTRIBUTE eq|gt VALUE
+op_sysfs() {
+    v=$(cat "$SYS/$2" 2>&1 | tr ' ' '_')
+    case $3 in
+    eq) [ "$v" = "$4" ] ;;
+    gt) [ "$v" -gt "$4" ] 2>/dev/null ;;
+    esac && pass "$1" "$2=$v" || fail "$1" "$SYS/$2 is '$v', expected $3 $4"
+}
+
+# write CHECK BS OFFSET LENGTH PATTERN_OFFSET (O_DIRECT)
+op_write() {
+    if run dd if=/pattern of=$DEV bs="$2" count=$(($4 / $2)) skip="$5" seek="$3" \
+        iflag=skip_bytes oflag=direct,seek_bytes conv=notrunc; then
+        pass "$1"
+    else
+        fail "$1" "dd write failed: $OUT"
+    fi
+}
+
+# compare_with CHECK EXPECTED_FILE: compares /tmp/got with the expected bytes
+compare_with() {
+    if run cmp /tmp/got "$2"; then pass "$1"; else fail "$1" "data differs: $OUT"; fi
+    rm -f /tmp/got /tmp/want
+}
+
+# read CHECK BS OFFSET LENGTH PATTERN_OFFSET (O_DIRECT, compared with the pattern)
+op_read() {
+    rm -f /tmp/got /tmp/want
+    if ! run dd if=$DEV of=/tmp/got bs="$2" count=$(($4 / $2)) skip="$3" iflag=direct,skip_bytes; then
+        fail "$1" "dd read failed: $OUT"
+        return
+    fi
+    if ! run dd if=/pattern of=/tmp/want bs=65536 skip="$5" count="$4" iflag=skip_bytes,count_bytes; then
+        fail "$1" "cannot cut the pattern: $OUT"
+        return
+    fi
+    compare_with "$1" /tmp/want
+}
+
+# readzero CHECK BS OFFSET LENGTH (O_DIRECT, expects zeros)
+op_readzero() {
+    rm -f /tmp/got /tmp/want
+    if ! run dd if=$DEV of=/tmp/got bs="$2" count=$(($4 / $2)) skip="$3" iflag=direct,skip_bytes; then
+        fail "$1" "dd read failed: $OUT"
+        return
+    fi
+    dd if=/dev/zero of=/tmp/want bs=65536 count="$4" iflag=count_bytes 2>/dev/null
+    compare_with "$1" /tmp/want
+}
+
+# bgwrite CHECK CPU BS OFFSET LENGTH PATTERN_OFFSET: O_DIRECT writer pinned to CPU, collected by wait
+op_bgwrite() {
+    taskset -c "$2" dd if=/pattern of=$DEV bs="$3" count=$(($5 / $3)) skip="$6" seek="$4" \
+        iflag=skip_bytes oflag=direct,seek_bytes conv=notrunc >"/tmp/bg-$1.log" 2>&1 &
+    WRITERS="$WRITERS $!:$1"
+}
+
+# wait CHECK: waits for every background writer; each passes or fails under its own name
+op_wait() {
+    failed=0
+    for w in $WRITERS; do
+        wait "${w%%:*}"
+        status=$?
+        c=${w#*:}
+        if [ $status = 0 ]; then pass "$c"; else fail "$c" "writer exited with $status: $(cat "/tmp/bg-$c.log")"; failed=1; fi
+    done
+    WRITERS=
+    if [ $failed = 0 ]; then pass "$1"; else fail "$1" "a parallel writer failed"; fi
+}
+
+# mqueues CHECK COUNT
+op_mqueues() {
+    n=$(ls $SYS/mq | wc -l)
+    if [ "$n" = "$2" ]; then pass "$1"; else fail "$1" "$SYS/mq has $n queues ($(ls $SYS/mq | tr '\n' ' ')), expected $2"; fi
+}
+
+# queueirqs CHECK COUNT: every virtqueue completed requests, i.e. its MSI-X vector ("virtioN-req.I"
+# in /proc/interrupts) fired; the back-end signals each queue's call eventfd separately.
+op_queueirqs() {
+    i=0
+    report=
+    ok=1
+    while [ $i -lt "$2" ]; do
+        n=$(awk -v q="-req.$i" 'substr($NF, length($NF) - length(q) + 1) == q {
+                for (c = 2; c <= NF && $c ~ /^[0-9]+$/; c++) s += $c; found = 1 }
+            END { print found ? s + 0 : "none" }' /proc/interrupts)
+        report="$report req.$i=$n"
+        [ "$n" -gt 0 ] 2>/dev/null || ok=0
+        i=$((i + 1))
+    done
+    if [ $ok = 1 ]; then pass "$1" "interrupts:$report"; else fail "$1" "not every queue completed requests:$report; $(grep virtio /proc/interrupts | tr -s ' ')"; fi
+}
+
+# writeback CHECK: the device must run with a volatile write cache, or the kernel never sends FLUSH.
+# With VIRTIO_BLK_F_CONFIG_WCE the guest may switch the mode itself (a config-space write the back-end
+# must honour); without it, VIRTIO_BLK_F_FLUSH alone means write back.
+op_writeback() {
+    how="offered"
+    if [ "$(cat $SYS/queue/write_cache)" != "write back" ] && [ -w $SYS/cache_type ]; then
+        echo "write back" >$SYS/cache_type 2>/dev/null
+        how="switched through cache_type (VIRTIO_BLK_F_CONFIG_WCE)"
+    fi
+    mode=$(cat $SYS/queue/write_cache)
+    if [ "$mode" = "write back" ]; then pass "$1" "$how"; else fail "$1" "write cache is '$mode' (cache_type '$(cat $SYS/cache_type 2>&1)'): the device offers no FLUSH"; fi
+}
+
+# discard CHECK OFFSET LENGTH
+op_discard() {
+    before=$(stat_field 12)
+    if ! run $BLKDISCARD -f -o "$2" -l "$3" $DEV; then
+        fail "$1" "blkdiscard failed: $OUT"
+        return
+    fi
+    after=$(stat_field 12)
+    if [ "$after" -gt "$before" ]; then pass "$1"; else fail "$1" "no DISCARD reached the device (discards $before -> $after)"; fi
+}
+
+# zeroout CHECK OFFSET LENGTH
+op_zeroout() {
+    if run $BLKDISCARD -f -z -o "$2" -l "$3" $DEV; then pass "$1"; else fail "$1" "blkdiscard -z failed: $OUT"; fi
+}
+
+# punch CHECK OFFSET LENGTH: fallocate --punch-hole on the device, i.e. WRITE_ZEROES (unmap allowed)
+# that must be carried out by the device: the kernel does not fall back to writing zero pages.
+op_punch() {
+    if run $FALLOCATE -p -o "$2" -l "$3" $DEV; then pass "$1"; else fail "$1" "fallocate --punch-hole failed: $OUT"; fi
+}
+
+# flush CHECK BS OFFSET LENGTH PATTERN_OFFSET: buffered write, fsync, then the host checks the image
+op_flush() {
+    before=$(stat_field 16)
+    if ! run dd if=/pattern of=$DEV bs="$2" count=$(($4 / $2)) skip="$5" seek="$3" \
+        iflag=skip_bytes oflag=seek_bytes conv=notrunc,fsync; then
+        fail "$1" "buffered write + fsync failed: $OUT"
+        return
+    fi
+    after=$(stat_field 16)
+    if [ "$after" -le "$before" ]; then
+        fail "$1" "no FLUSH reached the device (flushes $before -> $after, write_cache '$(cat $SYS/queue/write_cache)')"
+        return
+    fi
+    say SYNCED "$1"
+    # The host answers once it has compared the image file with what was just flushed.
+    if read -t 60 reply </dev/console; then pass "$1" "flushes $before -> $after"; else fail "$1" "the host did not answer within 60 s"; fi
+}
+
+# fsync CHECK
+op_fsync() {
+    before=$(stat_field 16)
+    if ! run sync -d $DEV; then
+        fail "$1" "fsync failed: $OUT"
+        return
+    fi
+    after=$(stat_field 16)
+    if [ "$after" -gt "$before" ]; then pass "$1"; else fail "$1" "no FLUSH reached the device (flushes $before -> $after)"; fi
+}
+
+# refused CHECK WHAT [EXTRA_REASON]: the last command must have failed because the device is
+# read-only (or for EXTRA_REASON), not for some unrelated error
+refused() {
+    if printf '%s' "$OUT" | grep -Eq "Read-only|not permitted|Permission denied${3:+|$3}"; then
+        pass "$1" "$(printf '%s' "$OUT" | tr '\n' ' ')"
+    else
+        fail "$1" "$2 failed, but not because the device is read-only: $OUT"
+    fi
+}
+
+# writefails CHECK OFFSET LENGTH
+op_writefails() {
+    if run dd if=/pattern of=$DEV bs="$3" count=1 seek="$2" oflag=direct,seek_bytes conv=notrunc; then
+        fail "$1" "a write to the read-only device succeeded"
+    else
+        refused "$1" "the write"
+    fi
+}
+
+# discardfails CHECK OFFSET LENGTH
+op_discardfails() {
+    if run $BLKDISCARD -f -o "$2" -l "$3" $DEV; then
+        fail "$1" "a discard on the read-only device succeeded"
+    else
+        # A read-only device may not offer discard at all.
+        refused "$1" "the discard" "not supported"
+    fi
+}
+
+plan=$(sed -n 's/.*vbtest=\([a-z0-9-]*\).*/\1/p' /proc/cmdline)
+if [ ! -f "/plans/$plan" ]; then
+    fail plan "no plan '$plan' in /plans ($(ls /plans | tr '\n' ' '))"
+    finish
+fi
+for m in /modules/*.ko; do
+    [ -e "$m" ] || continue
+    if ! run insmod "$m"; then
+        fail device "insmod $m: $OUT"
+        finish
+    fi
+done
+i=0
+while [ ! -b $DEV ] && [ $i -lt 200 ]; do
+    usleep 50000
+    i=$((i + 1))
+done
+if [ ! -b $DEV ]; then
+    fail device "no $DEV after 10 s; block devices: $(ls /sys/block | tr '\n' ' '); $(dmesg | grep -i virtio | tail -n 5)"
+    finish
+fi
+pass device "$(cat $SYS/size) sectors"
+
+WRITERS=
+while read -r op check args; do
+    case $op in
+    '' | '#'*) continue ;;
+    esac
+    # shellcheck disable=SC2086 # the arguments are split on purpose
+    case $op in
+    capacity | sysfs | write | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | discard | zeroout | punch | flush | fsync | writefails | discardfails)
+        "op_$op" "$check" $args ;;
+    *) fail "$check" "unknown plan operation '$op'" ;;
+    esac
+done <"/plans/$plan"
+finish
