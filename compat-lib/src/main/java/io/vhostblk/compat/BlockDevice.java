@@ -1,6 +1,7 @@
 package io.vhostblk.compat;
 
 import io.vhostblk.drivers.BlockDriver;
+import io.vhostblk.hooks.DeviceInfo;
 import io.vhostblk.hooks.HookChain;
 
 import java.nio.charset.StandardCharsets;
@@ -12,6 +13,7 @@ import java.util.Arrays;
  * held in one volatile reference so modules can be swapped while the guest runs.
  */
 public final class BlockDevice {
+    private static final System.Logger LOG = System.getLogger(BlockDevice.class.getName());
     /** virtio-blk's GET_ID answer is at most this many bytes. */
     public static final int SERIAL_BYTES = 20;
 
@@ -21,6 +23,8 @@ public final class BlockDevice {
     private final byte[] serial;
     private volatile boolean writeback;
     private volatile HookChain hooks;
+    private volatile long capacitySectors;
+    private volatile boolean geometryFixed;
 
     public BlockDevice(String id, String vmName, BlockDriver driver, boolean writeback) {
         this.id = id;
@@ -29,6 +33,7 @@ public final class BlockDevice {
         this.writeback = writeback;
         byte[] s = id.getBytes(StandardCharsets.US_ASCII);
         this.serial = Arrays.copyOf(s, Math.min(s.length, SERIAL_BYTES));
+        this.capacitySectors = driver.capacity() >>> 9;
     }
 
     public String id() {
@@ -43,9 +48,25 @@ public final class BlockDevice {
         return driver;
     }
 
-    /** Capacity in 512-byte sectors. */
+    /** Capacity the guest sees, in 512-byte sectors: the driver's, less what modules keep for themselves. */
     public long capacitySectors() {
-        return driver.capacity() >>> 9;
+        return capacitySectors;
+    }
+
+    /** The guest-visible size for a chain: each module, innermost first, may keep part of the device. */
+    private long capacityOf(HookChain chain) {
+        long bytes = driver.capacity();
+        if (chain != null) {
+            for (int i = chain.size() - 1; i >= 0; i--) {
+                bytes = chain.entries().get(i).instance().capacity(bytes);
+            }
+        }
+        return bytes >>> 9;
+    }
+
+    /** From now on the guest knows the geometry: chain changes that would alter it are refused. */
+    public void geometryFixed() {
+        this.geometryFixed = true;
     }
 
     public boolean readOnly() {
@@ -71,9 +92,43 @@ public final class BlockDevice {
         return hooks;
     }
 
+    /** The current chain, empty rather than null. */
+    public HookChain chain() {
+        HookChain c = hooks;
+        return c == null ? HookChain.empty() : c;
+    }
+
     /** Replaces the hook chain; requests already in flight finish on the chain they started on. */
-    public void hooks(HookChain chain) {
+    public synchronized void hooks(HookChain chain) {
+        long sectors = capacityOf(chain);
+        if (geometryFixed && sectors != capacitySectors) {
+            throw new IllegalStateException(label() + ": this chain would change the device size from "
+                    + capacitySectors + " to " + sectors + " sectors while a guest uses it");
+        }
+        this.capacitySectors = sectors;
         this.hooks = chain == null || chain.size() == 0 ? null : chain;
+    }
+
+    /** Applies a change to the chain atomically with respect to other changes; returns the new chain. */
+    public synchronized HookChain updateChain(java.util.function.UnaryOperator<HookChain> change) {
+        HookChain next = change.apply(chain());
+        hooks(next);
+        return next;
+    }
+
+    /** Takes a failing module out of the chain (requests in flight finish where they are). */
+    public void disableModule(String name, String reason) {
+        HookChain before = chain();
+        if (before.find(name).isEmpty()) {
+            return;
+        }
+        updateChain(c -> c.without(name));
+        LOG.log(System.Logger.Level.ERROR, label() + " module=" + name + ": disabled: " + reason);
+    }
+
+    /** What modules may know of this device. */
+    public DeviceInfo info() {
+        return new DeviceInfo(id, vmName, driver.kind(), driver.capacity(), driver.readOnly(), driver.target());
     }
 
     /** A short label for logs: {@code vm=NAME device=ID}. */

@@ -5,19 +5,34 @@ import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.DriverCompletion;
 import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverQueue;
+import io.vhostblk.hooks.BlockHook;
+import io.vhostblk.hooks.ChainEntry;
+import io.vhostblk.hooks.DeviceInfo;
+import io.vhostblk.hooks.HookAction;
 import io.vhostblk.hooks.HookChain;
+import io.vhostblk.hooks.HookContext;
+import io.vhostblk.hooks.HookCounters;
+import io.vhostblk.linux.Errno;
+import io.vhostblk.linux.EventFd;
+import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.BlkRequest;
 import io.vhostblk.virtio.BlkRequestDecoder;
 import io.vhostblk.virtio.DescriptorChain;
 import io.vhostblk.virtio.VirtioBlk;
 
 import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * The compat-lib for one virtqueue: turns decoded virtio-blk requests into driver requests and
  * runs them through the two interception points — ① {@link #preCall} right before the driver,
- * ② {@link #complete} when the driver's result is known and nothing has reached the guest yet.
- * Owned by the queue's event loop; requests live in preallocated slots indexed by descriptor head.
+ * ② {@link #finish} when the driver's result is known and nothing has reached the guest yet.
+ * Owned by the queue's event loop; guest requests live in preallocated slots indexed by
+ * descriptor head, modules' own requests in slots after those.
  */
 public final class QueueContext implements DriverCompletion, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(QueueContext.class.getName());
@@ -25,30 +40,60 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     private static final long LOG_EVERY_NANOS = 1_000_000_000L;
 
     private final BlockDevice device;
+    private final DeviceInfo deviceInfo;
     private final int queueIndex;
     private final UsedSink sink;
     private final DriverQueue driverQueue;
-    private final Slot[] slots;
+    private final GuestSlot[] slots;
+    private final List<ModuleSlot> moduleSlots = new ArrayList<>();
+    private final Map<ChainEntry, HookState> opened = new IdentityHashMap<>();
+    private final ConcurrentLinkedQueue<Runnable> mailbox = new ConcurrentLinkedQueue<>();
+    private final EventFd mailboxSignal;
+    private QueueHooks queueHooks;
     private int inFlight;
-    private long lastGuestErrorLog;
+    private long lastErrorLog;
     private long guestErrors;
 
-    /** Per-head state: the chain, its virtio-blk decoding, the driver request and the hook chain it started on. */
-    private static final class Slot {
+    /** A request on its way through the hooks: where in the chain it started and how deep it got. */
+    private abstract static class Pending {
+        final BlockRequest request;
+        QueueHooks hooks;
+        int start;
+        int depth;
+
+        Pending(BlockRequest request) {
+            this.request = request;
+        }
+    }
+
+    /** Per-head state of a guest request: the chain, its virtio-blk decoding and the driver request. */
+    private static final class GuestSlot extends Pending {
         final DescriptorChain chain;
         final BlkRequest blk;
-        final BlockRequest request;
-        HookChain hooks;
-        int hookDepth;
         boolean busy;
         boolean flushingAfterWrite;
         int writtenOnSuccess;
 
-        Slot(int head, int maxSegments, BlockDevice device, int queueIndex) {
+        GuestSlot(int head, int maxSegments, BlockDevice device, int queueIndex) {
+            super(new BlockRequest(head, device.id(), queueIndex));
             chain = new DescriptorChain(maxSegments);
             blk = new BlkRequest(maxSegments);
-            request = new BlockRequest(head, device.id(), queueIndex);
         }
+    }
+
+    /** A module's own request to the layers beneath it, and who gets its result. */
+    private static final class ModuleSlot extends Pending {
+        final ChainEntry owner;
+        DriverCompletion done;
+
+        ModuleSlot(BlockRequest request, ChainEntry owner) {
+            super(request);
+            this.owner = owner;
+        }
+    }
+
+    /** A module's hook on this queue and this queue's counters for it. */
+    private record HookState(BlockHook hook, HookCounters counters) {
     }
 
     /**
@@ -58,11 +103,17 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     public QueueContext(BlockDevice device, int queueIndex, int queueSize, int maxSegments, UsedSink sink)
             throws DriverException {
         this.device = device;
+        this.deviceInfo = device.info();
         this.queueIndex = queueIndex;
         this.sink = sink;
-        this.slots = new Slot[queueSize];
+        this.slots = new GuestSlot[queueSize];
         for (int i = 0; i < queueSize; i++) {
-            slots[i] = new Slot(i, maxSegments, device, queueIndex);
+            slots[i] = new GuestSlot(i, maxSegments, device, queueIndex);
+        }
+        try {
+            this.mailboxSignal = EventFd.create(true);
+        } catch (LinuxException e) {
+            throw new DriverException(device.label() + " queue=" + queueIndex + ": cannot create the module mailbox eventfd", e);
         }
         this.driverQueue = device.driver().openQueue(queueIndex, this);
     }
@@ -79,18 +130,19 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
 
     /** Decodes the walked chain at {@code head} and starts it; the result arrives at the {@link UsedSink}. */
     public void submit(int head) {
-        Slot s = slots[head];
+        GuestSlot s = slots[head];
         s.busy = true;
         inFlight++;
         int decoded = BlkRequestDecoder.decode(s.chain, s.blk);
         if (decoded == BlkRequestDecoder.NO_STATUS) {
             guestError(head, "request has no writable status byte");
-            finishUnanswered(s);
+            release(s);
+            sink.used(head, 0);
             return;
         }
         if (decoded != VirtioBlk.S_OK) {
             guestError(head, "malformed request (" + s.blk.error() + ")");
-            finish(s, decoded, 0);
+            answer(s, decoded, 0);
             return;
         }
         BlkRequest blk = s.blk;
@@ -101,43 +153,43 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
             case VirtioBlk.T_GET_ID -> getId(s);
             case VirtioBlk.T_DISCARD -> rangeOp(s, BlockOp.DISCARD);
             case VirtioBlk.T_WRITE_ZEROES -> rangeOp(s, BlockOp.WRITE_ZEROES);
-            default -> finish(s, VirtioBlk.S_UNSUPP, 0);
+            default -> answer(s, VirtioBlk.S_UNSUPP, 0);
         }
     }
 
-    private void readWrite(Slot s, BlockOp op) {
+    private void readWrite(GuestSlot s, BlockOp op) {
         BlkRequest blk = s.blk;
         long bytes = blk.dataLength();
         if (!VirtioBlk.withinCapacity(blk.sector(), bytes, device.capacitySectors())) {
             guestError(s.request.slot(), op + " of " + bytes + " bytes at sector " + blk.sector()
                     + " is beyond the capacity of " + device.capacitySectors() + " sectors");
-            finish(s, VirtioBlk.S_IOERR, 0);
+            answer(s, VirtioBlk.S_IOERR, 0);
             return;
         }
         if (op == BlockOp.WRITE && device.readOnly()) {
-            finish(s, VirtioBlk.S_IOERR, 0);
+            answer(s, VirtioBlk.S_IOERR, 0);
             return;
         }
         s.request.set(op, blk.sector() << 9, bytes, blk.iov(), blk.iovCount(), false);
         start(s, s.request, op == BlockOp.READ ? (int) bytes : 0);
     }
 
-    private void getId(Slot s) {
+    private void getId(GuestSlot s) {
         BlkRequest blk = s.blk;
         byte[] serial = device.serial();
         int n = (int) Math.min(blk.dataLength(), VirtioBlk.ID_BYTES);
         byte[] id = new byte[n];
         System.arraycopy(serial, 0, id, 0, Math.min(serial.length, n));
         GuestBytes.write(blk.iov(), blk.iovCount(), id, n);
-        finish(s, VirtioBlk.S_OK, n);
+        answer(s, VirtioBlk.S_OK, n);
     }
 
     /** DISCARD and WRITE_ZEROES: one {sector, num_sectors, flags} segment (we advertise max_*_seg = 1). */
-    private void rangeOp(Slot s, BlockOp op) {
+    private void rangeOp(GuestSlot s, BlockOp op) {
         BlkRequest blk = s.blk;
         if (blk.dataLength() != VirtioBlk.RANGE_SEGMENT_BYTES) {
             guestError(s.request.slot(), op + " with " + blk.dataLength() + " bytes of segments (one 16-byte segment expected)");
-            finish(s, blk.dataLength() % VirtioBlk.RANGE_SEGMENT_BYTES == 0 ? VirtioBlk.S_UNSUPP : VirtioBlk.S_IOERR, 0);
+            answer(s, blk.dataLength() % VirtioBlk.RANGE_SEGMENT_BYTES == 0 ? VirtioBlk.S_UNSUPP : VirtioBlk.S_IOERR, 0);
             return;
         }
         long sector = GuestBytes.littleEndian(blk.iov(), blk.iovCount(), 0, 8);
@@ -146,79 +198,155 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
         boolean unmap = (flags & VirtioBlk.RANGE_FLAG_UNMAP) != 0;
         if ((flags & ~VirtioBlk.RANGE_FLAG_UNMAP) != 0 || (op == BlockOp.DISCARD && unmap)) {
             // The spec reserves the other bits, and UNMAP is meaningless on DISCARD: refuse both.
-            finish(s, VirtioBlk.S_UNSUPP, 0);
+            answer(s, VirtioBlk.S_UNSUPP, 0);
             return;
         }
         if (device.readOnly()) {
-            finish(s, VirtioBlk.S_IOERR, 0);
+            answer(s, VirtioBlk.S_IOERR, 0);
             return;
         }
         if (!VirtioBlk.withinCapacity(sector, sectors << 9, device.capacitySectors())) {
             guestError(s.request.slot(), op + " of " + sectors + " sectors at sector " + sector + " is beyond the capacity");
-            finish(s, VirtioBlk.S_IOERR, 0);
+            answer(s, VirtioBlk.S_IOERR, 0);
             return;
         }
         boolean supported = op == BlockOp.DISCARD ? device.driver().supportsDiscard() : device.driver().supportsWriteZeroes();
         if (!supported) {
-            finish(s, VirtioBlk.S_UNSUPP, 0);
+            answer(s, VirtioBlk.S_UNSUPP, 0);
             return;
         }
         start(s, s.request.set(op, sector << 9, sectors << 9, blk.iov(), 0, unmap), 0);
     }
 
-    /** Runs point ① and hands the request to the driver unless a hook answered it. */
-    private void start(Slot s, BlockRequest r, int writtenOnSuccess) {
+    /** Sends a guest request down: through the device's hooks when it has any, then the driver. */
+    private void start(GuestSlot s, BlockRequest r, int writtenOnSuccess) {
         s.writtenOnSuccess = writtenOnSuccess;
-        HookChain hooks = device.hooks();
-        s.hooks = hooks;
-        if (hooks != null && !preCall(s, hooks, r)) {
+        HookChain chain = device.hooks();
+        if (chain == null) {
+            s.hooks = null;
+            driverQueue.submit(r);
             return;
         }
-        driverQueue.submit(r);
+        QueueHooks qh = queueHooks(chain);
+        s.hooks = qh;
+        s.start = 0;
+        if (preCall(s, qh, 0)) {
+            driverQueue.submit(r);
+        }
     }
 
-    /** Point ①: returns whether the driver is to be called. */
-    private boolean preCall(Slot s, HookChain hooks, BlockRequest r) {
-        int depth;
-        try {
-            depth = hooks.beforeDriver(r);
-        } catch (RuntimeException e) {
-            LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + ": a hook failed on " + r + "; failing the request", e);
-            s.hookDepth = 0;
-            complete(r, -io.vhostblk.linux.Errno.EIO);
-            return false;
+    /**
+     * Point ①: runs the pre-call hooks from {@code from} on. Returns whether the driver is to be
+     * called; otherwise a hook answered, took over, or failed the request.
+     */
+    private boolean preCall(Pending p, QueueHooks qh, int from) {
+        BlockRequest r = p.request;
+        for (int i = from; i < qh.size(); i++) {
+            HookCounters c = qh.counters[i];
+            c.seen++;
+            if (r.op() == BlockOp.READ || r.op() == BlockOp.WRITE) {
+                c.bytes += r.length();
+            }
+            HookAction action;
+            try {
+                action = qh.hooks[i].beforeDriver(r);
+            } catch (RuntimeException e) {
+                c.errors++;
+                moduleFailed(qh.entries[i], "pre-call hook threw on " + r, e);
+                p.depth = i;
+                finish(p, -Errno.EIO);
+                return false;
+            }
+            switch (action) {
+                case PASS -> c.passed++;
+                case COMPLETE -> {
+                    c.completed++;
+                    p.depth = i;
+                    finish(p, r.result());
+                    return false;
+                }
+                case TAKE_OVER -> {
+                    c.completed++;
+                    p.depth = i;
+                    return false;
+                }
+            }
         }
-        s.hookDepth = depth;
-        if (depth < hooks.size()) {
-            complete(r, r.result());
-            return false;
-        }
+        p.depth = qh.size();
         return true;
     }
 
-    /** Point ②: the driver (or a hook) is done with {@code r}; the hooks that passed it on see the result first. */
+    /** The device's chain as this queue runs it; rebuilt (opening new modules' queue hooks) when the chain changed. */
+    private QueueHooks queueHooks(HookChain chain) {
+        QueueHooks qh = queueHooks;
+        if (qh != null && qh.chain == chain) {
+            return qh;
+        }
+        List<ChainEntry> entries = chain.entries();
+        BlockHook[] hooks = new BlockHook[entries.size()];
+        HookCounters[] counters = new HookCounters[entries.size()];
+        for (int i = 0; i < hooks.length; i++) {
+            ChainEntry e = entries.get(i);
+            HookState st = opened.get(e);
+            if (st == null) {
+                st = new HookState(e.instance().openQueue(new ModuleContext(e)), e.newQueueCounters());
+                opened.put(e, st);
+            }
+            hooks[i] = st.hook();
+            counters[i] = st.counters();
+        }
+        qh = new QueueHooks(chain, entries.toArray(ChainEntry[]::new), hooks, counters);
+        queueHooks = qh;
+        return qh;
+    }
+
+    /** The driver finished a request (guest or module-owned). */
     @Override
     public void complete(BlockRequest r, long result) {
-        Slot s = slots[r.slot()];
-        if (writeThroughFlush(s, r, result)) {
+        Pending p = pendingFor(r);
+        if (p instanceof GuestSlot s && writeThroughFlush(s, r, result)) {
             return;
         }
+        finish(p, result);
+    }
+
+    private Pending pendingFor(BlockRequest r) {
+        int slot = r.slot();
+        return slot < slots.length ? slots[slot] : moduleSlots.get(slot - slots.length);
+    }
+
+    /**
+     * Point ②: the hooks that passed the request on see the result, innermost first; then the
+     * guest (status byte and used ring) or the module that issued the request gets it.
+     */
+    private void finish(Pending p, long result) {
         long res = result;
-        HookChain hooks = s.hooks;
-        if (hooks != null) {
-            try {
-                res = hooks.afterDriver(r, res, s.hookDepth);
-            } catch (RuntimeException e) {
-                LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + ": a completion hook failed on " + r, e);
-                res = -io.vhostblk.linux.Errno.EIO;
+        QueueHooks qh = p.hooks;
+        if (qh != null) {
+            for (int i = p.depth - 1; i >= p.start; i--) {
+                try {
+                    res = qh.hooks[i].afterDriver(p.request, res);
+                } catch (RuntimeException e) {
+                    qh.counters[i].errors++;
+                    moduleFailed(qh.entries[i], "completion hook threw on " + p.request, e);
+                    res = -Errno.EIO;
+                }
             }
-            s.hooks = null;
+            p.hooks = null;
         }
-        if (res < 0) {
-            logDriverError(r, res);
-            finish(s, VirtioBlk.S_IOERR, 0);
+        if (p instanceof GuestSlot s) {
+            if (res < 0) {
+                logDriverError(p.request, res);
+                answer(s, VirtioBlk.S_IOERR, 0);
+            } else {
+                answer(s, VirtioBlk.S_OK, s.writtenOnSuccess);
+            }
         } else {
-            finish(s, VirtioBlk.S_OK, s.writtenOnSuccess);
+            ModuleSlot m = (ModuleSlot) p;
+            DriverCompletion done = m.done;
+            m.done = null;
+            inFlight--;
+            done.complete(m.request, res);
         }
     }
 
@@ -227,7 +355,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
      * acknowledged only once it is durable: the same request goes to the driver again as a FLUSH.
      * Returns whether the request went back to the driver.
      */
-    private boolean writeThroughFlush(Slot s, BlockRequest r, long result) {
+    private boolean writeThroughFlush(GuestSlot s, BlockRequest r, long result) {
         if (s.flushingAfterWrite) {
             s.flushingAfterWrite = false;
             r.set(BlockOp.WRITE, r.offset(), r.length(), r.iov(), r.iovCount(), false);
@@ -237,29 +365,26 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
             return false;
         }
         s.flushingAfterWrite = true;
-        long offset = r.offset();
-        long length = r.length();
-        int count = r.iovCount();
-        driverQueue.submit(r.set(BlockOp.FLUSH, offset, length, r.iov(), count, false));
+        driverQueue.submit(r.set(BlockOp.FLUSH, r.offset(), r.length(), r.iov(), r.iovCount(), false));
         return true;
     }
 
     /** Writes the status byte and hands the head to the used ring. */
-    private void finish(Slot s, int status, int dataWritten) {
+    private void answer(GuestSlot s, int status, int dataWritten) {
         GuestBytes.putByte(s.blk.statusAddress(), (byte) status);
         release(s);
         sink.used(s.request.slot(), dataWritten + 1);
     }
 
-    /** A request with nowhere to put a status still goes back to the guest, with nothing written. */
-    private void finishUnanswered(Slot s) {
-        release(s);
-        sink.used(s.request.slot(), 0);
-    }
-
-    private void release(Slot s) {
+    private void release(GuestSlot s) {
         s.busy = false;
         inFlight--;
+    }
+
+    private void moduleFailed(ChainEntry entry, String what, RuntimeException e) {
+        LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + " module=" + entry.name() + ": " + what
+                + "; the request fails with an I/O error", e);
+        device.disableModule(entry.name(), what + ": " + e);
     }
 
     /** Hands queued driver requests to the device: once per batch. */
@@ -267,9 +392,25 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
         driverQueue.flushBatch();
     }
 
-    /** Collects finished driver requests without blocking; returns how many. */
+    /** Collects finished driver requests and runs tasks modules posted, without blocking; returns how many. */
     public int reap() {
-        return driverQueue.reap();
+        int n = driverQueue.reap();
+        if (!mailbox.isEmpty()) {
+            Runnable task;
+            while ((task = mailbox.poll()) != null) {
+                runModuleTask(task);
+                n++;
+            }
+        }
+        return n;
+    }
+
+    private void runModuleTask(Runnable task) {
+        try {
+            task.run();
+        } catch (RuntimeException e) {
+            LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + ": a module task failed", e);
+        }
     }
 
     /** The driver's completion fd to wait on beside the kick, or -1. */
@@ -277,7 +418,17 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
         return driverQueue.completionFd();
     }
 
-    /** Guest requests started and not yet handed back. */
+    /** Readable when a module posted work for this queue's event loop; see {@link #mailboxSeen()}. */
+    public int mailboxFd() {
+        return mailboxSignal.fd();
+    }
+
+    /** The loop saw the mailbox fd readable: resets it (the tasks run at the next {@link #reap()}). */
+    public void mailboxSeen() {
+        mailboxSignal.drain();
+    }
+
+    /** Requests started and not yet finished (guest requests and modules' own). */
     public int inFlight() {
         return inFlight;
     }
@@ -289,8 +440,8 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     private void guestError(int head, String what) {
         guestErrors++;
         long now = System.nanoTime();
-        if (now - lastGuestErrorLog >= LOG_EVERY_NANOS) {
-            lastGuestErrorLog = now;
+        if (now - lastErrorLog >= LOG_EVERY_NANOS) {
+            lastErrorLog = now;
             LOG.log(Level.WARNING, device.label() + " queue=" + queueIndex + " head=" + head + ": " + what
                     + " (guest errors on this queue so far: " + guestErrors + ")");
         }
@@ -298,15 +449,77 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
 
     private void logDriverError(BlockRequest r, long result) {
         long now = System.nanoTime();
-        if (now - lastGuestErrorLog >= LOG_EVERY_NANOS) {
-            lastGuestErrorLog = now;
+        if (now - lastErrorLog >= LOG_EVERY_NANOS) {
+            lastErrorLog = now;
             LOG.log(Level.WARNING, device.label() + " queue=" + queueIndex + ": " + r + " failed: "
-                    + io.vhostblk.linux.Errno.describe((int) -result));
+                    + Errno.describe((int) -result));
         }
     }
 
     @Override
     public void close() {
         driverQueue.close();
+        mailboxSignal.close();
+    }
+
+    /** What one module's hook on this queue may do (the {@link HookContext} of the SPI). */
+    private final class ModuleContext implements HookContext {
+        private final ChainEntry entry;
+
+        ModuleContext(ChainEntry entry) {
+            this.entry = entry;
+        }
+
+        @Override
+        public DeviceInfo device() {
+            return deviceInfo;
+        }
+
+        @Override
+        public int queueIndex() {
+            return queueIndex;
+        }
+
+        @Override
+        public void complete(BlockRequest request, long result) {
+            finish(pendingFor(request), result);
+        }
+
+        @Override
+        public void execute(Runnable task) {
+            mailbox.add(task);
+            mailboxSignal.signal();
+        }
+
+        @Override
+        public BlockRequest newRequest() {
+            BlockRequest r = new BlockRequest(slots.length + moduleSlots.size(), device.id(), queueIndex);
+            moduleSlots.add(new ModuleSlot(r, entry));
+            return r;
+        }
+
+        @Override
+        public void submitBelow(BlockRequest request, DriverCompletion done) {
+            ModuleSlot m = (ModuleSlot) pendingFor(request);
+            if (m.owner != entry || m.done != null) {
+                throw new IllegalStateException("module " + entry.name() + " submitted a request it does not own or that is in flight");
+            }
+            m.done = done;
+            inFlight++;
+            HookChain chain = device.hooks();
+            QueueHooks qh = chain == null ? null : queueHooks(chain);
+            int below = qh == null ? -1 : qh.indexOf(entry);
+            if (qh == null || below < 0) {
+                // The module left the chain meanwhile: nothing sits beneath it but the driver.
+                m.hooks = null;
+                driverQueue.submit(request);
+                return;
+            }
+            m.hooks = qh;
+            m.start = below + 1;
+            if (preCall(m, qh, below + 1)) {
+                driverQueue.submit(request);
+            }
+        }
     }
 }

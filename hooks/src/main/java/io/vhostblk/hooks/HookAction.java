@@ -2,8 +2,13 @@ package io.vhostblk.hooks;
 
 /** What a hook decides at the pre-call point. */
 public enum HookAction {
-    /** Hand the request on to the next hook, then the driver. */
+    /** Hand the request on to the next hook, then the driver (its iovec possibly replaced by a bounce buffer). */
     PASS,
-    /** The hook answered the request itself (result set on the request); the driver is not called. */
-    COMPLETE
+    /** The hook answered the request itself, with {@link io.vhostblk.drivers.BlockRequest#result(long)} set; the driver is not called. */
+    COMPLETE,
+    /**
+     * The hook keeps the request and will finish it later with {@link HookContext#complete}, for
+     * example after work handed to another thread or after its own requests to the layer beneath.
+     */
+    TAKE_OVER
 }

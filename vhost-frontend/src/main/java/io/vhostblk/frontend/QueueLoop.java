@@ -23,7 +23,8 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private static final System.Logger LOG = System.getLogger(QueueLoop.class.getName());
     private static final int POLL_KICK = 0;
     private static final int POLL_STOP = 1;
-    private static final int POLL_DRIVER = 2;
+    private static final int POLL_MAILBOX = 2;
+    private static final int POLL_DRIVER = 3;
     /** Without a kick fd the front-end expects the ring to be polled; this bounds the delay. */
     private static final int NO_KICK_POLL_MILLIS = 1;
 
@@ -37,15 +38,17 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private final MemorySegment pollFds;
     private final int pollCount;
     private final Thread thread;
+    private final long pollNanos;
     private volatile boolean stopping;
     private boolean closed;
     private boolean usedPending;
     private boolean broken;
 
     /** Creates the loop; the context is built with this loop as its used-ring sink. */
-    public QueueLoop(String label, SplitVirtqueue queue, ContextFactory contexts, EventFd kick, EventFd call)
-            throws VhostUserException {
+    public QueueLoop(String label, SplitVirtqueue queue, ContextFactory contexts, EventFd kick, EventFd call,
+                     int pollMicros) throws VhostUserException {
         this.label = label;
+        this.pollNanos = pollMicros * 1000L;
         this.queue = queue;
         this.kick = kick;
         this.call = call;
@@ -58,10 +61,11 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
             throw new VhostUserException(label + ": cannot open the driver queue: " + e.getMessage(), e);
         }
         int driverFd = context.completionFd();
-        this.pollCount = driverFd >= 0 ? 3 : 2;
-        this.pollFds = arena.allocate(Libc.POLLFD, 3);
+        this.pollCount = driverFd >= 0 ? 4 : 3;
+        this.pollFds = arena.allocate(Libc.POLLFD, 4);
         setPollFd(POLL_KICK, kick == null ? -1 : kick.fd());
         setPollFd(POLL_STOP, stopSignal.fd());
+        setPollFd(POLL_MAILBOX, context.mailboxFd());
         setPollFd(POLL_DRIVER, driverFd);
         this.thread = Thread.ofPlatform().name("vhost-blk-" + label).unstarted(this::run);
     }
@@ -164,6 +168,9 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     }
 
     private void waitForWork() {
+        if (pollNanos > 0 && !broken && spinForWork()) {
+            return;
+        }
         int timeout = kick == null && !broken ? NO_KICK_POLL_MILLIS : -1;
         int rc = Libc.poll(pollFds, pollCount, timeout);
         if (rc < 0) {
@@ -178,16 +185,42 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         if ((revents(POLL_STOP) & Libc.POLLIN) != 0) {
             stopSignal.drain();
         }
+        if ((revents(POLL_MAILBOX) & Libc.POLLIN) != 0) {
+            context.mailboxSeen();
+        }
     }
 
-    /** Completes whatever the driver still holds, so the ring's avail index is exact when we return. */
+    /**
+     * Adaptive polling: watches the avail ring and the driver for a short while before paying
+     * for a sleep and a wake-up. Returns whether work turned up.
+     */
+    private boolean spinForWork() {
+        long deadline = System.nanoTime() + pollNanos;
+        do {
+            if (queue.hasAvail() || (context.inFlight() > 0 && context.reap() > 0) || stopping) {
+                return true;
+            }
+            Thread.onSpinWait();
+        } while (System.nanoTime() < deadline);
+        return false;
+    }
+
+    /**
+     * Completes whatever the driver and the modules still hold, so the ring's avail index is exact
+     * when we return. Waits on the mailbox and driver fds only (the slice after kick and stop).
+     */
     private void finishInFlight() {
         context.flushBatch();
+        MemorySegment completions = pollFds.asSlice(POLL_MAILBOX * Libc.POLLFD.byteSize());
         while (context.inFlight() > 0) {
+            context.flushBatch();
             if (context.reap() == 0) {
-                int rc = Libc.poll(pollFds.asSlice(POLL_DRIVER * Libc.POLLFD.byteSize()), 1, 100);
+                int rc = Libc.poll(completions, pollCount - POLL_MAILBOX, 100);
                 if (rc < 0 && rc != -io.vhostblk.linux.Errno.EINTR) {
                     break;
+                }
+                if ((revents(POLL_MAILBOX) & Libc.POLLIN) != 0) {
+                    context.mailboxSeen();
                 }
             }
         }

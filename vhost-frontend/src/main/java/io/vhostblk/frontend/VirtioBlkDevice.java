@@ -23,11 +23,16 @@ public final class VirtioBlkDevice implements VhostUserDevice {
     private final BlockDevice device;
     private final int queues;
     private final int maxQueueSize;
+    private final int pollMicros;
 
-    public VirtioBlkDevice(BlockDevice device, int queues, int maxQueueSize) {
+    /**
+     * @param pollMicros how long a queue loop spins for new work before sleeping (0: never)
+     */
+    public VirtioBlkDevice(BlockDevice device, int queues, int maxQueueSize, int pollMicros) {
         this.device = device;
         this.queues = queues;
         this.maxQueueSize = maxQueueSize;
+        this.pollMicros = pollMicros;
     }
 
     public BlockDevice blockDevice() {
@@ -66,13 +71,22 @@ public final class VirtioBlkDevice implements VhostUserDevice {
         return maxQueueSize;
     }
 
-    /** Segments one request may carry: the queue minus header and status descriptors. */
+    /**
+     * Data segments one request may carry. Linux builds indirect tables of up to seg_max + 2
+     * entries, and a chain may not be longer than the queue, whose size the front-end picks after
+     * reading the config (QEMU's default and smallest usual size is 128): 128 - 2 keeps every
+     * chain a Linux guest builds within the limit the walker enforces.
+     */
+    static final int SEG_MAX = 126;
+
+    /** Segments one request may carry (see {@link #SEG_MAX}). */
     int segMax() {
-        return Math.max(1, Math.min(maxQueueSize, 1024) - 2);
+        return SEG_MAX;
     }
 
     @Override
     public byte[] config() {
+        device.geometryFixed();
         return BlkConfig.builder()
                 .capacitySectors(device.capacitySectors())
                 .sizeMax(SIZE_MAX)
@@ -108,7 +122,7 @@ public final class VirtioBlkDevice implements VhostUserDevice {
         String label = device.id() + "-q" + index;
         int segments = 2 * queue.size() + 2;
         return new QueueLoop(label, queue,
-                sink -> new QueueContext(device, index, queue.size(), segments, sink), kick, call).start();
+                sink -> new QueueContext(device, index, queue.size(), segments, sink), kick, call, pollMicros).start();
     }
 
     @Override

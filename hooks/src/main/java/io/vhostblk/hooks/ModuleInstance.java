@@ -1,0 +1,29 @@
+package io.vhostblk.hooks;
+
+import java.util.Map;
+
+/** A module attached to one device: hands out a hook per queue and reports its own statistics. */
+public interface ModuleInstance extends AutoCloseable {
+
+    /** The hook for one queue; called on that queue's event loop the first time the module is in its chain. */
+    BlockHook openQueue(HookContext context);
+
+    /**
+     * The device size this module shows to the layers above, given the size beneath it; a module
+     * that keeps a header or metadata on the device (LUKS, block maps) shows less. Geometry
+     * cannot change while a guest uses the device, so such modules attach before it starts.
+     */
+    default long capacity(long capacityBelow) {
+        return capacityBelow;
+    }
+
+    /** Module-specific statistics for the control socket (names to numbers or nested maps). */
+    default Map<String, Object> report() {
+        return Map.of();
+    }
+
+    /** Detached from the device and no request of the device is in it any more. */
+    @Override
+    default void close() {
+    }
+}
