@@ -3,7 +3,9 @@ package io.vhostblk.server;
 import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.drivers.BlockDriver;
 import io.vhostblk.drivers.DriverException;
-import io.vhostblk.drivers.FileDriver;
+import io.vhostblk.drivers.DriverKind;
+import io.vhostblk.drivers.DriverOptions;
+import io.vhostblk.drivers.Drivers;
 import io.vhostblk.frontend.VhostUserServer;
 import io.vhostblk.frontend.VirtioBlkDevice;
 
@@ -29,17 +31,19 @@ final class ServeCommand {
 
     int run() throws StartupException {
         long size = options.size();
-        if (size < 0 && !Files.exists(options.disk())) {
+        if (size < 0 && options.driver() != DriverKind.RAM && options.driver() != DriverKind.NULL
+                && !Files.exists(options.disk())) {
             size = DEFAULT_NEW_IMAGE_SIZE;
         }
         BlockDriver driver;
         try {
-            driver = FileDriver.open(options.disk(), size, options.readOnly());
+            driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
+                    DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes()));
         } catch (DriverException e) {
             throw new StartupException(e.getMessage(), e);
         }
         BlockDevice device = new BlockDevice(options.deviceId(), options.vmName(), driver, options.writeback());
-        VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize());
+        VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize(), options.pollMicros());
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTermination(stop::countDown);
         VhostUserServer server;

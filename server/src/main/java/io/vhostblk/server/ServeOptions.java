@@ -1,11 +1,14 @@
 package io.vhostblk.server;
 
+import io.vhostblk.drivers.DriverKind;
+
 import java.nio.file.Path;
 import java.util.List;
 
 /** The options of {@code vhost-blk serve}, parsed and checked. */
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
-                           String deviceId, String vmName, boolean writeback) {
+                           String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
+                           boolean readZeroes, int pollMicros) {
 
     public static final String HELP = """
             Usage: vhost-blk serve --socket PATH --disk FILE [options]
@@ -25,6 +28,16 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                                 QEMU the same num-queues. Default 1
               --queue-size N    largest virtqueue size accepted from the front-end,
                                 a power of two 64..32768. Default 1024
+              --driver KIND     auto (default: io_uring, or the file driver with a
+                                logged reason when the kernel refuses io_uring),
+                                io_uring, file, ram (memory, --size bytes, lost on
+                                exit) or null (discards writes; for benchmarks)
+              --no-direct       open the image without O_DIRECT (through the host
+                                page cache); io_uring driver only
+              --read-zeroes     null driver: reads return zeros (default: reads leave
+                                guest memory untouched, like qemu's null-co)
+              --poll-us N       spin up to N microseconds for new requests before
+                                sleeping (adaptive polling; costs CPU). Default 0
               --read-only       export read-only: the guest sees VIRTIO_BLK_F_RO and
                                 every write is refused with an I/O error
               --no-writeback    advertise a write-through cache (CONFIG_WCE off)
@@ -48,6 +61,10 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         boolean writeback = true;
         String id = null;
         String vm = "unknown";
+        DriverKind driver = DriverKind.AUTO;
+        boolean direct = true;
+        boolean readZeroes = false;
+        int pollMicros = 0;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -56,6 +73,10 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--size" -> size = Sizes.parse(a, value(args, ++i, a));
                 case "--queues" -> queues = intValue(a, value(args, ++i, a), 1, 64);
                 case "--queue-size" -> queueSize = intValue(a, value(args, ++i, a), 64, 32768);
+                case "--driver" -> driver = driverKind(value(args, ++i, a));
+                case "--no-direct" -> direct = false;
+                case "--read-zeroes" -> readZeroes = true;
+                case "--poll-us" -> pollMicros = intValue(a, value(args, ++i, a), 0, 1_000_000);
                 case "--read-only" -> readOnly = true;
                 case "--no-writeback" -> writeback = false;
                 case "--id" -> id = value(args, ++i, a);
@@ -66,7 +87,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         if (socket == null) {
             throw new UsageException("--socket is required");
         }
-        if (disk == null) {
+        if (disk == null && driver != DriverKind.RAM && driver != DriverKind.NULL) {
             throw new UsageException("--disk is required");
         }
         if (Integer.bitCount(queueSize) != 1) {
@@ -78,10 +99,25 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         if (socket.toAbsolutePath().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 107) {
             throw new UsageException("--socket: path '" + socket + "' is longer than a Unix socket path may be (107 bytes)");
         }
+        if (disk == null && (driver == DriverKind.RAM || driver == DriverKind.NULL)) {
+            disk = Path.of(driver.name().toLowerCase(java.util.Locale.ROOT));
+        }
         if (id == null) {
             id = disk.getFileName().toString();
         }
-        return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback);
+        if ((driver == DriverKind.RAM || driver == DriverKind.NULL) && size < 0) {
+            throw new UsageException("--size is required with --driver " + driver.name().toLowerCase(java.util.Locale.ROOT));
+        }
+        return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
+                readZeroes, pollMicros);
+    }
+
+    private static DriverKind driverKind(String v) throws UsageException {
+        try {
+            return DriverKind.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--driver: " + e.getMessage());
+        }
     }
 
     private static String value(List<String> args, int i, String option) throws UsageException {
