@@ -1,0 +1,183 @@
+package io.vhostblk.compat;
+
+import io.vhostblk.drivers.BlockDriver;
+import io.vhostblk.drivers.RamDriver;
+import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.VirtioBlk;
+import io.vhostblk.virtio.testing.DriverRing;
+import io.vhostblk.virtio.testing.DriverRing.Buf;
+import io.vhostblk.virtio.testing.GuestRam;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.vhostblk.virtio.testing.DriverRing.U32;
+import static io.vhostblk.virtio.testing.DriverRing.U64;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/** Guest requests through the compat-lib to a RAM driver: each virtio-blk outcome, checked in guest memory. */
+class QueueContextTest {
+    private static final long DISK = 1 << 20;
+
+    private GuestRam ram;
+    private DriverRing ring;
+    private SplitVirtqueue queue;
+    private QueueContext context;
+    private BlockDriver driver;
+    private final List<int[]> used = new ArrayList<>();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        ram = GuestRam.anonymous(new GuestRam.Region(0, 4 << 20));
+        ring = new DriverRing(ram, 128);
+        queue = ring.deviceQueue(false, true);
+        driver = RamDriver.create(DISK);
+        open(false);
+    }
+
+    private void open(boolean readOnlyDevice) throws Exception {
+        BlockDriver d = readOnlyDevice ? new ReadOnly(driver) : driver;
+        BlockDevice device = new BlockDevice("disk0", "vm1", d, true);
+        context = new QueueContext(device, 0, 128, 256, (head, len) -> used.add(new int[]{head, len}));
+    }
+
+    @AfterEach
+    void tearDown() {
+        context.close();
+        driver.close();
+        ram.close();
+    }
+
+    /** A request as a Linux guest builds it: header, optional data, status byte; returns the status gpa. */
+    private long request(int type, long sector, long dataGpa, int dataLen, boolean dataWritable) throws Exception {
+        long hdr = ram.alloc(16, 16);
+        MemorySegment h = ram.at(hdr, 16);
+        h.set(U32, 0, type);
+        h.set(U32, 4, 0);
+        h.set(U64, 8, sector);
+        long status = ram.alloc(1, 1);
+        ram.at(status, 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 0x7f);
+        List<Buf> bufs = new ArrayList<>();
+        bufs.add(Buf.readable(hdr, 16));
+        if (dataLen > 0) {
+            bufs.add(dataWritable ? Buf.writable(dataGpa, dataLen) : Buf.readable(dataGpa, dataLen));
+        }
+        bufs.add(Buf.writable(status, 1));
+        ring.addChain(bufs.toArray(Buf[]::new));
+        ring.publish();
+        int head = queue.popAvail();
+        queue.walk(head, context.chainFor(head));
+        context.submit(head);
+        context.flushBatch();
+        context.reap();
+        return status;
+    }
+
+    private int status(long gpa) {
+        return ram.at(gpa, 1).get(ValueLayout.JAVA_BYTE, 0);
+    }
+
+    private long buffer(int len, int fill) {
+        long gpa = ram.alloc(len, 4096);
+        ram.at(gpa, len).fill((byte) fill);
+        return gpa;
+    }
+
+    @Test
+    void writeThenReadReturnsTheDataAndTheWrittenLength() throws Exception {
+        long src = buffer(4096, 0x3c);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_OUT, 8, src, 4096, false)));
+        assertEquals(1, used.getLast()[1], "a write reports only the status byte as written");
+        long dst = buffer(4096, 0);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 8, dst, 4096, true)));
+        assertEquals(4097, used.getLast()[1]);
+        assertArrayEquals(ram.at(src, 4096).toArray(ValueLayout.JAVA_BYTE), ram.at(dst, 4096).toArray(ValueLayout.JAVA_BYTE));
+        assertEquals(0, context.inFlight());
+    }
+
+    @Test
+    void requestsBeyondCapacityFailWithIoErrAndTouchNothing() throws Exception {
+        long buf = buffer(4096, 0x11);
+        long lastSector = DISK / 512;
+        assertEquals(VirtioBlk.S_IOERR, status(request(VirtioBlk.T_OUT, lastSector - 4, buf, 4096, false)));
+        assertEquals(VirtioBlk.S_IOERR, status(request(VirtioBlk.T_IN, -1L, buf, 512, true)));
+        assertEquals(VirtioBlk.S_IOERR, status(request(VirtioBlk.T_IN, Long.MAX_VALUE / 256, buf, 512, true)));
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, lastSector - 8, buf, 4096, true)), "the last 4 KiB is in range");
+    }
+
+    @Test
+    void unknownTypesAreUnsupportedAndGetIdReturnsTheSerial() throws Exception {
+        assertEquals(VirtioBlk.S_UNSUPP, status(request(99, 0, 0, 0, false)));
+        long id = buffer(VirtioBlk.ID_BYTES, 0x55);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_GET_ID, 0, id, VirtioBlk.ID_BYTES, true)));
+        byte[] serial = ram.at(id, 5).toArray(ValueLayout.JAVA_BYTE);
+        assertEquals("disk0", new String(serial, java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals(0, ram.at(id + 5, 1).get(ValueLayout.JAVA_BYTE, 0), "the rest of the id is zero-padded");
+    }
+
+    @Test
+    void discardWithTheUnmapFlagIsUnsupportedAndWriteZeroesZeroes() throws Exception {
+        long data = buffer(8192, 0x77);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_OUT, 0, data, 8192, false)));
+        long seg = ram.alloc(16, 8);
+        MemorySegment s = ram.at(seg, 16);
+        s.set(U64, 0, 0L);
+        s.set(U32, 8, 8);
+        s.set(U32, 12, VirtioBlk.RANGE_FLAG_UNMAP);
+        assertEquals(VirtioBlk.S_UNSUPP, status(request(VirtioBlk.T_DISCARD, 0, seg, 16, false)));
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_WRITE_ZEROES, 0, seg, 16, false)));
+        long back = buffer(8192, 0x01);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 0, back, 8192, true)));
+        byte[] b = ram.at(back, 8192).toArray(ValueLayout.JAVA_BYTE);
+        for (int i = 0; i < 8192; i++) {
+            assertEquals(i < 4096 ? 0 : 0x77, b[i] & 0xff, "byte " + i);
+        }
+        s.set(U32, 12, 0x80);
+        assertEquals(VirtioBlk.S_UNSUPP, status(request(VirtioBlk.T_WRITE_ZEROES, 0, seg, 16, false)), "reserved flag bits");
+    }
+
+    @Test
+    void readOnlyDeviceRefusesWritesAndDiscardsButServesReads() throws Exception {
+        context.close();
+        open(true);
+        long buf = buffer(512, 0x42);
+        assertEquals(VirtioBlk.S_IOERR, status(request(VirtioBlk.T_OUT, 0, buf, 512, false)));
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 0, buf, 512, true)));
+        assertEquals(0, ram.at(buf, 1).get(ValueLayout.JAVA_BYTE, 0), "nothing was written before");
+    }
+
+    @Test
+    void aChainWithoutStatusByteIsReturnedWithNothingWritten() throws Exception {
+        long hdr = ram.alloc(16, 16);
+        ram.at(hdr, 16).set(U32, 0, VirtioBlk.T_FLUSH);
+        ring.addChain(Buf.readable(hdr, 16));
+        ring.publish();
+        int head = queue.popAvail();
+        queue.walk(head, context.chainFor(head));
+        context.submit(head);
+        assertEquals(head, used.getLast()[0]);
+        assertEquals(0, used.getLast()[1]);
+        assertFalse(context.busy(head));
+    }
+
+    /** The same driver, exported read-only. */
+    private record ReadOnly(BlockDriver inner) implements BlockDriver {
+        public String kind() { return inner.kind(); }
+        public String target() { return inner.target(); }
+        public long capacity() { return inner.capacity(); }
+        public boolean readOnly() { return true; }
+        public boolean supportsDiscard() { return false; }
+        public boolean supportsWriteZeroes() { return false; }
+        public io.vhostblk.drivers.DriverQueue openQueue(int q, io.vhostblk.drivers.DriverCompletion c)
+                throws io.vhostblk.drivers.DriverException { return inner.openQueue(q, c); }
+        public void sync() throws io.vhostblk.drivers.DriverException { inner.sync(); }
+        public void close() { }
+    }
+}
