@@ -7,6 +7,7 @@ import io.vhostblk.linux.LinuxException;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.DescriptorException;
 import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
 
 import java.lang.System.Logger.Level;
@@ -41,6 +42,10 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private final long pollNanos;
     private volatile boolean stopping;
     private boolean closed;
+    /** A hostile guest can send bad chains in a loop: say so at most once a second. */
+    private static final long BAD_CHAIN_LOG_NANOS = 1_000_000_000L;
+    private long lastBadChainLog = -BAD_CHAIN_LOG_NANOS;
+    private long badChains;
     private boolean usedPending;
     private boolean broken;
 
@@ -132,8 +137,18 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
                 try {
                     queue.walk(head, context.chainFor(head));
                 } catch (DescriptorException e) {
-                    LOG.log(Level.WARNING, label + " head=" + head + ": bad descriptor chain, returned unanswered: " + e.getMessage());
-                    used(head, 0);
+                    int written = queue.answerRejected(head, (byte) VirtioBlk.S_IOERR);
+                    badChains++;
+                    long now = System.nanoTime();
+                    if (now - lastBadChainLog < BAD_CHAIN_LOG_NANOS) {
+                        used(head, written);
+                        continue;
+                    }
+                    lastBadChainLog = now;
+                    LOG.log(Level.WARNING, label + " head=" + head + ": bad descriptor chain, "
+                            + (written > 0 ? "failed with IOERR: " : "returned with no status (none found): ") + e.getMessage()
+                            + " (bad chains on this queue so far: " + badChains + ")");
+                    used(head, written);
                     continue;
                 }
                 context.submit(head);

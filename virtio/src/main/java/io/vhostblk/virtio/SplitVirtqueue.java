@@ -49,6 +49,9 @@ public final class SplitVirtqueue {
     /** Aligned 16-bit index access with acquire/release modes (ring indexes are 2-aligned by construction). */
     private static final VarHandle INDEX = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
+    /** Byte access by host address, for addresses {@link GuestMemory#translate} returned. */
+    private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
     private final GuestMemory memory;
     private final int size;
     private final int mask;
@@ -259,6 +262,66 @@ public final class SplitVirtqueue {
             }
             idx = next;
         }
+    }
+
+    /**
+     * For a chain {@link #walk} rejected: the host address of the byte where the request's status
+     * belongs (the last byte of the chain's last descriptor, when that one is device-writable and
+     * inside guest memory), or -1. Lets the device fail such a request with an error status the
+     * guest reads, instead of returning it with nothing written and an undefined status. Follows
+     * an indirect table of any length that lies in guest memory, never more steps than it has entries.
+     */
+    long statusAddressOf(int head) {
+        if (head < 0 || head >= size) {
+            return -1;
+        }
+        MemorySegment table = desc;
+        long tableBase = 0;
+        int entries = size;
+        boolean followedIndirect = false;
+        int idx = head;
+        for (int steps = 0; steps <= entries; steps++) {
+            long off = tableBase + (long) idx * DESC_SIZE;
+            long addr = table.get(U64, off);
+            long len = table.get(U32, off + 8) & 0xffffffffL;
+            int flags = table.get(U16, off + 12) & 0xffff;
+            int next = table.get(U16, off + 14) & 0xffff;
+            if ((flags & DESC_F_INDIRECT) != 0) {
+                int r = len == 0 || len % DESC_SIZE != 0 || followedIndirect ? -1 : memory.regionIndex(addr, len);
+                if (r < 0 || len / DESC_SIZE > 0xffff) {
+                    return -1;
+                }
+                table = memory.regionSegment(r);
+                tableBase = addr - memory.regionGuestAddr(r);
+                entries = (int) (len / DESC_SIZE);
+                followedIndirect = true;
+                idx = 0;
+                steps = -1;
+                continue;
+            }
+            if ((flags & DESC_F_NEXT) == 0) {
+                return (flags & DESC_F_WRITE) != 0 && len > 0 ? memory.translate(addr + len - 1, 1) : -1;
+            }
+            if (next >= entries) {
+                return -1;
+            }
+            idx = next;
+        }
+        return -1;
+    }
+
+    /**
+     * Answers a chain {@link #walk} rejected: writes {@code status} where the chain's status byte
+     * belongs, if that can be found safely ({@link #statusAddressOf}). Returns the length to put
+     * in the used element: 1 when the status was written, else 0.
+     */
+    public int answerRejected(int head, byte status) {
+        long at = statusAddressOf(head);
+        if (at < 0) {
+            return 0;
+        }
+        ALL_MEMORY.set(ValueLayout.JAVA_BYTE, at, status);
+        return 1;
     }
 
     /** Adds [addr, addr+len) to the chain, split at region boundaries and at MAX_SEGMENT_LENGTH. */

@@ -187,6 +187,38 @@ class SplitVirtqueueTest {
     }
 
     @Test
+    void rejectedChainsGetIoErrWhereTheirStatusByteIsFound() throws Exception {
+        SplitVirtqueue q = queue();
+        long hdr = ram.alloc(16, 8);
+        long status = ram.alloc(1, 1);
+        // An indirect table longer than the queue (what Linux builds when seg_max exceeds the queue size).
+        int entries = SIZE + 2;
+        long table = ram.alloc(16L * entries, 16);
+        driver.writeTableDescriptor(table, 0, hdr, 16, SplitVirtqueue.DESC_F_NEXT, 1);
+        for (int i = 1; i < entries - 1; i++) {
+            driver.writeTableDescriptor(table, i, ram.alloc(512, 512), 512, SplitVirtqueue.DESC_F_NEXT, i + 1);
+        }
+        driver.writeTableDescriptor(table, entries - 1, status, 1, SplitVirtqueue.DESC_F_WRITE, 0);
+        int head = 5;
+        driver.writeDescriptor(head, table, 16 * entries, SplitVirtqueue.DESC_F_INDIRECT, 0);
+        driver.offer(head);
+        driver.publish();
+        assertEquals(head, q.popAvail());
+        rejected(q, head, "indirect table length");
+        ram.at(status, 1).set(java.lang.foreign.ValueLayout.JAVA_BYTE, 0, (byte) 0x55);
+        assertEquals(1, q.answerRejected(head, (byte) 1));
+        assertEquals(1, ram.at(status, 1).get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0));
+
+        // A chain whose last descriptor is readable has no status byte to write: nothing is touched.
+        long far = FAR + 2 * MB;
+        int bad = driver.addChain(Buf.readable(hdr, 16), Buf.readable(far, 512));
+        driver.publish();
+        assertEquals(bad, q.popAvail());
+        rejected(q, bad, "not inside guest memory");
+        assertEquals(0, q.answerRejected(bad, (byte) 1));
+    }
+
+    @Test
     void walksIndirectChain() throws Exception {
         SplitVirtqueue q = queue();
         long hdr = ram.alloc(16, 8);
