@@ -25,6 +25,7 @@ public final class BlockDevice {
     private volatile HookChain hooks;
     private volatile long capacitySectors;
     private volatile boolean geometryFixed;
+    private volatile String failure;
 
     public BlockDevice(String id, String vmName, BlockDriver driver, boolean writeback) {
         this.id = id;
@@ -118,12 +119,35 @@ public final class BlockDevice {
 
     /** Takes a failing module out of the chain (requests in flight finish where they are). */
     public void disableModule(String name, String reason) {
-        HookChain before = chain();
-        if (before.find(name).isEmpty()) {
+        var entry = chain().find(name);
+        if (entry.isEmpty()) {
             return;
         }
-        updateChain(c -> c.without(name));
+        if (entry.get().instance().failClosed()) {
+            failClosed("module " + name + " failed and cannot be bypassed: " + reason);
+            return;
+        }
+        try {
+            updateChain(c -> c.without(name));
+        } catch (IllegalStateException e) {
+            // Removing it would change the size the guest sees: the module holds the layout.
+            failClosed("module " + name + " failed and holds the device layout: " + reason);
+            return;
+        }
         LOG.log(System.Logger.Level.ERROR, label() + " module=" + name + ": disabled: " + reason);
+    }
+
+    /** Stops serving I/O (every request fails) until the device is restarted. */
+    public void failClosed(String reason) {
+        if (failure == null) {
+            failure = reason;
+            LOG.log(System.Logger.Level.ERROR, label() + ": device failed closed, every request now fails: " + reason);
+        }
+    }
+
+    /** Why the device failed closed, or null while it serves. */
+    public String failure() {
+        return failure;
     }
 
     /** What modules may know of this device. */

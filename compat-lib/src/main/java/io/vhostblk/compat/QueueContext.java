@@ -132,6 +132,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     public void submit(int head) {
         GuestSlot s = slots[head];
         s.busy = true;
+        s.flushingAfterWrite = false;
         inFlight++;
         int decoded = BlkRequestDecoder.decode(s.chain, s.blk);
         if (decoded == BlkRequestDecoder.NO_STATUS) {
@@ -227,6 +228,11 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
             driverQueue.submit(r);
             return;
         }
+        if (device.failure() != null) {
+            // Only a device with modules can fail closed, so the check costs nothing without them.
+            answer(s, VirtioBlk.S_IOERR, 0);
+            return;
+        }
         QueueHooks qh = queueHooks(chain);
         s.hooks = qh;
         s.start = 0;
@@ -303,11 +309,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     /** The driver finished a request (guest or module-owned). */
     @Override
     public void complete(BlockRequest r, long result) {
-        Pending p = pendingFor(r);
-        if (p instanceof GuestSlot s && writeThroughFlush(s, r, result)) {
-            return;
-        }
-        finish(p, result);
+        finish(pendingFor(r), result);
     }
 
     private Pending pendingFor(BlockRequest r) {
@@ -335,6 +337,9 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
             p.hooks = null;
         }
         if (p instanceof GuestSlot s) {
+            if (writeThroughFlush(s, res)) {
+                return;
+            }
             if (res < 0) {
                 logDriverError(p.request, res);
                 answer(s, VirtioBlk.S_IOERR, 0);
@@ -352,20 +357,21 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
 
     /**
      * With the guest's cache set to write-through (virtio-blk {@code writeback} = 0), a write is
-     * acknowledged only once it is durable: the same request goes to the driver again as a FLUSH.
-     * Returns whether the request went back to the driver.
+     * acknowledged only once it is durable: when the guest's write has come back through the
+     * hooks, the slot goes down the whole stack again as a FLUSH (so modules make their metadata
+     * durable too). Returns whether the request went down again.
      */
-    private boolean writeThroughFlush(GuestSlot s, BlockRequest r, long result) {
+    private boolean writeThroughFlush(GuestSlot s, long result) {
         if (s.flushingAfterWrite) {
             s.flushingAfterWrite = false;
-            r.set(BlockOp.WRITE, r.offset(), r.length(), r.iov(), r.iovCount(), false);
             return false;
         }
-        if (r.op() != BlockOp.WRITE || result < 0 || device.writeback()) {
+        // The guest's own request type: a module beneath may have rewritten the op (zero-detect).
+        if (s.blk.type() != VirtioBlk.T_OUT || result < 0 || device.writeback()) {
             return false;
         }
         s.flushingAfterWrite = true;
-        driverQueue.submit(r.set(BlockOp.FLUSH, r.offset(), r.length(), r.iov(), r.iovCount(), false));
+        start(s, s.request.set(BlockOp.FLUSH, 0, 0, s.blk.iov(), 0, false), 0);
         return true;
     }
 

@@ -1,6 +1,7 @@
 package io.vhostblk.compat;
 
 import io.vhostblk.drivers.BlockDriver;
+import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
@@ -43,8 +44,11 @@ class QueueContextTest {
     }
 
     private void open(boolean readOnlyDevice) throws Exception {
-        BlockDriver d = readOnlyDevice ? new ReadOnly(driver) : driver;
-        BlockDevice device = new BlockDevice("disk0", "vm1", d, true);
+        open(readOnlyDevice ? new ReadOnly(driver) : driver, true);
+    }
+
+    private void open(BlockDriver d, boolean writeback) throws Exception {
+        BlockDevice device = new BlockDevice("disk0", "vm1", d, writeback);
         context = new QueueContext(device, 0, 128, 256, (head, len) -> used.add(new int[]{head, len}));
     }
 
@@ -165,6 +169,44 @@ class QueueContextTest {
         assertEquals(head, used.getLast()[0]);
         assertEquals(0, used.getLast()[1]);
         assertFalse(context.busy(head));
+    }
+
+    @Test
+    void writeThroughCacheFlushesEveryWriteBeforeAcknowledgingIt() throws Exception {
+        context.close();
+        List<BlockOp> ops = new ArrayList<>();
+        open(new Recording(driver, ops), false);
+        long buf = buffer(4096, 0x21);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_OUT, 0, buf, 4096, false)));
+        assertEquals(List.of(BlockOp.WRITE, BlockOp.FLUSH), ops);
+        assertEquals(1, used.size(), "acknowledged once, after the flush");
+        ops.clear();
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 0, buf, 4096, true)));
+        assertEquals(List.of(BlockOp.READ), ops, "reads are not flushed");
+    }
+
+    /** Records the ops that reach the driver. */
+    private record Recording(BlockDriver inner, List<BlockOp> ops) implements BlockDriver {
+        public String kind() { return inner.kind(); }
+        public String target() { return inner.target(); }
+        public long capacity() { return inner.capacity(); }
+        public boolean readOnly() { return false; }
+        public boolean supportsDiscard() { return true; }
+        public boolean supportsWriteZeroes() { return true; }
+        public io.vhostblk.drivers.DriverQueue openQueue(int q, io.vhostblk.drivers.DriverCompletion c)
+                throws io.vhostblk.drivers.DriverException {
+            io.vhostblk.drivers.DriverQueue dq = inner.openQueue(q, c);
+            return new io.vhostblk.drivers.DriverQueue() {
+                public void submit(io.vhostblk.drivers.BlockRequest r) { ops.add(r.op()); dq.submit(r); }
+                public void flushBatch() { dq.flushBatch(); }
+                public int reap() { return dq.reap(); }
+                public int completionFd() { return dq.completionFd(); }
+                public int inFlight() { return dq.inFlight(); }
+                public void close() { dq.close(); }
+            };
+        }
+        public void sync() throws io.vhostblk.drivers.DriverException { inner.sync(); }
+        public void close() { }
     }
 
     /** The same driver, exported read-only. */

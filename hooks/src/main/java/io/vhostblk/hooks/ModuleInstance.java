@@ -17,6 +17,16 @@ public interface ModuleInstance extends AutoCloseable {
         return capacityBelow;
     }
 
+    /**
+     * Whether the device must stop serving I/O when this module fails, rather than go on without
+     * it: a module that transforms what is stored (encryption, compression, remapping) cannot be
+     * bypassed without exposing or corrupting data. Such a device then fails every request until
+     * it is restarted.
+     */
+    default boolean failClosed() {
+        return false;
+    }
+
     /** Module-specific statistics for the control socket (names to numbers or nested maps). */
     default Map<String, Object> report() {
         return Map.of();
