@@ -1,0 +1,37 @@
+package io.vhostblk.modules.zerodetect;
+
+import io.vhostblk.hooks.DeviceInfo;
+import io.vhostblk.hooks.HookModule;
+import io.vhostblk.hooks.ModuleException;
+import io.vhostblk.hooks.ModuleInstance;
+import io.vhostblk.hooks.ModuleSettings;
+
+/**
+ * {@code zero-detect}: writes of all-zero data become WRITE_ZEROES beneath (as qemu's
+ * {@code detect-zeroes}). Setting {@code unmap} (default true): let the layers beneath deallocate
+ * the range (punch a hole) rather than write zeros.
+ */
+public final class ZeroDetectModule implements HookModule {
+    static final String NAME = "zero-detect";
+    static final String VERSION = "0.1.0";
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public String version() {
+        return VERSION;
+    }
+
+    @Override
+    public ModuleInstance create(DeviceInfo device, ModuleSettings settings) throws ModuleException {
+        for (String key : settings.asMap().keySet()) {
+            if (!key.equals("unmap")) {
+                throw settings.error(key, "unknown setting (zero-detect knows: unmap)");
+            }
+        }
+        return new ZeroDetectInstance(settings.flag("unmap", true));
+    }
+}
