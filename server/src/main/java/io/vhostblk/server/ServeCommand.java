@@ -35,21 +35,43 @@ final class ServeCommand {
                 && !Files.exists(options.disk())) {
             size = DEFAULT_NEW_IMAGE_SIZE;
         }
+        // The policy, the compat-lib pin and the module digests are checked before anything is opened.
+        ModuleSetup modules = ModuleSetup.start(options);
         BlockDriver driver;
         try {
             driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
                     DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes()));
         } catch (DriverException e) {
+            modules.abandon();
             throw new StartupException(e.getMessage(), e);
         }
-        BlockDevice device = new BlockDevice(options.deviceId(), options.vmName(), driver, options.writeback());
+        BlockDevice device = new BlockDevice(options.deviceId(), modules.vmName(), driver, options.writeback());
+        try {
+            modules.attach(device);
+        } catch (StartupException e) {
+            driver.close();
+            modules.abandon();
+            throw e;
+        }
         VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize(), options.pollMicros());
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTermination(stop::countDown);
+        DeviceRegistry registry = new DeviceRegistry();
+        registry.register(device);
+        ControlServer control;
+        try {
+            control = startControl(registry, modules.catalog());
+        } catch (IOException e) {
+            modules.stopped(device);
+            driver.close();
+            throw new StartupException("cannot listen on the control socket " + options.control() + ": " + e.getMessage(), e);
+        }
         VhostUserServer server;
         try {
             server = VhostUserServer.start(device.id(), options.socket(), false, virtio);
         } catch (IOException e) {
+            closeControl(control);
+            modules.stopped(device);
             driver.close();
             throw new StartupException("cannot listen on " + options.socket() + ": " + e.getMessage(), e);
         }
@@ -65,11 +87,14 @@ final class ServeCommand {
         }
         LOG.log(Level.INFO, device.label() + ": shutting down");
         int status = 0;
+        closeControl(control);
         try {
             server.close();
         } catch (IOException e) {
             LOG.log(Level.WARNING, device.label() + ": closing the socket: " + e.getMessage());
         }
+        registry.stopped(device);
+        modules.stopped(device);
         try {
             driver.sync();
         } catch (DriverException e) {
@@ -79,6 +104,25 @@ final class ServeCommand {
         driver.close();
         LOG.log(Level.INFO, device.label() + ": stopped");
         return status;
+    }
+
+    /** The control socket of --control, or null without it. */
+    private ControlServer startControl(DeviceRegistry registry, ModuleCatalog catalog) throws IOException {
+        if (options.control() == null) {
+            return null;
+        }
+        return ControlServer.start(options.control(), new ControlProtocol(registry, ModuleSource.of(catalog)));
+    }
+
+    private static void closeControl(ControlServer control) {
+        if (control == null) {
+            return;
+        }
+        try {
+            control.close();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "closing the control socket " + control.path() + ": " + e.getMessage());
+        }
     }
 
     /** The QEMU options that attach this disk, for the operator to paste. */

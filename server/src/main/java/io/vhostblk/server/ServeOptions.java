@@ -8,7 +8,10 @@ import java.util.List;
 /** The options of {@code vhost-blk serve}, parsed and checked. */
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
-                           boolean readZeroes, int pollMicros) {
+                           boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control) {
+
+    /** The VM name when neither --vm nor the policy gives one. */
+    public static final String UNKNOWN_VM = "unknown";
 
     public static final String HELP = """
             Usage: vhost-blk serve --socket PATH --disk FILE [options]
@@ -43,7 +46,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
               --no-writeback    advertise a write-through cache (CONFIG_WCE off)
               --id NAME         device id for logs and the control socket
                                 (default: the disk file's name)
-              --vm NAME         VM name for logs (default: unknown)
+              --vm NAME         VM name for logs (default: the policy's vm, else unknown)
+              --policy FILE     the VM's module policy (docs/policy.md): modules, their
+                                jars' SHA-256, order, selectors, settings
+              --module-dir DIR  where module jars are (overrides the policy's
+                                module-dir; default: the policy file's directory)
+              --control PATH    control socket (mode 0600) for 'vhost-blk ctl': list
+                                devices, enable/disable/move modules, counters
+                                (default: none)
               --help            this text
 
             Stops cleanly on SIGTERM or SIGINT: in-flight requests finish, the image is
@@ -60,11 +70,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         boolean readOnly = false;
         boolean writeback = true;
         String id = null;
-        String vm = "unknown";
+        String vm = UNKNOWN_VM;
         DriverKind driver = DriverKind.AUTO;
         boolean direct = true;
         boolean readZeroes = false;
         int pollMicros = 0;
+        Path policy = null;
+        Path moduleDir = null;
+        Path control = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -81,6 +94,9 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--no-writeback" -> writeback = false;
                 case "--id" -> id = value(args, ++i, a);
                 case "--vm" -> vm = value(args, ++i, a);
+                case "--policy" -> policy = Path.of(value(args, ++i, a));
+                case "--module-dir" -> moduleDir = Path.of(value(args, ++i, a));
+                case "--control" -> control = Path.of(value(args, ++i, a));
                 default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk serve --help)");
             }
         }
@@ -102,6 +118,15 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         if (disk == null && (driver == DriverKind.RAM || driver == DriverKind.NULL)) {
             disk = Path.of(driver.name().toLowerCase(java.util.Locale.ROOT));
         }
+        if (control != null && control.toAbsolutePath().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length > 107) {
+            throw new UsageException("--control: path '" + control + "' is longer than a Unix socket path may be (107 bytes)");
+        }
+        if (control != null && control.toAbsolutePath().normalize().equals(socket.toAbsolutePath().normalize())) {
+            throw new UsageException("--control: must differ from --socket (" + socket + ")");
+        }
+        if (moduleDir != null && policy == null) {
+            throw new UsageException("--module-dir needs --policy (the policy names the jars and their digests)");
+        }
         if (id == null) {
             id = disk.getFileName().toString();
         }
@@ -109,7 +134,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             throw new UsageException("--size is required with --driver " + driver.name().toLowerCase(java.util.Locale.ROOT));
         }
         return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
-                readZeroes, pollMicros);
+                readZeroes, pollMicros, policy, moduleDir, control);
     }
 
     private static DriverKind driverKind(String v) throws UsageException {

@@ -13,6 +13,9 @@ public final class VhostBlkMain {
 
             Commands:
               serve     serve a disk image over a vhost-user socket
+              ctl       send a command to a running server's control socket
+              bench     drive a vhost-user-blk back-end with fio-like jobs (load generator)
+              crypt     LUKS images: format, add-key, remove-key, change-key, dump (crypt module jar)
               help      this text
 
             Run 'vhost-blk COMMAND --help' for a command's options.
@@ -42,6 +45,15 @@ public final class VhostBlkMain {
                     }
                     yield new ServeCommand(ServeOptions.parse(rest), out).run();
                 }
+                case "bench" -> io.vhostblk.bench.BenchCommand.run(rest, out, err);
+                case "ctl" -> {
+                    if (rest.contains("--help") || rest.contains("-h")) {
+                        out.print(CtlCommand.HELP);
+                        yield 0;
+                    }
+                    yield CtlCommand.parse(rest, out, err).run();
+                }
+                case "crypt" -> ModuleCommands.run("crypt", rest, out, err);
                 default -> throw new UsageException("unknown command '" + args.get(0) + "' (see vhost-blk --help)");
             };
         } catch (UsageException e) {

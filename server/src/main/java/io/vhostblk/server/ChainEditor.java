@@ -1,0 +1,145 @@
+package io.vhostblk.server;
+
+import io.vhostblk.compat.BlockDevice;
+import io.vhostblk.hooks.ChainEntry;
+import io.vhostblk.hooks.HookChain;
+import io.vhostblk.hooks.ModuleException;
+
+import java.lang.System.Logger.Level;
+import java.util.function.UnaryOperator;
+
+/**
+ * Enables, disables and moves modules in a device's chain for the control socket. Each change
+ * is checked and applied in one atomic swap of the chain; positions count from 0, nearest the guest.
+ */
+final class ChainEditor {
+    private static final System.Logger LOG = System.getLogger(ChainEditor.class.getName());
+
+    private final DeviceRegistry registry;
+    private final ModuleSource modules;
+
+    ChainEditor(DeviceRegistry registry, ModuleSource modules) {
+        this.registry = registry;
+        this.modules = modules;
+    }
+
+    /** A change refused while the chain was being swapped (the chain is left as it was). */
+    private static final class Refused extends RuntimeException {
+        Refused(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * Attaches a new instance of {@code module} at {@code position}; null puts it where the
+     * module source says (the policy's order).
+     */
+    synchronized HookChain enable(BlockDevice device, String module, Integer position) throws ControlException {
+        if (!modules.available().contains(module)) {
+            throw new ControlException("no module '" + ControlProtocol.shorten(module) + "' in the policy (available: "
+                    + (modules.available().isEmpty() ? "none" : String.join(", ", modules.available())) + ")");
+        }
+        try {
+            // Checked again in the swap; checking first spares creating an instance for nothing.
+            HookChain now = device.chain();
+            checkAbsent(now, device, module);
+            if (position != null) {
+                checkPosition(position, now.size(), "enable");
+            }
+        } catch (Refused e) {
+            throw new ControlException(e.getMessage());
+        }
+        ChainEntry entry;
+        try {
+            entry = modules.attach(module, device);
+        } catch (ModuleException e) {
+            throw new ControlException("cannot enable module " + module + " on device " + device.id() + ": " + e.getMessage());
+        }
+        if (!entry.name().equals(module)) {
+            closeUnused(device, entry);
+            throw new ControlException("module " + module + " attached itself as '" + entry.name() + "'");
+        }
+        HookChain next;
+        try {
+            next = change(device, c -> {
+                checkAbsent(c, device, module);
+                if (position != null) {
+                    checkPosition(position, c.size(), "enable");
+                }
+                return c.with(entry, position == null ? modules.defaultPosition(module, c) : position);
+            });
+        } catch (ControlException e) {
+            closeUnused(device, entry);
+            throw e;
+        }
+        LOG.log(Level.INFO, device.label() + " module=" + module + ": enabled by the control socket at position "
+                + next.names().indexOf(module) + "; chain " + next.names());
+        return next;
+    }
+
+    /** Takes {@code module} out of the chain; requests already inside it finish there. */
+    synchronized HookChain disable(BlockDevice device, String module) throws ControlException {
+        ChainEntry[] removed = new ChainEntry[1];
+        HookChain next = change(device, c -> {
+            removed[0] = c.find(module).orElseThrow(() -> notEnabled(device, module));
+            return c.without(module);
+        });
+        registry.retire(device, removed[0]);
+        LOG.log(Level.INFO, device.label() + " module=" + module + ": disabled by the control socket; chain " + next.names());
+        return next;
+    }
+
+    /** Moves {@code module} to {@code position} (0 .. chain size - 1). */
+    synchronized HookChain move(BlockDevice device, String module, int position) throws ControlException {
+        HookChain next = change(device, c -> {
+            if (c.find(module).isEmpty()) {
+                throw notEnabled(device, module);
+            }
+            checkPosition(position, c.size() - 1, "move");
+            return c.moved(module, position);
+        });
+        LOG.log(Level.INFO, device.label() + " module=" + module + ": moved by the control socket to position "
+                + position + "; chain " + next.names());
+        return next;
+    }
+
+    private static HookChain change(BlockDevice device, UnaryOperator<HookChain> change) throws ControlException {
+        try {
+            return device.updateChain(change);
+        } catch (Refused e) {
+            throw new ControlException(e.getMessage());
+        } catch (IllegalStateException e) {
+            // BlockDevice refuses a chain that would change the size a running guest sees.
+            throw new ControlException(e.getMessage());
+        }
+    }
+
+    private static void checkAbsent(HookChain chain, BlockDevice device, String module) {
+        int at = chain.names().indexOf(module);
+        if (at >= 0) {
+            throw new Refused("module " + module + " is already enabled on device " + device.id() + " at position " + at
+                    + " (use move to reorder)");
+        }
+    }
+
+    private static void checkPosition(int position, int max, String command) {
+        if (position < 0 || position > max) {
+            throw new Refused(command + ": position " + position + " is outside 0.." + max
+                    + " (0 is nearest the guest)");
+        }
+    }
+
+    private static Refused notEnabled(BlockDevice device, String module) {
+        return new Refused("module '" + ControlProtocol.shorten(module) + "' is not enabled on device " + device.id()
+                + " (chain " + device.chain().names() + ")");
+    }
+
+    /** An instance that never joined the chain saw no request: it can be closed at once. */
+    private static void closeUnused(BlockDevice device, ChainEntry entry) {
+        try {
+            entry.instance().close();
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, device.label() + " module=" + entry.name() + ": closing an unused instance failed", e);
+        }
+    }
+}

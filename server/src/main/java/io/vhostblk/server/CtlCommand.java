@@ -1,0 +1,111 @@
+package io.vhostblk.server;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** {@code vhost-blk ctl}: sends one command to a running server's control socket and prints the reply. */
+final class CtlCommand {
+    /** Exit status when the server answered {@code ok:false}. */
+    static final int COMMAND_FAILED = 1;
+    /** Exit status when the server could not be reached or its reply was not understood. */
+    static final int NO_ANSWER = 3;
+
+    static final String HELP = """
+            Usage: vhost-blk ctl --control PATH COMMAND [ARGS...]
+
+            Sends one command to the control socket of a running 'vhost-blk serve
+            --control PATH' and prints the reply. Commands:
+
+              devices                          devices, their VM, driver, capacity, chain
+              chain DEVICE                     the device's modules (0 = nearest the guest)
+              modules                          modules the server's policy makes available
+              enable DEVICE MODULE [POSITION]  attach the module at POSITION (0 = nearest the
+                                               guest; default: the policy's order)
+              disable DEVICE MODULE            take the module out of the chain
+              move DEVICE MODULE POSITION      reorder the chain
+              counters DEVICE [MODULE]         requests seen, completed, passed on, errors, bytes
+              report DEVICE MODULE             the module's own statistics
+              help                             the server's list of commands
+
+            Exit status: 0 done, 1 the server refused the command (its reason is printed),
+            2 bad usage, 3 the server could not be reached or answered nonsense.
+            """;
+
+    private final Path control;
+    private final List<String> command;
+    private final PrintStream out;
+    private final PrintStream err;
+
+    private CtlCommand(Path control, List<String> command, PrintStream out, PrintStream err) {
+        this.control = control;
+        this.command = command;
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Parses the arguments after {@code ctl}. */
+    static CtlCommand parse(List<String> args, PrintStream out, PrintStream err) throws UsageException {
+        Path control = null;
+        int i = 0;
+        while (i < args.size() && args.get(i).startsWith("--")) {
+            String a = args.get(i);
+            if (a.equals("--control")) {
+                if (i + 1 >= args.size() || args.get(i + 1).isEmpty()) {
+                    throw new UsageException("--control needs a value");
+                }
+                control = Path.of(args.get(i + 1));
+                i += 2;
+            } else {
+                throw new UsageException("ctl: unknown option '" + a + "' (see vhost-blk ctl --help)");
+            }
+        }
+        if (control == null) {
+            throw new UsageException("ctl: --control PATH is required (the server's --control socket)");
+        }
+        List<String> command = new ArrayList<>(args.subList(i, args.size()));
+        if (command.isEmpty()) {
+            throw new UsageException("ctl: no command given (see vhost-blk ctl --help)");
+        }
+        for (String w : command) {
+            if (w.isEmpty() || !w.equals(w.replaceAll("\\s", ""))) {
+                throw new UsageException("ctl: argument '" + w + "' is empty or contains white space");
+            }
+        }
+        return new CtlCommand(control, command, out, err);
+    }
+
+    int run() {
+        String line = String.join(" ", command);
+        String reply;
+        try (ControlClient client = ControlClient.connect(control)) {
+            reply = client.request(line);
+        } catch (IOException e) {
+            err.println("vhost-blk ctl: cannot talk to the control socket " + control + ": " + e.getMessage());
+            return NO_ANSWER;
+        }
+        Object parsed;
+        try {
+            parsed = Json.parse(reply);
+        } catch (Json.ParseException e) {
+            err.println("vhost-blk ctl: the reply is not JSON (" + e.getMessage() + "): " + ControlProtocol.shorten(reply));
+            return NO_ANSWER;
+        }
+        if (!(parsed instanceof Map<?, ?> map) || !(map.get("ok") instanceof Boolean ok)) {
+            err.println("vhost-blk ctl: the reply has no \"ok\" field: " + ControlProtocol.shorten(reply));
+            return NO_ANSWER;
+        }
+        if (!ok) {
+            err.println("vhost-blk ctl: " + command.getFirst() + ": " + map.get("error"));
+            return COMMAND_FAILED;
+        }
+        Map<Object, Object> rest = new LinkedHashMap<>(map);
+        rest.remove("ok");
+        out.println(Json.pretty(rest));
+        return 0;
+    }
+}
