@@ -26,10 +26,13 @@ public final class GuestRam implements AutoCloseable {
     private final GuestMemory memory;
     private final Arena arena;
     private final long[] next;
+    /** The memfd of each region (owned by {@link #memory}), or null for anonymous regions. */
+    private final int[] fds;
 
-    private GuestRam(GuestMemory memory, Arena arena) {
+    private GuestRam(GuestMemory memory, Arena arena, int[] fds) {
         this.memory = memory;
         this.arena = arena;
+        this.fds = fds;
         this.next = new long[memory.regionCount()];
         for (int i = 0; i < next.length; i++) {
             next[i] = memory.regions().get(i).guestPhysAddr();
@@ -46,7 +49,7 @@ public final class GuestRam implements AutoCloseable {
             segs.add(arena.allocate(r.size(), PAGE));
         }
         try {
-            return new GuestRam(GuestMemory.wrap(specs, segs), arena);
+            return new GuestRam(GuestMemory.wrap(specs, segs), arena, null);
         } catch (VirtioException | RuntimeException e) {
             arena.close();
             throw e;
@@ -80,11 +83,22 @@ public final class GuestRam implements AutoCloseable {
             }
             throw e;
         }
-        return new GuestRam(GuestMemory.map(specs, fds), null);
+        return new GuestRam(GuestMemory.map(specs, fds), null, fds.clone());
     }
 
     public GuestMemory memory() {
         return memory;
+    }
+
+    /**
+     * The memfd backing region i, to share with a back-end (SET_MEM_TABLE); it stays owned by
+     * this object and is closed by {@link #close()}. Only for {@link #memfd} RAM.
+     */
+    public int fd(int region) {
+        if (fds == null) {
+            throw new IllegalStateException("anonymous guest RAM has no fd to share");
+        }
+        return fds[region];
     }
 
     /** The pretend front-end user address of a guest-physical address. */
