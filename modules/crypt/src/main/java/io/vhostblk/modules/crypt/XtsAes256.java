@@ -87,26 +87,45 @@ public final class XtsAes256 implements AutoCloseable {
      * {@code dst} may be {@code src} itself.
      */
     public void encrypt(long firstSector, MemorySegment src, MemorySegment dst, int sectorSize) {
-        process(true, firstSector, src, dst, sectorSize);
+        process(true, firstSector, src, 0, dst, 0, src.byteSize(), sectorSize);
+    }
+
+    /**
+     * Encrypts {@code length} bytes of whole data units from {@code src} at {@code srcOffset} into {@code dst} at
+     * {@code dstOffset}; the form the I/O hook uses to address iovec buffers inside one big segment without
+     * creating a segment per buffer.
+     */
+    public void encrypt(long firstSector, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
+                        long length, int sectorSize) {
+        process(true, firstSector, src, srcOffset, dst, dstOffset, length, sectorSize);
     }
 
     /** Decrypts whole data units from {@code src} into {@code dst}; pass the same segment twice to decrypt in place. */
     public void decrypt(long firstSector, MemorySegment src, MemorySegment dst, int sectorSize) {
-        process(false, firstSector, src, dst, sectorSize);
+        process(false, firstSector, src, 0, dst, 0, src.byteSize(), sectorSize);
     }
 
-    private void process(boolean encrypt, long firstSector, MemorySegment src, MemorySegment dst, int sectorSize) {
+    /** Decrypts {@code length} bytes of whole data units; {@code src == dst} with equal offsets decrypts in place. */
+    public void decrypt(long firstSector, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
+                        long length, int sectorSize) {
+        process(false, firstSector, src, srcOffset, dst, dstOffset, length, sectorSize);
+    }
+
+    private void process(boolean encrypt, long firstSector, MemorySegment src, long srcOffset, MemorySegment dst,
+                         long dstOffset, long length, int sectorSize) {
         Cipher data = encrypt ? dataEncrypt : dataDecrypt;
         if (data == null) {
             throw new IllegalStateException("cipher closed");
         }
         checkSectorSize(sectorSize);
-        long length = src.byteSize();
         if (length % sectorSize != 0) {
             throw new IllegalArgumentException("length " + length + " is not a multiple of the sector size " + sectorSize);
         }
-        if (dst.byteSize() < length) {
-            throw new IllegalArgumentException("destination holds " + dst.byteSize() + " bytes, need " + length);
+        if (srcOffset < 0 || src.byteSize() - srcOffset < length) {
+            throw new IllegalArgumentException("source holds " + (src.byteSize() - srcOffset) + " bytes from offset " + srcOffset + ", need " + length);
+        }
+        if (dstOffset < 0 || dst.byteSize() - dstOffset < length) {
+            throw new IllegalArgumentException("destination holds " + (dst.byteSize() - dstOffset) + " bytes from offset " + dstOffset + ", need " + length);
         }
         int ivStep = sectorSize / IV_SECTOR;
         if (firstSector < 0 || firstSector % ivStep != 0) {
@@ -133,8 +152,8 @@ public final class XtsAes256 implements AutoCloseable {
                 for (int b = 0; b < blocksPerSector; b++) {
                     mask[m++] = lo;
                     mask[m++] = hi;
-                    inSeg.set(LE, off, src.get(LE, done + off) ^ lo);
-                    inSeg.set(LE, off + 8, src.get(LE, done + off + 8) ^ hi);
+                    inSeg.set(LE, off, src.get(LE, srcOffset + done + off) ^ lo);
+                    inSeg.set(LE, off + 8, src.get(LE, srcOffset + done + off + 8) ^ hi);
                     off += BLOCK;
                     long carry = (hi >> 63) & GF_REDUCE;
                     hi = (hi << 1) | (lo >>> 63);
@@ -145,7 +164,7 @@ public final class XtsAes256 implements AutoCloseable {
             // Pass 2: dst = AES(in) ^ T_j.
             for (int k = 0, words = chunk / Long.BYTES; k < words; k++) {
                 long o = (long) k * Long.BYTES;
-                dst.set(LE, done + o, outSeg.get(LE, o) ^ mask[k]);
+                dst.set(LE, dstOffset + done + o, outSeg.get(LE, o) ^ mask[k]);
             }
             done += chunk;
             sector += (long) sectors * ivStep;

@@ -1,0 +1,25 @@
+package io.vhostblk.modules.crypt;
+
+import io.vhostblk.hooks.ModuleCommand;
+
+import java.io.PrintStream;
+import java.util.List;
+
+/** Offers {@link CryptCommand} to the server's command line as {@code vhost-blk crypt ...}. */
+public final class CryptAdminCommand implements ModuleCommand {
+
+    @Override
+    public String name() {
+        return "crypt";
+    }
+
+    @Override
+    public String summary() {
+        return "format LUKS images, manage their key slots, dump their headers";
+    }
+
+    @Override
+    public int run(List<String> args, PrintStream out, PrintStream err) {
+        return new CryptCommand(out, err).run(args);
+    }
+}
