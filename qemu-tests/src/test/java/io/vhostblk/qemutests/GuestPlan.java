@@ -169,6 +169,14 @@ final class GuestPlan {
         return op(check, "read", blockSize, diskOffset, length, patternOffset);
     }
 
+    /** Writes zeros (from /dev/zero) with O_DIRECT in blocks of {@code blockSize}: ordinary WRITEs whose data is all zero. */
+    GuestPlan writeZeros(String check, int blockSize, long diskOffset, long length) {
+        checkBlocks(blockSize, diskOffset, length);
+        checkRange(diskOffset, length, 0);
+        effects.add(new Region(check, diskOffset, length, Region.ZEROS));
+        return op(check, "writezero", blockSize, diskOffset, length);
+    }
+
     /** Reads with O_DIRECT and expects zeros. */
     GuestPlan readZeros(String check, int blockSize, long diskOffset, long length) {
         checkBlocks(blockSize, diskOffset, length);

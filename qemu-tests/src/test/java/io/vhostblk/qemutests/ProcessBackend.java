@@ -61,6 +61,11 @@ abstract class ProcessBackend implements StorageBackend {
         }
     }
 
+    /** The back-end's process id (for CPU accounting by {@code vhost-blk bench --pid}). */
+    long pid() {
+        return process.pid();
+    }
+
     @Override
     public String name() {
         return name;

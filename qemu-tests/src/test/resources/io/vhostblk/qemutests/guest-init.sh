@@ -60,6 +60,15 @@ op_write() {
     fi
 }
 
+# writezero CHECK BS OFFSET LENGTH (O_DIRECT, data from /dev/zero)
+op_writezero() {
+    if run dd if=/dev/zero of=$DEV bs="$2" count=$(($4 / $2)) seek="$3" oflag=direct,seek_bytes conv=notrunc; then
+        pass "$1"
+    else
+        fail "$1" "dd write of zeros failed: $OUT"
+    fi
+}
+
 # compare_with CHECK EXPECTED_FILE: compares /tmp/got with the expected bytes
 compare_with() {
     if run cmp /tmp/got "$2"; then pass "$1"; else fail "$1" "data differs: $OUT"; fi
@@ -257,7 +266,7 @@ while read -r op check args; do
     esac
     # shellcheck disable=SC2086 # the arguments are split on purpose
     case $op in
-    capacity | sysfs | write | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | discard | zeroout | punch | flush | fsync | writefails | discardfails)
+    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | discard | zeroout | punch | flush | fsync | writefails | discardfails)
         "op_$op" "$check" $args ;;
     *) fail "$check" "unknown plan operation '$op'" ;;
     esac
