@@ -5,6 +5,7 @@ import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.DriverCompletion;
 import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverQueue;
+import io.vhostblk.drivers.KickAware;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.ChainEntry;
 import io.vhostblk.hooks.DeviceInfo;
@@ -49,6 +50,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     private final Map<ChainEntry, HookState> opened = new IdentityHashMap<>();
     private final ConcurrentLinkedQueue<Runnable> mailbox = new ConcurrentLinkedQueue<>();
     private final EventFd mailboxSignal;
+    private volatile EventFd loopDoorbell;
     private QueueHooks queueHooks;
     private int inFlight;
     private long lastErrorLog;
@@ -254,9 +256,12 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
                 c.bytes += r.length();
             }
             HookAction action;
+            // Set before the call: a hook may complete the request from inside it (a synchronous
+            // driver answering its submitBelow, say), and only the hooks above must see that.
+            p.depth = i;
             try {
                 action = qh.hooks[i].beforeDriver(r);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | LinkageError | StackOverflowError e) {
                 c.errors++;
                 moduleFailed(qh.entries[i], "pre-call hook threw on " + r, e);
                 p.depth = i;
@@ -267,13 +272,14 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
                 case PASS -> c.passed++;
                 case COMPLETE -> {
                     c.completed++;
-                    p.depth = i;
+                    if (r.result() < 0) {
+                        c.errors++;
+                    }
                     finish(p, r.result());
                     return false;
                 }
                 case TAKE_OVER -> {
                     c.completed++;
-                    p.depth = i;
                     return false;
                 }
             }
@@ -328,7 +334,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
             for (int i = p.depth - 1; i >= p.start; i--) {
                 try {
                     res = qh.hooks[i].afterDriver(p.request, res);
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | LinkageError | StackOverflowError e) {
                     qh.counters[i].errors++;
                     moduleFailed(qh.entries[i], "completion hook threw on " + p.request, e);
                     res = -Errno.EIO;
@@ -387,7 +393,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
         inFlight--;
     }
 
-    private void moduleFailed(ChainEntry entry, String what, RuntimeException e) {
+    private void moduleFailed(ChainEntry entry, String what, Throwable e) {
         LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + " module=" + entry.name() + ": " + what
                 + "; the request fails with an I/O error", e);
         device.disableModule(entry.name(), what + ": " + e);
@@ -427,6 +433,19 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
     /** Readable when a module posted work for this queue's event loop; see {@link #mailboxSeen()}. */
     public int mailboxFd() {
         return mailboxSignal.fd();
+    }
+
+    /**
+     * The driver queue when it can watch the kick fd on its own ring (io_uring), so the loop waits
+     * in one place for kicks and completions; null otherwise.
+     */
+    public KickAware kickAware() {
+        return driverQueue instanceof KickAware k ? k : null;
+    }
+
+    /** An eventfd the loop waits on, signalled as well when a module posts work (see {@link #kickAware()}). */
+    public void alsoSignal(EventFd doorbell) {
+        this.loopDoorbell = doorbell;
     }
 
     /** The loop saw the mailbox fd readable: resets it (the tasks run at the next {@link #reap()}). */
@@ -488,6 +507,12 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
 
         @Override
         public void complete(BlockRequest request, long result) {
+            if (result < 0) {
+                HookState st = opened.get(entry);
+                if (st != null) {
+                    st.counters().errors++;
+                }
+            }
             finish(pendingFor(request), result);
         }
 
@@ -495,6 +520,10 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
         public void execute(Runnable task) {
             mailbox.add(task);
             mailboxSignal.signal();
+            EventFd doorbell = loopDoorbell;
+            if (doorbell != null) {
+                doorbell.signal();
+            }
         }
 
         @Override

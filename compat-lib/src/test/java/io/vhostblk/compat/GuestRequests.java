@@ -162,7 +162,7 @@ final class GuestRequests implements AutoCloseable {
             pollFd.set(ValueLayout.JAVA_INT, 0, context.mailboxFd());
             pollFd.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
             pollFd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-            int rc = Libc.poll(pollFd, 1, 20);
+            int rc = Libc.poll(pollFd, 1, 1);
             if (rc > 0) {
                 context.mailboxSeen();
             }

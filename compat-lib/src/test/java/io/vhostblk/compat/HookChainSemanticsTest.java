@@ -921,12 +921,16 @@ class HookChainSemanticsTest {
 
         // Finally the disk holds the last write of every block.
         device.hooks(null);
+        List<Posted> readBack = new ArrayList<>();
         for (int block = 0; block < blocks; block++) {
-            long dst = freeData.getFirst();
+            long dst = freeData.get(block);
             g.ram.at(dst, BLOCK).fill((byte) 0xee);
-            Posted p = g.start(VirtioBlk.T_IN, (long) block * (BLOCK / 512), dst, BLOCK, true);
-            g.loopUntil(() -> g.outstanding() == 0, 5_000);
-            assertArrayEquals(model[block], g.bytes(p.data(), BLOCK), "block " + block);
+            readBack.add(g.start(VirtioBlk.T_IN, (long) block * (BLOCK / 512), dst, BLOCK, true));
+        }
+        List<Done> last = g.loopUntil(() -> g.outstanding() == 0, 5_000);
+        assertEquals(blocks, last.size());
+        for (int block = 0; block < blocks; block++) {
+            assertArrayEquals(model[block], g.bytes(readBack.get(block).data(), BLOCK), "block " + block);
         }
     }
 

@@ -11,7 +11,7 @@ public final class HookCounters {
     public long completed;
     /** Requests handed on to the layers beneath. */
     public long passed;
-    /** Hook exceptions and failed results the module returned. */
+    /** Hook exceptions, and requests the module answered itself (COMPLETE, TAKE_OVER) with an error. */
     public long errors;
     /** Bytes of data in the requests seen (READ/WRITE lengths). */
     public long bytes;

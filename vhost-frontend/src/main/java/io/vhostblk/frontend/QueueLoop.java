@@ -2,6 +2,7 @@ package io.vhostblk.frontend;
 
 import io.vhostblk.compat.QueueContext;
 import io.vhostblk.compat.UsedSink;
+import io.vhostblk.drivers.KickAware;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.linux.Libc;
@@ -40,6 +41,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private final int pollCount;
     private final Thread thread;
     private final long pollNanos;
+    private final KickAware ringWait;
     private volatile boolean stopping;
     private boolean closed;
     /** A hostile guest can send bad chains in a loop: say so at most once a second. */
@@ -64,6 +66,13 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
             throw new VhostUserException(label + ": cannot create the queue's stop eventfd", e);
         } catch (Exception e) {
             throw new VhostUserException(label + ": cannot open the driver queue: " + e.getMessage(), e);
+        }
+        // With an io_uring driver the kick fd is watched on the driver's own ring: one
+        // io_uring_enter both submits the batch and sleeps until a kick or a completion.
+        this.ringWait = kick == null ? null : context.kickAware();
+        if (ringWait != null) {
+            ringWait.armKick(kick.fd(), kick::drain);
+            context.alsoSignal(kick);
         }
         int driverFd = context.completionFd();
         this.pollCount = driverFd >= 0 ? 4 : 3;
@@ -186,6 +195,13 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         if (pollNanos > 0 && !broken && spinForWork()) {
             return;
         }
+        if (ringWait != null && !broken) {
+            int rc = ringWait.awaitCompletions();
+            if (rc < 0 && rc != -io.vhostblk.linux.Errno.EINTR) {
+                throw new IllegalStateException(label + ": io_uring wait failed: " + io.vhostblk.linux.Errno.describe(-rc));
+            }
+            return;
+        }
         int timeout = kick == null && !broken ? NO_KICK_POLL_MILLIS : -1;
         int rc = Libc.poll(pollFds, pollCount, timeout);
         if (rc < 0) {
@@ -240,6 +256,10 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
             }
         }
         publish();
+        if (ringWait != null) {
+            ringWait.disarmKick();
+            context.flushBatch();
+        }
     }
 
     @Override
@@ -247,6 +267,10 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         if (!stopping) {
             stopping = true;
             stopSignal.signal();
+            if (ringWait != null) {
+                // The loop may be asleep on its ring, which watches the kick fd, not the stop fd.
+                kick.signal();
+            }
         }
         try {
             thread.join();
