@@ -13,8 +13,6 @@ import java.nio.file.Path;
  * memory, fdatasync for FLUSH, hole punching for DISCARD, zero-range for WRITE_ZEROES.
  */
 public final class FileDriver implements BlockDriver {
-    private static final System.Logger LOG = System.getLogger(FileDriver.class.getName());
-
     private final Path path;
     private final int fd;
     private final long capacity;
@@ -69,7 +67,7 @@ public final class FileDriver implements BlockDriver {
 
     @Override
     public DriverQueue openQueue(int queueIndex, DriverCompletion completion) {
-        return new SyncQueue(completion);
+        return new ImmediateQueue(this::execute, completion);
     }
 
     @Override
@@ -97,47 +95,6 @@ public final class FileDriver implements BlockDriver {
             case DISCARD -> Libc.fallocate(fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, r.offset(), r.length());
             case WRITE_ZEROES -> FileIo.writeZeroes(fd, r.offset(), r.length(), r.unmap());
         };
-    }
-
-    /** The per-queue context: requests complete inside submit, so there is nothing to reap. */
-    private final class SyncQueue implements DriverQueue {
-        private final DriverCompletion completion;
-
-        SyncQueue(DriverCompletion completion) {
-            this.completion = completion;
-        }
-
-        @Override
-        public void submit(BlockRequest request) {
-            long result = execute(request);
-            if (result < 0) {
-                LOG.log(System.Logger.Level.DEBUG, () -> request + " failed on " + path + ": " + Errno.describe((int) -result));
-            }
-            completion.complete(request, result);
-        }
-
-        @Override
-        public void flushBatch() {
-        }
-
-        @Override
-        public int reap() {
-            return 0;
-        }
-
-        @Override
-        public int completionFd() {
-            return -1;
-        }
-
-        @Override
-        public int inFlight() {
-            return 0;
-        }
-
-        @Override
-        public void close() {
-        }
     }
 
     /** Reads an iovec entry's base address. */
