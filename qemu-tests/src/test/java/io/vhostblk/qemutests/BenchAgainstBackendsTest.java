@@ -25,6 +25,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -135,6 +136,33 @@ class BenchAgainstBackendsTest {
         assertTrue(checked > 0, run.out);
         assertEquals(checked, jsonLong(run.out, "verify_mismatches"), "no block can match: " + run.out);
         assertTrue(run.err.contains("differ"), run.err);
+    }
+
+    @Test
+    void kickOnRingServesVerifiedWritesAndReadsOnTwoQueues() throws Exception {
+        // The io_uring driver with the kick eventfd watched on each queue's ring (--kick-on-ring).
+        Path image = dir.resolve("ring.img");
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(DISK_SIZE);
+        }
+        ExportSpec spec = new ExportSpec(image, DISK_SIZE, 2, false, socketDir.resolve("ring.sock"),
+                dir.resolve("ring.log"));
+        ProcessBackend b = new ProcessBackend("VHOST_BLK_KICK_ON_RING", spec, List.of(
+                ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                VhostBlkServer.MAIN_CLASS, "serve", "--socket", spec.socket().toString(), "--disk", image.toString(),
+                "--driver", "io_uring", "--queues", "2", "--kick-on-ring")) {
+        };
+        started.add(b);
+        BenchReport w = job(b, "--rw", "write", "--verify", "--queues", "2", "--iodepth", "8", "--size", "4M",
+                "--runtime", "1s", "--ramp", "0");
+        assertTrue(w.ok(), w.problem() + "\n" + w.toText() + "\n" + b.logTail(20));
+        assertTrue(w.writes() > 0 && w.errors() == 0, w.toText());
+        BenchReport r = job(b, "--rw", "randread", "--verify", "--queues", "2", "--iodepth", "8", "--size", "4M",
+                "--runtime", "1s", "--ramp", "0");
+        assertTrue(r.ok(), r.problem() + "\n" + r.toText() + "\n" + b.logTail(20));
+        assertTrue(r.reads() > 0 && r.errors() == 0 && r.verifiedBlocks() > 0, r.toText());
+        assertEquals(0, b.stop().code(), "clean shutdown with the kick on the ring:\n" + b.logTail(20));
     }
 
     // ---- helpers ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.DriverOptions;
 import io.vhostblk.drivers.Drivers;
+import io.vhostblk.frontend.QueueTuning;
 import io.vhostblk.frontend.VhostUserServer;
 import io.vhostblk.frontend.VirtioBlkDevice;
 
@@ -53,7 +54,8 @@ final class ServeCommand {
             modules.abandon();
             throw e;
         }
-        VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize(), options.pollMicros());
+        VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize(),
+                new QueueTuning(options.pollMicros(), options.kickOnRing()));
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTermination(stop::countDown);
         DeviceRegistry registry = new DeviceRegistry();

@@ -8,7 +8,7 @@ import java.util.List;
 /** The options of {@code vhost-blk serve}, parsed and checked. */
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
-                           boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control) {
+                           boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing) {
 
     /** The VM name when neither --vm nor the policy gives one. */
     public static final String UNKNOWN_VM = "unknown";
@@ -41,6 +41,9 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                                 guest memory untouched, like qemu's null-co)
               --poll-us N       spin up to N microseconds for new requests before
                                 sleeping (adaptive polling; costs CPU). Default 0
+              --kick-on-ring    io_uring driver: wait for guest kicks on the driver's
+                                ring, so one io_uring_enter submits and sleeps
+                                (experimental; see docs/benchmarks.md)
               --read-only       export read-only: the guest sees VIRTIO_BLK_F_RO and
                                 every write is refused with an I/O error
               --no-writeback    advertise a write-through cache (CONFIG_WCE off)
@@ -75,6 +78,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         boolean direct = true;
         boolean readZeroes = false;
         int pollMicros = 0;
+        boolean kickOnRing = false;
         Path policy = null;
         Path moduleDir = null;
         Path control = null;
@@ -90,6 +94,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--no-direct" -> direct = false;
                 case "--read-zeroes" -> readZeroes = true;
                 case "--poll-us" -> pollMicros = intValue(a, value(args, ++i, a), 0, 1_000_000);
+                case "--kick-on-ring" -> kickOnRing = true;
                 case "--read-only" -> readOnly = true;
                 case "--no-writeback" -> writeback = false;
                 case "--id" -> id = value(args, ++i, a);
@@ -134,7 +139,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             throw new UsageException("--size is required with --driver " + driver.name().toLowerCase(java.util.Locale.ROOT));
         }
         return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
-                readZeroes, pollMicros, policy, moduleDir, control);
+                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing);
     }
 
     private static DriverKind driverKind(String v) throws UsageException {

@@ -53,9 +53,9 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
     /** Creates the loop; the context is built with this loop as its used-ring sink. */
     public QueueLoop(String label, SplitVirtqueue queue, ContextFactory contexts, EventFd kick, EventFd call,
-                     int pollMicros) throws VhostUserException {
+                     QueueTuning tuning) throws VhostUserException {
         this.label = label;
-        this.pollNanos = pollMicros * 1000L;
+        this.pollNanos = tuning.pollMicros() * 1000L;
         this.queue = queue;
         this.kick = kick;
         this.call = call;
@@ -69,7 +69,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         }
         // With an io_uring driver the kick fd is watched on the driver's own ring: one
         // io_uring_enter both submits the batch and sleeps until a kick or a completion.
-        this.ringWait = kick == null ? null : context.kickAware();
+        this.ringWait = kick == null || !tuning.kickOnRing() ? null : context.kickAware();
         if (ringWait != null) {
             ringWait.armKick(kick.fd(), kick::drain);
             context.alsoSignal(kick);

@@ -23,16 +23,16 @@ public final class VirtioBlkDevice implements VhostUserDevice {
     private final BlockDevice device;
     private final int queues;
     private final int maxQueueSize;
-    private final int pollMicros;
+    private final QueueTuning tuning;
 
     /**
-     * @param pollMicros how long a queue loop spins for new work before sleeping (0: never)
+     * @param tuning how the queue loops wait for work
      */
-    public VirtioBlkDevice(BlockDevice device, int queues, int maxQueueSize, int pollMicros) {
+    public VirtioBlkDevice(BlockDevice device, int queues, int maxQueueSize, QueueTuning tuning) {
         this.device = device;
         this.queues = queues;
         this.maxQueueSize = maxQueueSize;
-        this.pollMicros = pollMicros;
+        this.tuning = tuning;
     }
 
     public BlockDevice blockDevice() {
@@ -122,7 +122,7 @@ public final class VirtioBlkDevice implements VhostUserDevice {
         String label = device.id() + "-q" + index;
         int segments = 2 * queue.size() + 2;
         return new QueueLoop(label, queue,
-                sink -> new QueueContext(device, index, queue.size(), segments, sink), kick, call, pollMicros).start();
+                sink -> new QueueContext(device, index, queue.size(), segments, sink), kick, call, tuning).start();
     }
 
     @Override
