@@ -16,6 +16,8 @@ public final class BlockDevice {
     private static final System.Logger LOG = System.getLogger(BlockDevice.class.getName());
     /** virtio-blk's GET_ID answer is at most this many bytes. */
     public static final int SERIAL_BYTES = 20;
+    /** virtio-blk's sector, and the smallest logical block size. */
+    public static final int MIN_BLOCK_SIZE = 512;
 
     private final String id;
     private final String vmName;
@@ -24,6 +26,7 @@ public final class BlockDevice {
     private volatile boolean writeback;
     private volatile HookChain hooks;
     private volatile long capacitySectors;
+    private volatile int logicalBlockSize = MIN_BLOCK_SIZE;
     private volatile boolean geometryFixed;
     private volatile String failure;
 
@@ -65,6 +68,22 @@ public final class BlockDevice {
         return bytes >>> 9;
     }
 
+    /** The largest I/O unit any module of the chain needs (512 without modules). */
+    private static int blockSizeOf(HookChain chain) {
+        int size = MIN_BLOCK_SIZE;
+        if (chain != null) {
+            for (var e : chain.entries()) {
+                size = Math.max(size, e.instance().logicalBlockSize());
+            }
+        }
+        return size;
+    }
+
+    /** The logical block size the guest is told (virtio-blk {@code blk_size}). */
+    public int logicalBlockSize() {
+        return logicalBlockSize;
+    }
+
     /** From now on the guest knows the geometry: chain changes that would alter it are refused. */
     public void geometryFixed() {
         this.geometryFixed = true;
@@ -102,11 +121,17 @@ public final class BlockDevice {
     /** Replaces the hook chain; requests already in flight finish on the chain they started on. */
     public synchronized void hooks(HookChain chain) {
         long sectors = capacityOf(chain);
+        int blockSize = blockSizeOf(chain);
         if (geometryFixed && sectors != capacitySectors) {
             throw new IllegalStateException(label() + ": this chain would change the device size from "
                     + capacitySectors + " to " + sectors + " sectors while a guest uses it");
         }
+        if (geometryFixed && blockSize != logicalBlockSize) {
+            throw new IllegalStateException(label() + ": this chain would change the logical block size from "
+                    + logicalBlockSize + " to " + blockSize + " bytes while a guest uses it");
+        }
         this.capacitySectors = sectors;
+        this.logicalBlockSize = blockSize;
         this.hooks = chain == null || chain.size() == 0 ? null : chain;
     }
 

@@ -18,6 +18,15 @@ public interface ModuleInstance extends AutoCloseable {
     }
 
     /**
+     * The smallest unit of I/O this module serves, in bytes (a power of two, 512 or more): a
+     * module that encrypts 4096-byte sectors cannot serve a 512-byte write. The guest is told the
+     * largest unit of the chain as its logical block size. Fixed once a guest uses the device.
+     */
+    default int logicalBlockSize() {
+        return 512;
+    }
+
+    /**
      * Whether the device must stop serving I/O when this module fails, rather than go on without
      * it: a module that transforms what is stored (encryption, compression, remapping) cannot be
      * bypassed without exposing or corrupting data. Such a device then fails every request until

@@ -48,6 +48,8 @@ class EncryptedGuestTest {
 
     /** Writes of every shape through the encrypting path: pool-sized, lane-sized, WRITE_ZEROES, FLUSH. */
     static final GuestPlan ENCRYPTED_RW = encryptedReadWrite();
+    /** A LUKS2 volume with 4096-byte encryption sectors: the guest must see 4 KiB logical blocks. */
+    static final GuestPlan LUKS2_4K = luks2FourKiB();
     /** Reads what qemu-img wrote through QEMU's LUKS driver, then writes for qemu-img to read back. */
     static final GuestPlan QEMU_IMG_LUKS = qemuImgLuks();
 
@@ -79,6 +81,18 @@ class EncryptedGuestTest {
         return p;
     }
 
+    private static GuestPlan luks2FourKiB() {
+        GuestPlan p = GuestPlan.writable("crypt-luks2-4k", DISK, 1, 1)
+                .sysfs("logical-block-4k", "queue/logical_block_size", "eq", "4096")
+                .sysfs("size-is-payload", "size", "eq", Long.toString(DISK / 512));
+        p.write("dio-4k", 4096, MIB, 256 * KIB, 0)
+                .read("dio-4k-read", (int) (64 * KIB), MIB, 256 * KIB, 0);
+        p.write("dio-1m", (int) MIB, 8 * MIB, 3 * MIB, MIB + 7)
+                .read("dio-1m-read", 4096, 8 * MIB, 3 * MIB, MIB + 7)
+                .fsync("final-fsync");
+        return p;
+    }
+
     private static GuestPlan qemuImgLuks() {
         GuestPlan p = GuestPlan.writable("crypt-qemu-img", DISK, 1, 1)
                 .prefill(0, 4 * MIB, 0)
@@ -96,7 +110,7 @@ class EncryptedGuestTest {
         runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
         HostTools.program("qemu-system-x86_64", "qemu-system-x86");
         kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-crypt"), kernel, List.of(ENCRYPTED_RW, QEMU_IMG_LUKS));
+        initramfs = Initramfs.build(TARGET.resolve("guest-crypt"), kernel, List.of(ENCRYPTED_RW, LUKS2_4K, QEMU_IMG_LUKS));
     }
 
     @AfterAll
@@ -143,6 +157,28 @@ class EncryptedGuestTest {
             long at = indexOf(raw, sample);
             if (at >= 0) {
                 problems.add("plaintext of the pattern at " + patternOffset + " found in the image file at byte " + at);
+            }
+        }
+        report(plan, problems, runDir);
+    }
+
+    @Test
+    void luks2WithFourKiBSectorsServesA4KiBBlockGuest() throws Exception {
+        GuestPlan plan = LUKS2_4K;
+        Path runDir = freshRunDir(plan);
+        Path image = runDir.resolve("disk.luks2");
+        Path key = keyFile(runDir);
+        try (Secret s = Secret.copyOf(PASSPHRASE)) {
+            LuksVolume.format(image, s, new FormatOptions(LuksVersion.LUKS2, 4096, DISK, KdfOptions.pbkdf2(1000)));
+        }
+        try (UnlockedVolume v = unlock(image)) {
+            writePlaintext(v, 0, new byte[(int) DISK]);
+        }
+        List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);
+        try (UnlockedVolume v = unlock(image)) {
+            String diff = firstDifference(plan.expectedImage(), readPlaintext(v, 0, (int) DISK));
+            if (diff != null) {
+                problems.add("decrypted payload differs from what the guest wrote: " + diff);
             }
         }
         report(plan, problems, runDir);

@@ -20,6 +20,9 @@ public final class VirtioBlkDevice implements VhostUserDevice {
     /** Largest data segment the guest may put in one descriptor. */
     static final int SIZE_MAX = 1 << 20;
 
+    /** Physical block size advertised in the topology: the page and file-system block of the host. */
+    static final int PHYSICAL_BLOCK = 4096;
+
     private final BlockDevice device;
     private final int queues;
     private final int maxQueueSize;
@@ -91,14 +94,20 @@ public final class VirtioBlkDevice implements VhostUserDevice {
                 .capacitySectors(device.capacitySectors())
                 .sizeMax(SIZE_MAX)
                 .segMax(segMax())
-                .blkSize(512)
-                .topology(3, 0, 8, 0)
+                .blkSize(device.logicalBlockSize())
+                .topology(physicalBlockExponent(device.logicalBlockSize()), 0,
+                        Math.max(1, PHYSICAL_BLOCK / device.logicalBlockSize()), 0)
                 .writeback(device.writeback())
                 .numQueues(queues)
                 .discard(MAX_RANGE_SECTORS, 1, 8)
                 .writeZeroes(MAX_RANGE_SECTORS, 1, true)
                 .build()
                 .toBytes();
+    }
+
+    /** log2(physical / logical) blocks, as virtio-blk's topology wants it; 0 when logical ≥ physical. */
+    static int physicalBlockExponent(int logicalBlockSize) {
+        return logicalBlockSize >= PHYSICAL_BLOCK ? 0 : Integer.numberOfTrailingZeros(PHYSICAL_BLOCK / logicalBlockSize);
     }
 
     @Override

@@ -38,6 +38,12 @@ final class CryptInstance implements ModuleInstance {
         return hook;
     }
 
+    /** The encryption sector: a 4096-byte LUKS2 volume cannot take a 512-byte write. */
+    @Override
+    public int logicalBlockSize() {
+        return volume.sectorSize();
+    }
+
     @Override
     public boolean failClosed() {
         // Without this module the guest would read ciphertext and write plaintext over the header.
