@@ -12,17 +12,12 @@ import java.nio.file.Path;
  * request synchronously on the queue's event loop: preadv/pwritev straight from and into guest
  * memory, fdatasync for FLUSH, hole punching for DISCARD, zero-range for WRITE_ZEROES.
  */
-public final class FileDriver implements BlockDriver {
-    private final Path path;
+public final class FileDriver extends ImageDriver {
     private final int fd;
-    private final long capacity;
-    private final boolean readOnly;
 
     private FileDriver(Path path, int fd, long capacity, boolean readOnly) {
-        this.path = path;
+        super(path, capacity, readOnly);
         this.fd = fd;
-        this.capacity = capacity;
-        this.readOnly = readOnly;
     }
 
     /**
@@ -38,31 +33,6 @@ public final class FileDriver implements BlockDriver {
     @Override
     public String kind() {
         return "file";
-    }
-
-    @Override
-    public String target() {
-        return path.toString();
-    }
-
-    @Override
-    public long capacity() {
-        return capacity;
-    }
-
-    @Override
-    public boolean readOnly() {
-        return readOnly;
-    }
-
-    @Override
-    public boolean supportsDiscard() {
-        return !readOnly;
-    }
-
-    @Override
-    public boolean supportsWriteZeroes() {
-        return !readOnly;
     }
 
     @Override

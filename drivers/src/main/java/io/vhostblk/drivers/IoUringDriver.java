@@ -16,22 +16,17 @@ import java.nio.file.Path;
  * device does), and the rest of a short transfer. Both descriptors name the same file, and the
  * kernel writes back and invalidates cached pages around O_DIRECT I/O, so the two stay coherent.
  */
-public final class IoUringDriver implements BlockDriver {
+public final class IoUringDriver extends ImageDriver {
     private static final System.Logger LOG = System.getLogger(IoUringDriver.class.getName());
 
-    private final Path path;
     private final int directFd;
     private final int bufferedFd;
-    private final long capacity;
-    private final boolean readOnly;
     private final DriverOptions options;
 
     IoUringDriver(Path path, int directFd, int bufferedFd, long capacity, boolean readOnly, DriverOptions options) {
-        this.path = path;
+        super(path, capacity, readOnly);
         this.directFd = directFd;
         this.bufferedFd = bufferedFd;
-        this.capacity = capacity;
-        this.readOnly = readOnly;
         this.options = options;
     }
 
@@ -82,31 +77,6 @@ public final class IoUringDriver implements BlockDriver {
     @Override
     public String kind() {
         return "io_uring";
-    }
-
-    @Override
-    public String target() {
-        return path.toString();
-    }
-
-    @Override
-    public long capacity() {
-        return capacity;
-    }
-
-    @Override
-    public boolean readOnly() {
-        return readOnly;
-    }
-
-    @Override
-    public boolean supportsDiscard() {
-        return !readOnly;
-    }
-
-    @Override
-    public boolean supportsWriteZeroes() {
-        return !readOnly;
     }
 
     /** Whether the image is served with O_DIRECT (false when asked for buffered or the file system refused it). */
