@@ -60,6 +60,17 @@ public final class ModuleSettings {
         };
     }
 
+    /** Refuses any setting not in {@code known}, naming it and where it was set (a typo must not pass silently). */
+    public void allowOnly(String... known) throws ModuleException {
+        java.util.Set<String> allowed = java.util.Set.of(known);
+        for (String key : values.keySet()) {
+            if (!allowed.contains(key)) {
+                throw error(key, "unknown setting (" + module + " knows: "
+                        + String.join(", ", allowed.stream().sorted().toList()) + ")");
+            }
+        }
+    }
+
     /** An error about one setting, naming where it was set. */
     public ModuleException error(String key, String problem) {
         String where = origins.getOrDefault(key, "settings");

@@ -28,11 +28,7 @@ record CryptSettings(Path keyFile, Path headerFile, boolean allowDiscard, long b
     static final Set<String> KNOWN = Set.of("key-file", "passphrase-file", "header-file", "allow-discard", "bounce-pool-mib");
 
     static CryptSettings parse(DeviceInfo device, ModuleSettings s) throws ModuleException {
-        for (String key : s.asMap().keySet()) {
-            if (!KNOWN.contains(key)) {
-                throw s.error(key, "unknown setting (the crypt module knows " + String.join(", ", KNOWN.stream().sorted().toList()) + ")");
-            }
-        }
+        s.allowOnly(KNOWN.toArray(String[]::new));
         String keyFile = s.string("key-file", null);
         String passphraseFile = s.string("passphrase-file", null);
         if (keyFile != null && passphraseFile != null) {

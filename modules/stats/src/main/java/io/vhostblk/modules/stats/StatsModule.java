@@ -28,11 +28,7 @@ public final class StatsModule implements HookModule {
 
     @Override
     public ModuleInstance create(DeviceInfo device, ModuleSettings settings) throws ModuleException {
-        for (String key : settings.asMap().keySet()) {
-            if (!key.equals("buckets")) {
-                throw settings.error(key, "unknown setting (stats knows: buckets)");
-            }
-        }
+        settings.allowOnly("buckets");
         long buckets = settings.number("buckets", 16, 1, 256);
         if (Long.bitCount(buckets) != 1) {
             throw settings.error("buckets", buckets + " is not a power of two");

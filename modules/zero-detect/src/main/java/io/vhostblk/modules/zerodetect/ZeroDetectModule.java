@@ -27,11 +27,7 @@ public final class ZeroDetectModule implements HookModule {
 
     @Override
     public ModuleInstance create(DeviceInfo device, ModuleSettings settings) throws ModuleException {
-        for (String key : settings.asMap().keySet()) {
-            if (!key.equals("unmap")) {
-                throw settings.error(key, "unknown setting (zero-detect knows: unmap)");
-            }
-        }
+        settings.allowOnly("unmap");
         return new ZeroDetectInstance(settings.flag("unmap", true));
     }
 }
