@@ -350,22 +350,25 @@ class IoUringDriverTest {
                 reqs[i] = new BlockRequest(i, "dev", 0).set(i % 2 == 0 ? BlockOp.READ : BlockOp.WRITE, i * 8192L, 4096,
                         TestIo.iov(arena, bufs.asSlice(i * 4096L, 4096)), 1, false);
             }
-            long before = 0;
-            for (int round = 0; round < 8000; round++) {
-                if (round == 5000) {
-                    before = TestIo.allocatedBytes();
+            // Warm up, then measure three windows of 32,000 I/Os and keep the quietest: an allocation
+            // per I/O (16+ bytes) shows in every window, while the JIT or the GC occasionally
+            // allocating on this thread shows in one at most.
+            long quietest = Long.MAX_VALUE;
+            for (int window = -1; window < 3; window++) {
+                long before = TestIo.allocatedBytes();
+                for (int round = 0; round < (window < 0 ? 5000 : 1000); round++) {
+                    for (BlockRequest r : reqs) {
+                        q.submit(r);
+                    }
+                    q.flushBatch();
+                    TestIo.drain(q, pollFd);
                 }
-                for (BlockRequest r : reqs) {
-                    q.submit(r);
+                if (window >= 0) {
+                    quietest = Math.min(quietest, TestIo.allocatedBytes() - before);
                 }
-                q.flushBatch();
-                TestIo.drain(q, pollFd);
             }
-            long allocated = TestIo.allocatedBytes() - before;
             assertEquals(8000L * depth * 4096, done[0]);
-            // 96,000 I/Os measured. One allocation per I/O is at least 16 bytes (1.5 MB here); the bound
-            // of 4 bytes per I/O leaves room for the JIT and GC bookkeeping that lands on this thread.
-            assertTrue(allocated < 4 * 96_000, "allocated " + allocated + " bytes over 96,000 I/Os");
+            assertTrue(quietest < 32_000, "allocated " + quietest + " bytes over 32,000 I/Os in the quietest window");
         }
     }
 }
