@@ -194,8 +194,11 @@ class EncryptedGuestTest {
         Path plainIn = runDir.resolve("plain-in.raw");
         DiskImage.create(plainIn, plan);
         String secret = "secret,id=sec0,file=" + key;
+        // qemu-img times PBKDF2 with the thread's CPU clock and gives up when that reads 0 ms, which
+        // a coarse (tick-based) clock does now and then: try again then.
         HostTools.run(List.of(qemuImg.toString(), "create", "-f", "luks", "--object", secret,
-                "-o", "key-secret=sec0,iter-time=10", image.toString(), Long.toString(DISK)), 60);
+                "-o", "key-secret=sec0,iter-time=10", image.toString(), Long.toString(DISK)), 60,
+                "Unable to get accurate CPU usage");
         HostTools.run(List.of(qemuImg.toString(), "convert", "-n", "--object", secret, "-f", "raw", plainIn.toString(),
                 "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + image), 120);
         List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);

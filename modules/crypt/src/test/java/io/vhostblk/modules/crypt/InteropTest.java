@@ -86,8 +86,8 @@ class InteropTest {
         Path img = dir.resolve("qemu.img");
         Path pass = LuksTestSupport.passFile(dir, "pass", PASS);
         Path raw = Files.write(dir.resolve("plain.raw"), LuksTestSupport.randomPlaintext(4 << 20, 12));
-        Tools.runOk(null, qemuImg(), "create", "-f", "luks", "--object", "secret,id=sec0,file=" + pass,
-                "-o", "key-secret=sec0,iter-time=200", img.toString(), "4M");
+        Tools.runOkRetrying("Unable to get accurate CPU usage", qemuImg(), "create", "-f", "luks",
+                "--object", "secret,id=sec0,file=" + pass, "-o", "key-secret=sec0,iter-time=200", img.toString(), "4M");
         Tools.runOk(null, qemuImg(), "convert", "-n", "--object", "secret,id=sec0,file=" + pass,
                 "-f", "raw", raw.toString(), "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + img);
         try (Secret s = Secret.fromFile(pass); UnlockedVolume v = LuksVolume.unlock(img, s)) {
