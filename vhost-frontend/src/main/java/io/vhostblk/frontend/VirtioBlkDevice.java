@@ -128,6 +128,11 @@ public final class VirtioBlkDevice implements VhostUserDevice {
 
     @Override
     public QueueWorker startQueue(int index, SplitVirtqueue queue, EventFd kick, EventFd call) throws VhostUserException {
+        if (queue.size() > maxQueueSize) {
+            // Each queue preallocates a request slot per possible head: the operator bounds that.
+            throw new VhostUserException(device.label() + ": queue " + index + " has " + queue.size()
+                    + " entries, more than --queue-size " + maxQueueSize + " allows");
+        }
         String label = device.id() + "-q" + index;
         int segments = 2 * queue.size() + 2;
         return new QueueLoop(label, queue,
