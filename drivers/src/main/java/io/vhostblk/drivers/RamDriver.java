@@ -1,6 +1,5 @@
 package io.vhostblk.drivers;
 
-import io.vhostblk.linux.Errno;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
 
@@ -11,21 +10,18 @@ import java.lang.foreign.MemorySegment;
  * at start, pages allocated by the kernel on first write, gone when the process exits. Requests
  * complete synchronously by copying between the segment and the request's buffers.
  */
-public final class RamDriver implements BlockDriver {
+public final class RamDriver extends MemoryBackedDriver {
     private final MemorySegment memory;
-    private final long capacity;
     private boolean closed;
 
     private RamDriver(MemorySegment memory, long capacity) {
+        super(capacity);
         this.memory = memory;
-        this.capacity = capacity;
     }
 
     /** Maps {@code size} bytes (a positive multiple of 512) of zeroed anonymous memory. */
     public static RamDriver create(long size) throws DriverException {
-        if (size <= 0 || size % 512 != 0) {
-            throw new DriverException("RAM disk size " + size + " must be a positive multiple of 512 bytes");
-        }
+        checkSize("RAM disk", size);
         try {
             MemorySegment memory = Libc.mmap(size, Libc.PROT_READ | Libc.PROT_WRITE,
                     Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
@@ -46,16 +42,6 @@ public final class RamDriver implements BlockDriver {
     }
 
     @Override
-    public long capacity() {
-        return capacity;
-    }
-
-    @Override
-    public boolean readOnly() {
-        return false;
-    }
-
-    @Override
     public boolean supportsDiscard() {
         return true;
     }
@@ -66,17 +52,7 @@ public final class RamDriver implements BlockDriver {
     }
 
     @Override
-    public DriverQueue openQueue(int queueIndex, DriverCompletion completion) {
-        return new ImmediateQueue(this::execute, completion);
-    }
-
-    /** Runs one request; returns bytes done or {@code -errno}. */
-    long execute(BlockRequest r) {
-        long offset = r.offset();
-        long length = r.length();
-        if (r.op() != BlockOp.FLUSH && (offset < 0 || length < 0 || offset > capacity - length)) {
-            return -Errno.EINVAL;
-        }
+    long run(BlockRequest r, long offset, long length) {
         return switch (r.op()) {
             case READ -> Iovecs.copy(memory, offset, r.iov(), r.iovCount(), length, true);
             case WRITE -> Iovecs.copy(memory, offset, r.iov(), r.iovCount(), length, false);
@@ -86,10 +62,6 @@ public final class RamDriver implements BlockDriver {
                 yield 0;
             }
         };
-    }
-
-    @Override
-    public void sync() {
     }
 
     /** Unmaps the memory; queues must be closed first. */
