@@ -69,11 +69,11 @@ final class QemuGuest {
 
     private static List<String> command(Path qemu, Config c) {
         GuestPlan plan = c.plan();
-        boolean kvm = Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
+        Accelerator accel = Accelerator.forGuests(qemu, c.kernel());
         List<String> cmd = new ArrayList<>(List.of(qemu.toString(),
                 "-nodefaults", "-no-reboot", "-display", "none", "-no-user-config",
-                "-accel", kvm ? "kvm" : "tcg",
-                "-cpu", kvm ? "host" : "max",
+                "-accel", accel.accel,
+                "-cpu", accel.cpu,
                 "-M", "q35,memory-backend=mem",
                 // vhost-user: the back-end maps guest RAM through the fds QEMU sends, so RAM must be a shared memfd.
                 "-object", "memory-backend-memfd,id=mem,size=" + MEMORY + ",share=on",
