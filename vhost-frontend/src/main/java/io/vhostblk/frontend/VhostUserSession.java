@@ -1,6 +1,7 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.linux.EventFd;
+import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.GuestMemory;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioException;
@@ -29,7 +30,8 @@ public final class VhostUserSession implements AutoCloseable {
     public static final long PROTOCOL_FEATURES = protocolBit(VhostUserProtocol.PROTOCOL_F_MQ)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIG)
-            | protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE);
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD);
 
     /** SET_VRING_KICK/CALL/ERR u64: bits 0-7 the ring index, bit 8 "no descriptor". */
     private static final long VRING_INDEX_MASK = 0xff;
@@ -45,6 +47,8 @@ public final class VhostUserSession implements AutoCloseable {
     private long ackedProtocolFeatures;
     private boolean owner;
     private GuestMemory memory;
+    /** Requests in flight, shared with the front-end so a restarted back-end can finish them; null until given. */
+    private InflightArea inflight;
 
     public VhostUserSession(String deviceId, VhostUserDevice device, VhostUserChannel channel) {
         this.deviceId = deviceId;
@@ -155,7 +159,46 @@ public final class VhostUserSession implements AutoCloseable {
                 requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_RESET_DEVICE, "RESET_DEVICE");
                 requireEmpty(msg);
                 resetRings();
+                // What was in flight belonged to the rings just forgotten (QEMU frees its copy on reset too).
+                replaceInflight(null);
                 ackedFeatures = 0;
+                yield null;
+            }
+            case GET_INFLIGHT_FD -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD, "INFLIGHT_SHMFD");
+                InflightInfo asked = InflightInfo.decode(msg);
+                checkInflightGeometry(msg, asked);
+                InflightArea area;
+                try {
+                    area = InflightArea.create(deviceId, asked.numQueues(), asked.queueSize());
+                } catch (LinuxException e) {
+                    throw new VhostUserException(msg.name() + ": cannot create the inflight area", e);
+                }
+                replaceInflight(area);
+                LOG.log(Level.INFO, "device " + deviceId + ": inflight area created, " + asked.numQueues() + " queues of "
+                        + asked.queueSize() + ", " + area.size() + " bytes");
+                yield msg.reply(new InflightInfo(area.size(), 0, asked.numQueues(), asked.queueSize()).encode(), area.fd());
+            }
+            case SET_INFLIGHT_FD -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD, "INFLIGHT_SHMFD");
+                InflightInfo given = InflightInfo.decode(msg);
+                msg.requireFds(1);
+                checkInflightGeometry(msg, given);
+                long needed = InflightArea.bytesFor(given.numQueues(), given.queueSize());
+                if (given.mmapSize() < needed || given.mmapOffset() < 0 || given.mmapOffset() % 4096 != 0) {
+                    throw new VhostUserException(msg.name() + ": mmap_size " + given.mmapSize() + " at offset "
+                            + given.mmapOffset() + " cannot hold " + given.numQueues() + " queues of " + given.queueSize()
+                            + " (" + needed + " bytes at a page-aligned offset)");
+                }
+                InflightArea area;
+                try {
+                    area = InflightArea.adopt(msg.takeFd(0), given);
+                } catch (LinuxException e) {
+                    throw new RequestFailedException(msg.name() + ": cannot map the inflight area", e);
+                }
+                replaceInflight(area);
+                LOG.log(Level.INFO, "device " + deviceId + ": inflight area set, " + given.numQueues() + " queues of "
+                        + given.queueSize());
                 yield null;
             }
             case GET_QUEUE_NUM -> {
@@ -319,6 +362,25 @@ public final class VhostUserSession implements AutoCloseable {
         startAll(restart);
     }
 
+    private void checkInflightGeometry(VhostUserMessage msg, InflightInfo info) throws VhostUserException {
+        if (info.numQueues() < 1 || info.numQueues() > vrings.length
+                || info.queueSize() < 1 || info.queueSize() > VhostUserProtocol.MAX_QUEUE_SIZE) {
+            throw new VhostUserException(msg.name() + ": " + info.numQueues() + " queues of " + info.queueSize()
+                    + " not within 1.." + vrings.length + " queues of 1.." + VhostUserProtocol.MAX_QUEUE_SIZE);
+        }
+    }
+
+    /** Swaps the inflight area; the rings that use the old one stop first (its mapping goes away). */
+    private void replaceInflight(InflightArea fresh) throws RequestFailedException {
+        List<Vring> restart = stopAll();
+        InflightArea old = inflight;
+        inflight = fresh;
+        if (old != null) {
+            old.close();
+        }
+        startAll(restart);
+    }
+
     private static long u64(VhostUserMessage msg) throws VhostUserException {
         msg.requirePayloadSize(8);
         return msg.payload().getLong();
@@ -379,7 +441,8 @@ public final class VhostUserSession implements AutoCloseable {
         try {
             SplitVirtqueue queue = new SplitVirtqueue(memory, v.size, a.descUserAddr(), a.availUserAddr(),
                     a.usedUserAddr(), v.base, (ackedFeatures & VhostUserProtocol.F_RING_EVENT_IDX) != 0,
-                    (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0);
+                    (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0,
+                    inflight != null ? inflight.region(v.index) : null);
             v.worker = device.startQueue(v.index, queue, v.kick, v.call);
             v.queue = queue;
         } catch (VirtioException | VhostUserException e) {
@@ -387,7 +450,10 @@ public final class VhostUserSession implements AutoCloseable {
                     + ", desc 0x" + Long.toHexString(a.descUserAddr()) + ", avail 0x" + Long.toHexString(a.availUserAddr())
                     + ", used 0x" + Long.toHexString(a.usedUserAddr()) + ")", e);
         }
-        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, size " + v.size + ", base " + v.base);
+        int resubmitted = v.queue.inflight().resubmitPending();
+        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, size " + v.size + ", base " + v.base
+                + (v.queue.nextAvail() != v.base ? ", resumed at avail index " + v.queue.nextAvail() + " from the inflight area" : "")
+                + (resubmitted > 0 ? ", " + resubmitted + " requests in flight before the restart resubmitted" : ""));
     }
 
     private void stop(Vring v) {
@@ -457,6 +523,10 @@ public final class VhostUserSession implements AutoCloseable {
         try {
             resetRings();
         } finally {
+            if (inflight != null) {
+                inflight.close();
+                inflight = null;
+            }
             if (memory != null) {
                 memory.close();
                 memory = null;

@@ -38,6 +38,10 @@ final class BlkTestFrontEnd implements AutoCloseable {
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment pollFd = arena.allocate(Libc.POLLFD);
     VhostUserFrontEnd fe;
+    /** The inflight area the back-end handed out (kept across back-ends, as QEMU keeps it), or -1. */
+    int inflightFd = -1;
+    MemorySegment inflight;
+    private InflightInfo inflightInfo;
 
     BlkTestFrontEnd(int maxData) throws Exception {
         this.ram = GuestRam.memfd(0, new GuestRam.Region(0, 1 << 20));
@@ -50,15 +54,39 @@ final class BlkTestFrontEnd implements AutoCloseable {
         this.status = ram.alloc(RING_SIZE, 1);
     }
 
+    /** A one-queue virtio-blk server over {@code driver} on {@code socket}, as `vhost-blk serve` runs it. */
+    static VhostUserServer serve(String deviceId, Path socket, io.vhostblk.drivers.BlockDriver driver) throws IOException {
+        return VhostUserServer.start(deviceId, socket, true, new VirtioBlkDevice(
+                new io.vhostblk.compat.BlockDevice(deviceId, "vm", driver, true), 1, 256, QueueTuning.DEFAULTS));
+    }
+
     /** Connects and sets the ring up; the ring continues at {@code base} (a reconnect passes its avail index). */
     void connect(Path socket, int base) throws IOException, VhostUserException {
+        connect(socket, base, false);
+    }
+
+    /** As {@link #connect(Path, int)}; with {@code trackInflight}, gets (once) and sets the inflight area as QEMU does. */
+    void connect(Path socket, int base, boolean trackInflight) throws IOException, VhostUserException {
         fe = VhostUserFrontEnd.connect(socket);
         fe.setOwner();
         fe.getFeatures();
         fe.getProtocolFeatures();
-        fe.setProtocolFeatures(PROTOCOL);
+        long inflightBit = VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD);
+        fe.setProtocolFeatures(PROTOCOL | (trackInflight ? inflightBit : 0));
         fe.useReplyAck(true);
         fe.setFeatures(FEATURES);
+        if (trackInflight) {
+            if (inflightFd < 0) {
+                fe.send(VhostUserRequest.GET_INFLIGHT_FD, false, new InflightInfo(0, 0, 1, RING_SIZE).encode());
+                VhostUserMessage reply = fe.receiveReply(VhostUserRequest.GET_INFLIGHT_FD);
+                reply.requireFds(1);
+                inflightInfo = InflightInfo.decode(reply);
+                inflightFd = reply.takeFd(0);
+                inflight = Libc.mmap(inflightInfo.mmapSize(), Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED,
+                        inflightFd, inflightInfo.mmapOffset());
+            }
+            fe.set(VhostUserRequest.SET_INFLIGHT_FD, inflightInfo.encode(), inflightFd);
+        }
         fe.setMemTable(new MemoryTable(List.of(ram.memory().regions().get(0))), ram.fd(0));
         fe.setVringNum(0, RING_SIZE);
         fe.setVringBase(0, base);
@@ -140,6 +168,10 @@ final class BlkTestFrontEnd implements AutoCloseable {
     @Override
     public void close() {
         hangUp();
+        if (inflightFd >= 0) {
+            Libc.munmap(inflight);
+            Libc.close(inflightFd);
+        }
         kick.close();
         call.close();
         ram.close();

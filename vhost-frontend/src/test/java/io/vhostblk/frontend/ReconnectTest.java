@@ -1,6 +1,5 @@
 package io.vhostblk.frontend;
 
-import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.virtio.VirtioBlk;
 import org.junit.jupiter.api.Test;
@@ -23,8 +22,7 @@ class ReconnectTest {
     void immediateReconnectIsServedAHundredTimesOutOfAHundred() throws Exception {
         Path socket = dir.resolve("blk.sock");
         try (RamDriver ram = RamDriver.create(1 << 20);
-             VhostUserServer server = VhostUserServer.start("reconnect", socket, true,
-                     new VirtioBlkDevice(new BlockDevice("reconnect", "vm", ram, true), 1, 256, QueueTuning.DEFAULTS));
+             VhostUserServer server = BlkTestFrontEnd.serve("reconnect", socket, ram);
              BlkTestFrontEnd fe = new BlkTestFrontEnd(BLOCK)) {
             for (int round = 0; round < 100; round++) {
                 // No pause, no GET_VRING_BASE: the previous connection was just closed under a running queue.

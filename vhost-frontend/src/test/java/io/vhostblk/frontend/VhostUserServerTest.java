@@ -120,8 +120,8 @@ class VhostUserServerTest {
             assertEquals(FakeDevice.FEATURES | VhostUserProtocol.F_PROTOCOL_FEATURES, features);
             long protocol = fe.getProtocolFeatures();
             assertEquals((1L << VhostUserProtocol.PROTOCOL_F_MQ) | REPLY_ACK | CONFIG
-                    | (1L << VhostUserProtocol.PROTOCOL_F_RESET_DEVICE), protocol);
-            assertEquals(0, protocol & (1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD));
+                    | (1L << VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
+                    | (1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD), protocol);
             assertEquals(0, protocol & (1L << VhostUserProtocol.PROTOCOL_F_LOG_SHMFD));
             fe.setProtocolFeatures(protocol);
             assertEquals(2, fe.getU64(VhostUserRequest.GET_QUEUE_NUM));
@@ -446,14 +446,16 @@ class VhostUserServerTest {
     void rejectsUnofferedFeaturesAndUnsupportedRequests() throws Exception {
         assertRejected("include bits not offered (0x1)", fe -> fe.send(VhostUserRequest.SET_FEATURES, false,
                 VhostUserMessage.u64(FakeDevice.FEATURES | 1)));
-        assertRejected("protocol features 0x1000 include bits not offered",
-                fe -> fe.setProtocolFeatures(1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD));
+        assertRejected("protocol features 0x10000 include bits not offered",
+                fe -> fe.setProtocolFeatures(1L << VhostUserProtocol.PROTOCOL_F_STATUS));
         assertRejected("dirty-page logging (migration) is not supported",
                 fe -> fe.send(VhostUserRequest.SET_LOG_BASE, false, new byte[16]));
         assertRejected("protocol feature CONFIG was not negotiated", fe -> fe.getConfig(0, 8));
         assertRejected("PROTOCOL_FEATURES was not negotiated", fe -> fe.setVringEnable(0, true));
-        assertRejected("VHOST_USER_GET_INFLIGHT_FD: not supported",
+        assertRejected("VHOST_USER_GET_INFLIGHT_FD: protocol feature INFLIGHT_SHMFD was not negotiated",
                 fe -> fe.send(VhostUserRequest.GET_INFLIGHT_FD, false, new byte[24]));
+        assertRejected("VHOST_USER_POSTCOPY_ADVISE: not supported",
+                fe -> fe.send(VhostUserRequest.POSTCOPY_ADVISE, false, new byte[0]));
     }
 
     @Test
