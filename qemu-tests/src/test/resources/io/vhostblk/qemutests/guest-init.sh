@@ -196,6 +196,61 @@ op_flush() {
     if read -t 60 reply </dev/console; then pass "$1" "flushes $before -> $after"; else fail "$1" "the host did not answer within 60 s"; fi
 }
 
+# genloop CHECK BLOCKS GENERATIONS: each generation writes every 4 KiB block with "%07d:%07d\n"
+# (block, generation) repeated, by 4 O_DIRECT writers in parallel (so requests overlap and may
+# complete out of order), fsyncs, reads every block back and compares, then has the host check the
+# image (SYNCED gen-G). SYNCED go-G tells the host the generation's I/O starts. Runs while the host restarts the back-end under it: any I/O error, here or
+# in the kernel log, fails the check.
+op_genloop() {
+    share=$(($2 / 4))
+    g=1
+    while [ $g -le "$3" ]; do
+        awk -v n="$2" -v g=$g 'BEGIN { for (b = 0; b < n; b++) { r = sprintf("%07d:%07d\n", b, g); for (i = 0; i < 256; i++) printf "%s", r } }' >/tmp/gen
+        # The host may take the back-end down at any moment from here on.
+        say SYNCED "go-$g"
+        if ! read -t 120 reply </dev/console; then
+            fail "$1" "generation $g: the host did not answer within 120 s"
+            return
+        fi
+        pids=
+        k=0
+        while [ $k -lt 4 ]; do
+            dd if=/tmp/gen of=$DEV bs=4096 skip=$((k * share)) seek=$((k * share)) count=$share \
+                oflag=direct conv=notrunc >/tmp/w$k.log 2>&1 &
+            pids="$pids $!"
+            k=$((k + 1))
+        done
+        k=0
+        for p in $pids; do
+            if ! wait "$p"; then
+                fail "$1" "generation $g: writer $k failed: $(cat /tmp/w$k.log)"
+                return
+            fi
+            k=$((k + 1))
+        done
+        if ! run sync -d $DEV; then
+            fail "$1" "generation $g: fsync failed: $OUT"
+            return
+        fi
+        if ! run dd if=$DEV of=/tmp/got bs=4096 count="$2" iflag=direct; then
+            fail "$1" "generation $g: read back failed: $OUT"
+            return
+        fi
+        if ! run cmp /tmp/got /tmp/gen; then
+            fail "$1" "generation $g: data reads back wrong: $OUT"
+            return
+        fi
+        say SYNCED "gen-$g"
+        if ! read -t 120 reply </dev/console; then
+            fail "$1" "generation $g: the host did not answer within 120 s"
+            return
+        fi
+        g=$((g + 1))
+    done
+    errors=$(dmesg | grep -iE "I/O error|blk_update_request|print_req_error" | tail -n 3)
+    if [ -n "$errors" ]; then fail "$1" "kernel log reports I/O errors: $errors"; else pass "$1" "$3 generations of $2 blocks, no I/O error"; fi
+}
+
 # fsync CHECK
 op_fsync() {
     before=$(stat_field 16)
@@ -266,7 +321,7 @@ while read -r op check args; do
     esac
     # shellcheck disable=SC2086 # the arguments are split on purpose
     case $op in
-    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | discard | zeroout | punch | flush | fsync | writefails | discardfails)
+    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | discard | zeroout | punch | flush | genloop | fsync | writefails | discardfails)
         "op_$op" "$check" $args ;;
     *) fail "$check" "unknown plan operation '$op'" ;;
     esac

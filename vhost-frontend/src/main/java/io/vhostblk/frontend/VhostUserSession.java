@@ -438,11 +438,18 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void start(Vring v) throws RequestFailedException {
         VringAddress a = v.address;
+        int resubmitted;
         try {
             SplitVirtqueue queue = new SplitVirtqueue(memory, v.size, a.descUserAddr(), a.availUserAddr(),
                     a.usedUserAddr(), v.base, (ackedFeatures & VhostUserProtocol.F_RING_EVENT_IDX) != 0,
                     (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0,
                     inflight != null ? inflight.region(v.index) : null);
+            resubmitted = queue.inflight().resubmitPending();
+            if (v.call != null) {
+                // The guest may be waiting for an interrupt a previous back-end never sent (it died,
+                // or the front-end dropped the signal while reconnecting): a spurious one is harmless.
+                v.call.signal();
+            }
             v.worker = device.startQueue(v.index, queue, v.kick, v.call);
             v.queue = queue;
         } catch (VirtioException | VhostUserException e) {
@@ -450,7 +457,6 @@ public final class VhostUserSession implements AutoCloseable {
                     + ", desc 0x" + Long.toHexString(a.descUserAddr()) + ", avail 0x" + Long.toHexString(a.availUserAddr())
                     + ", used 0x" + Long.toHexString(a.usedUserAddr()) + ")", e);
         }
-        int resubmitted = v.queue.inflight().resubmitPending();
         LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, size " + v.size + ", base " + v.base
                 + (v.queue.nextAvail() != v.base ? ", resumed at avail index " + v.queue.nextAvail() + " from the inflight area" : "")
                 + (resubmitted > 0 ? ", " + resubmitted + " requests in flight before the restart resubmitted" : ""));

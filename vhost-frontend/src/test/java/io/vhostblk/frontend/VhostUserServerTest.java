@@ -223,6 +223,8 @@ class VhostUserServerTest {
             assertEquals(1, device.awaitStop());
             FakeDevice.Started again = device.awaitStart();
             assertNotNull(again.call());
+            // A starting ring signals its call fd once, for a guest that missed a predecessor's interrupt.
+            assertEquals(1, call.drain());
             again.call().signal();
             assertEquals(1, call.drain());
 
