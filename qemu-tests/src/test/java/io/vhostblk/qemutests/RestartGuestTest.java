@@ -168,15 +168,33 @@ class RestartGuestTest {
                     // A killed server leaves its socket file behind: remove it, so "socket exists" means "listening".
                     Files.deleteIfExists(spec.socket());
                     int n = restarts + 1;
-                    current = VhostBlkServer.start(new ExportSpec(spec.image(), spec.size(), spec.queues(), false,
-                            spec.socket(), spec.log().resolveSibling("backend-" + n + ".log")));
+                    ExportSpec next = new ExportSpec(spec.image(), spec.size(), spec.queues(), false,
+                            spec.socket(), spec.log().resolveSibling("backend-" + n + ".log"));
+                    current = VhostBlkServer.start(next);
                     restarts = n;
+                    awaitRingStarted(next.log());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 } catch (IOException | RuntimeException | AssertionError e) {
                     problems.add("restart " + (restarts + 1) + " failed: " + e.getMessage());
                 }
             });
+        }
+
+        /**
+         * Waits until QEMU has set the new server's ring up, so the next kill lands in guest I/O, not
+         * in the vhost-user handshake: QEMU 7.2 does not recover from a back-end that dies during
+         * its setup messages ("vhost_backend_init failed: Protocol error"), and the guest hangs.
+         */
+        private void awaitRingStarted(Path log) throws IOException, InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!Files.readString(log).contains(": vring 0 started")) {
+                if (System.nanoTime() > deadline) {
+                    problems.add("QEMU did not start the ring on restarted server " + restarts + " within 60 s");
+                    return;
+                }
+                Thread.sleep(50);
+            }
         }
 
         /** Waits for a restart still under way. */

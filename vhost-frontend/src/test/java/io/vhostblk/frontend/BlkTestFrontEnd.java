@@ -22,13 +22,14 @@ final class BlkTestFrontEnd implements AutoCloseable {
     static final long FEATURES = VirtioBlk.bit(VirtioBlk.F_VERSION_1) | VhostUserProtocol.F_PROTOCOL_FEATURES
             | VirtioBlk.bit(VirtioBlk.F_FLUSH);
     static final long PROTOCOL = VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
-            | VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIG);
+            | VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIG)
+            | VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE);
     /** How long one request may take before the test fails (generous: CI machines are shared). */
     private static final int WAIT_MILLIS = 10_000;
     static final int RING_SIZE = 16;
 
     final GuestRam ram;
-    final DriverRing ring;
+    DriverRing ring;
     final EventFd kick;
     final EventFd call;
     private final long header;
@@ -68,6 +69,11 @@ final class BlkTestFrontEnd implements AutoCloseable {
     /** As {@link #connect(Path, int)}; with {@code trackInflight}, gets (once) and sets the inflight area as QEMU does. */
     void connect(Path socket, int base, boolean trackInflight) throws IOException, VhostUserException {
         fe = VhostUserFrontEnd.connect(socket);
+        setUp(base, trackInflight);
+    }
+
+    /** The setup sequence on the current connection (again after a RESET_DEVICE). */
+    void setUp(int base, boolean trackInflight) throws IOException, VhostUserException {
         fe.setOwner();
         fe.getFeatures();
         fe.getProtocolFeatures();
@@ -95,6 +101,16 @@ final class BlkTestFrontEnd implements AutoCloseable {
         fe.setVringKick(0, kick.fd());
         fe.setVringCall(0, call.fd());
         fe.setVringEnable(0, true);
+    }
+
+    /** A device reset as the guest sees it: a fresh, zeroed ring, and (as QEMU does) the inflight area dropped. */
+    void resetRing() {
+        ring = new DriverRing(ram, RING_SIZE);
+        if (inflightFd >= 0) {
+            Libc.munmap(inflight);
+            Libc.close(inflightFd);
+            inflightFd = -1;
+        }
     }
 
     /** Hangs up without stopping the ring first, as a crashing front-end would. */
