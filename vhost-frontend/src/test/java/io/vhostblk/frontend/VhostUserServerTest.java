@@ -117,12 +117,12 @@ class VhostUserServerTest {
     void negotiatesFeaturesProtocolFeaturesAndQueueCount() throws Exception {
         try (VhostUserFrontEnd fe = connect()) {
             long features = fe.getFeatures();
-            assertEquals(FakeDevice.FEATURES | VhostUserProtocol.F_PROTOCOL_FEATURES, features);
+            assertEquals(FakeDevice.FEATURES | VhostUserProtocol.F_PROTOCOL_FEATURES | VhostUserProtocol.F_LOG_ALL, features);
             long protocol = fe.getProtocolFeatures();
             assertEquals((1L << VhostUserProtocol.PROTOCOL_F_MQ) | REPLY_ACK | CONFIG
                     | (1L << VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
-                    | (1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD), protocol);
-            assertEquals(0, protocol & (1L << VhostUserProtocol.PROTOCOL_F_LOG_SHMFD));
+                    | (1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD)
+                    | (1L << VhostUserProtocol.PROTOCOL_F_LOG_SHMFD), protocol);
             fe.setProtocolFeatures(protocol);
             assertEquals(2, fe.getU64(VhostUserRequest.GET_QUEUE_NUM));
             fe.setOwner();
@@ -353,7 +353,7 @@ class VhostUserServerTest {
         awaitSessionsEnded(ended + 1);
         assertEquals(before, openFds(), "no descriptor leaked");
         try (VhostUserFrontEnd fe = connect()) {
-            assertEquals(FakeDevice.FEATURES | VhostUserProtocol.F_PROTOCOL_FEATURES, fe.getFeatures());
+            assertEquals(FakeDevice.FEATURES | VhostUserProtocol.F_PROTOCOL_FEATURES | VhostUserProtocol.F_LOG_ALL, fe.getFeatures());
         }
         // Let the server see that connection go too, so the next check starts from a quiet baseline.
         awaitSessionsEnded(ended + 2);
@@ -450,7 +450,7 @@ class VhostUserServerTest {
                 VhostUserMessage.u64(FakeDevice.FEATURES | 1)));
         assertRejected("protocol features 0x10000 include bits not offered",
                 fe -> fe.setProtocolFeatures(1L << VhostUserProtocol.PROTOCOL_F_STATUS));
-        assertRejected("dirty-page logging (migration) is not supported",
+        assertRejected("VHOST_USER_SET_LOG_BASE: protocol feature LOG_SHMFD was not negotiated",
                 fe -> fe.send(VhostUserRequest.SET_LOG_BASE, false, new byte[16]));
         assertRejected("protocol feature CONFIG was not negotiated", fe -> fe.getConfig(0, 8));
         assertRejected("PROTOCOL_FEATURES was not negotiated", fe -> fe.setVringEnable(0, true));

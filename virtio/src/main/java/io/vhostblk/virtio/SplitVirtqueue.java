@@ -68,6 +68,11 @@ public final class SplitVirtqueue {
     private final long usedEventOffset;
     private final long availEventOffset;
     private final InflightRegion inflight;
+    /** Where the back-end's writes are logged during migration, or null; set before the queue runs. */
+    private DirtyLog dirtyLog;
+    /** The log for used-ring writes (null when the front-end gave no address for them) and that address. */
+    private DirtyLog usedLog;
+    private long usedLogGpa;
 
     private int nextAvail;
     /** Last avail.idx read; entries up to it may be consumed without another acquire. */
@@ -169,6 +174,30 @@ public final class SplitVirtqueue {
     /** The used index the next {@link #pushUsed} fills (16-bit, wrapping). */
     public int nextUsed() {
         return nextUsed;
+    }
+
+    /**
+     * Logs every guest write from now on into {@code log} (live migration): used-ring writes at
+     * {@code usedLogGpa} (the front-end's log_guest_addr; negative: none given, not logged), and
+     * what {@link #logWritable} is given. Call before the queue's loop runs; null turns logging off.
+     */
+    public void logWritesTo(DirtyLog log, long usedLogGpa) {
+        this.dirtyLog = log;
+        this.usedLog = usedLogGpa >= 0 ? log : null;
+        this.usedLogGpa = usedLogGpa;
+    }
+
+    /** Marks every device-writable buffer of a completed chain in the dirty log, if logging (data and status byte). */
+    public void logWritable(DescriptorChain chain) {
+        DirtyLog log = dirtyLog;
+        if (log == null) {
+            return;
+        }
+        for (int i = 0; i < chain.segmentCount(); i++) {
+            if (chain.writable(i)) {
+                log.markHost(memory, chain.address(i), chain.length(i));
+            }
+        }
     }
 
     /** The inflight bookkeeping of this queue. */
@@ -352,6 +381,9 @@ public final class SplitVirtqueue {
             return 0;
         }
         ALL_MEMORY.set(ValueLayout.JAVA_BYTE, at, status);
+        if (dirtyLog != null) {
+            dirtyLog.markHost(memory, at, 1);
+        }
         return 1;
     }
 
@@ -395,6 +427,9 @@ public final class SplitVirtqueue {
         long off = 4L + 8L * (nextUsed & mask);
         used.set(U32, off, head);
         used.set(U32, off + 4, writtenLength);
+        if (usedLog != null) {
+            usedLog.mark(usedLogGpa + off, 8);
+        }
         nextUsed = (nextUsed + 1) & 0xffff;
     }
 
@@ -407,6 +442,9 @@ public final class SplitVirtqueue {
         }
         inflight.beforePublish();
         INDEX.setRelease(used, 2L, (short) now);
+        if (usedLog != null) {
+            usedLog.mark(usedLogGpa + 2, 2);
+        }
         inflight.afterPublish(now);
         publishedUsed = now;
         // The driver's suppression field must be read after our index is visible, or both sides
@@ -442,9 +480,15 @@ public final class SplitVirtqueue {
         if (eventIdx) {
             if (enabled) {
                 used.set(U16, availEventOffset, (short) nextAvail);
+                if (usedLog != null) {
+                    usedLog.mark(usedLogGpa + availEventOffset, 2);
+                }
             }
         } else {
             used.set(U16, 0L, (short) (enabled ? 0 : USED_F_NO_NOTIFY));
+            if (usedLog != null) {
+                usedLog.mark(usedLogGpa, 2);
+            }
         }
         VarHandle.fullFence();
     }
