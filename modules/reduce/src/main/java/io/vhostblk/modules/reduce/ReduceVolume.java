@@ -107,6 +107,7 @@ public final class ReduceVolume implements AutoCloseable {
     }
 
     private final Fingerprint fingerprint;
+    private int journalEntries;
     private final long[] fp = new long[2];
 
     private ReduceVolume(BackingStore store, String name, VolumeState state, Options options, Fingerprint fingerprint) {
@@ -137,6 +138,7 @@ public final class ReduceVolume implements AutoCloseable {
             throw new IllegalStateException("the JDK lacks SHA-256", e);
         }
         this.fingerprint = fingerprint != null ? fingerprint : this::sha256;
+        this.journalEntries = JournalBlock.capacity(bs);
         this.generation = state.generation;
         this.activeArea = state.area;
         this.checkpointSeq = state.lastSeq;
@@ -176,8 +178,20 @@ public final class ReduceVolume implements AutoCloseable {
     }
 
     static ReduceVolume open(BackingStore store, String name, Options options, Fingerprint fingerprint) throws ReduceException {
+        return open(store, name, options, fingerprint, 0);
+    }
+
+    /**
+     * {@code journalEntries} &gt; 0 closes journal blocks after that many entries (tests: many journal blocks per
+     * commit from a small workload); readers take the count from each block, so the format is the same.
+     */
+    static ReduceVolume open(BackingStore store, String name, Options options, Fingerprint fingerprint, int journalEntries)
+            throws ReduceException {
         VolumeState state = VolumeState.load(store, name);
         ReduceVolume v = new ReduceVolume(store, name, state, options, fingerprint);
+        if (journalEntries > 0) {
+            v.journalEntries = Math.min(journalEntries, v.journalEntries);
+        }
         v.checkpointNow();
         LOG.log(System.Logger.Level.INFO, "{0}: opened reduce volume {1}: {2} logical blocks of {3} B, checkpoint generation {4}, "
                         + "{5} journal blocks replayed", name, state.sb.uuid(), state.sb.logicalBlocks(), state.sb.blockSize(),
@@ -701,11 +715,11 @@ public final class ReduceVolume implements AutoCloseable {
             }
             reserved = -1;
             map[(int) lba] = newMapping;
-            journalAppend(lba, newMapping);
             if (oldMapping != Mapping.UNMAPPED) {
                 space.unref(Mapping.dataBlock(oldMapping));
                 mappedBlocks--;
             }
+            journalAppend(lba, newMapping);
             if (newMapping != Mapping.UNMAPPED) {
                 mappedBlocks++;
             }
@@ -869,7 +883,7 @@ public final class ReduceVolume implements AutoCloseable {
             JournalBlock.clear(openJournal);
         }
         JournalBlock.add(openJournal, lba, mapping);
-        if (JournalBlock.count(openJournal) == JournalBlock.capacity(bs)) {
+        if (JournalBlock.count(openJournal) == journalEntries) {
             closeJournalBlock();
             if (closedJournal.size() >= Math.max(1, sb.journalBlocks() / 4)) {
                 requestCommit(); // bound what a crash can lose and what waits in memory
@@ -887,10 +901,15 @@ public final class ReduceVolume implements AutoCloseable {
         return openJournal != null || !closedJournal.isEmpty();
     }
 
+    /**
+     * Asks for a commit. It starts from the scheduler, never inside the step that asked: a checkpoint must see the
+     * map and reference counts between steps, not halfway through a remap.
+     */
     private void requestCommit() {
         commit.wanted = true;
-        if (!commit.running) {
-            commit.begin();
+        if (!commit.running && !commit.startQueued) {
+            commit.startQueued = true;
+            ready.add(commit);
         }
     }
 
@@ -907,6 +926,7 @@ public final class ReduceVolume implements AutoCloseable {
 
         boolean running;
         boolean wanted;
+        boolean startQueued;
         boolean metadataDurable;
         int stage;
         int outstanding;
@@ -954,6 +974,13 @@ public final class ReduceVolume implements AutoCloseable {
 
         @Override
         public void resume() {
+            if (startQueued) {
+                startQueued = false;
+                if (!running && broken == 0) {
+                    begin();
+                }
+                return;
+            }
             if (io < 0 && stage != HOLES_PUNCHED) {
                 failed();
                 return;
@@ -1035,7 +1062,7 @@ public final class ReduceVolume implements AutoCloseable {
                 ready.add(spaceWaiters.poll());
             }
             if (wanted || !flushWaiting.isEmpty() || closedJournal.size() >= Math.max(1, sb.journalBlocks() / 4)) {
-                begin();
+                requestCommit();
             }
         }
 
