@@ -16,6 +16,7 @@ public final class VhostBlkMain {
               ctl       send a command to a running server's control socket
               bench     drive a vhost-user-blk back-end with fio-like jobs (load generator)
               crypt     LUKS images: format, add-key, remove-key, change-key, dump (crypt module jar)
+              reduce    dedup/compress volumes: format, check, stats (reduce module jar)
               help      this text
 
             Run 'vhost-blk COMMAND --help' for a command's options.
@@ -54,6 +55,7 @@ public final class VhostBlkMain {
                     yield CtlCommand.parse(rest, out, err).run();
                 }
                 case "crypt" -> ModuleCommands.run("crypt", rest, out, err);
+                case "reduce" -> ModuleCommands.run("reduce", rest, out, err);
                 default -> throw new UsageException("unknown command '" + args.get(0) + "' (see vhost-blk --help)");
             };
         } catch (UsageException e) {
