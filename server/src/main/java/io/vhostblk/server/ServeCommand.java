@@ -9,6 +9,8 @@ import io.vhostblk.drivers.Drivers;
 import io.vhostblk.frontend.QueueTuning;
 import io.vhostblk.frontend.VhostUserServer;
 import io.vhostblk.frontend.VirtioBlkDevice;
+import io.vhostblk.linux.LinuxException;
+import io.vhostblk.linux.ServiceNotifier;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -82,12 +84,14 @@ final class ServeCommand {
                 + options.queues() + " queue(s)) on " + options.socket());
         out.println(qemuArguments());
         out.flush();
+        notifyServiceManager("READY=1\nSTATUS=serving " + device.id() + " on " + options.socket());
         try {
             stop.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         LOG.log(Level.INFO, device.label() + ": shutting down");
+        notifyServiceManager("STOPPING=1");
         int status = 0;
         closeControl(control);
         try {
@@ -106,6 +110,23 @@ final class ServeCommand {
         driver.close();
         LOG.log(Level.INFO, device.label() + ": stopped");
         return status;
+    }
+
+    /**
+     * Tells systemd (a {@code Type=notify} unit, {@code $NOTIFY_SOCKET} set) how far we got. A failure
+     * is logged, not fatal: the unit's start timeout reports a missing READY=1 by itself.
+     */
+    private static void notifyServiceManager(String state) {
+        ServiceNotifier notifier = ServiceNotifier.fromEnvironment();
+        if (notifier == null) {
+            return;
+        }
+        try {
+            notifier.send(state);
+        } catch (LinuxException e) {
+            LOG.log(Level.WARNING, "cannot notify the service manager (" + state.lines().findFirst().orElse(state)
+                    + "): " + e.getMessage());
+        }
     }
 
     /** The control socket of --control, or null without it. */

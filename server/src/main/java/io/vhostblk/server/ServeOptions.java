@@ -150,14 +150,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         }
     }
 
-    private static String value(List<String> args, int i, String option) throws UsageException {
+    static String value(List<String> args, int i, String option) throws UsageException {
         if (i >= args.size() || args.get(i).startsWith("--")) {
             throw new UsageException(option + " needs a value");
         }
         return args.get(i);
     }
 
-    private static int intValue(String option, String v, int min, int max) throws UsageException {
+    static int intValue(String option, String v, int min, int max) throws UsageException {
         try {
             int n = Integer.parseInt(v);
             if (n < min || n > max) {
