@@ -42,9 +42,11 @@ public final class VhostBlkMain {
                 case "serve" -> {
                     if (rest.contains("--help") || rest.contains("-h")) {
                         out.print(ServeOptions.HELP);
+                        out.println();
+                        out.print(ServeCommand.CONFIG_HELP);
                         yield 0;
                     }
-                    yield new ServeCommand(ServeOptions.parse(rest), out).run();
+                    yield ServeCommand.parse(rest, out).run();
                 }
                 case "bench" -> io.vhostblk.bench.BenchCommand.run(rest, out, err);
                 case "ctl" -> {
