@@ -1,6 +1,7 @@
 package io.vhostblk.server;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,7 +17,7 @@ import java.util.regex.Pattern;
  * {@code [device ID]} section per device with the keys of {@code serve}'s options. Format and
  * keys: docs/operations.md. Every error names the file, the line and the field.
  */
-record HostConfig(Path file, Path control, List<Device> devices) {
+record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Device> devices) {
 
     /** One device's options and the line its section starts on. */
     record Device(ServeOptions options, int line) {
@@ -30,7 +31,9 @@ record HostConfig(Path file, Path control, List<Device> devices) {
     }
 
     private static final Pattern DEVICE_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
-    private static final List<String> TOP_KEYS = List.of("control");
+    private static final List<String> TOP_KEYS = List.of("control", "metrics");
+    /** Keys of the process, not of one device. */
+    private static final List<String> PROCESS_KEYS = List.of("control", "metrics");
     /** Keys that are switches of {@code serve}: the value says whether the switch is given. */
     private static final Map<String, Switch> SWITCHES = Map.of(
             "read-only", new Switch("--read-only", true),
@@ -106,6 +109,9 @@ record HostConfig(Path file, Path control, List<Device> devices) {
                     if (key.equals("id")) {
                         throw error(line, field, "the id is the section's name ([device ID])");
                     }
+                    if (PROCESS_KEYS.contains(key)) {
+                        throw error(line, field, "is the process's: set it before the first [device ID] section");
+                    }
                     into = sections.get(current);
                 }
                 Field previous = into.putIfAbsent(key, new Field(value, line));
@@ -123,6 +129,15 @@ record HostConfig(Path file, Path control, List<Device> devices) {
             throw new ConfigException(name + ": no [device ID] section: a host configuration serves at least one device");
         }
         Path control = top.containsKey("control") ? base.resolve(top.get("control").value()) : null;
+        InetSocketAddress metrics = null;
+        if (top.containsKey("metrics")) {
+            Field f = top.get("metrics");
+            try {
+                metrics = ServeOptions.metricsAddress("metrics", f.value());
+            } catch (UsageException e) {
+                throw error(name, f.line(), "metrics", e.getMessage().replaceFirst("^metrics:\\s*", ""));
+            }
+        }
         List<Device> devices = new ArrayList<>();
         Map<Path, String> sockets = new LinkedHashMap<>();
         for (Map.Entry<String, Map<String, Field>> s : sections.entrySet()) {
@@ -139,7 +154,7 @@ record HostConfig(Path file, Path control, List<Device> devices) {
             }
             devices.add(new Device(options, line));
         }
-        return new HostConfig(file, control, List.copyOf(devices));
+        return new HostConfig(file, control, metrics, List.copyOf(devices));
     }
 
     /**

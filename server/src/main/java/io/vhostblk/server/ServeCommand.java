@@ -6,6 +6,7 @@ import io.vhostblk.linux.ServiceNotifier;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -19,15 +20,15 @@ final class ServeCommand {
     private static final System.Logger LOG = System.getLogger(ServeCommand.class.getName());
 
     static final String CONFIG_HELP = """
-            Usage: vhost-blk serve --config FILE [--control PATH]
+            Usage: vhost-blk serve --config FILE [--control PATH] [--metrics [ADDR:]PORT]
 
             Serves every [device ID] of a host configuration (docs/operations.md) in
             one process. A device that cannot start is logged and left out; the others
-            are served. --control overrides the configuration's control socket.
+            are served. --control and --metrics override the configuration's.
             """;
 
     /** What to serve: the devices, and the control socket (or null). */
-    private record Plan(List<ServeOptions> devices, Path control, boolean fromConfig) {
+    private record Plan(List<ServeOptions> devices, Path control, InetSocketAddress metrics, boolean fromConfig) {
     }
 
     private final Plan plan;
@@ -42,15 +43,17 @@ final class ServeCommand {
     static ServeCommand parse(List<String> args, PrintStream out) throws UsageException, StartupException {
         if (!args.contains("--config")) {
             ServeOptions options = ServeOptions.parse(args);
-            return new ServeCommand(new Plan(List.of(options), options.control(), false), out);
+            return new ServeCommand(new Plan(List.of(options), options.control(), options.metrics(), false), out);
         }
         Path config = null;
         Path control = null;
+        InetSocketAddress metrics = null;
         for (int i = 0; i < args.size(); i++) {
             switch (args.get(i)) {
                 case "--config" -> config = Path.of(ServeOptions.value(args, ++i, "--config"));
                 case "--control" -> control = Path.of(ServeOptions.value(args, ++i, "--control"));
-                default -> throw new UsageException("with --config, only --control may be given on the command line ("
+                case "--metrics" -> metrics = ServeOptions.metricsAddress("--metrics", ServeOptions.value(args, ++i, "--metrics"));
+                default -> throw new UsageException("with --config, only --control and --metrics may be given on the command line ("
                         + ConfigLines.shorten(args.get(i)) + " belongs in a [device ID] section)");
             }
         }
@@ -61,7 +64,8 @@ final class ServeCommand {
             throw new StartupException(e.getMessage(), e);
         }
         List<ServeOptions> devices = host.devices().stream().map(HostConfig.Device::options).toList();
-        return new ServeCommand(new Plan(devices, control != null ? control : host.control(), true), out);
+        return new ServeCommand(new Plan(devices, control != null ? control : host.control(),
+                metrics != null ? metrics : host.metrics(), true), out);
     }
 
     int run() throws StartupException {
@@ -95,6 +99,15 @@ final class ServeCommand {
             exports.stopAll();
             throw new StartupException("cannot listen on the control socket " + plan.control() + ": " + e.getMessage(), e);
         }
+        MetricsExporter metrics;
+        try {
+            metrics = plan.metrics() == null ? null : MetricsExporter.start(plan.metrics(), registry);
+        } catch (IOException e) {
+            closeControl(control);
+            exports.stopAll();
+            throw new StartupException("cannot serve metrics on " + plan.metrics().getHostString() + ":"
+                    + plan.metrics().getPort() + ": " + e.getMessage(), e);
+        }
         notifyServiceManager("READY=1\nSTATUS=serving " + String.join(", ", exports.ids()));
         try {
             stop.await();
@@ -104,6 +117,9 @@ final class ServeCommand {
         LOG.log(Level.INFO, "shutting down " + String.join(", ", exports.ids()));
         notifyServiceManager("STOPPING=1");
         closeControl(control);
+        if (metrics != null) {
+            metrics.close();
+        }
         return exports.stopAll() ? 0 : 1;
     }
 

@@ -73,7 +73,7 @@ class HostConfigTest {
                 error("[device a]\ndisk = a.img\n"));
         assertEquals("/etc/vhost-blk/host.conf:3: [device a]: declared twice (first at line 1)",
                 error("[device a]\nsocket = s\n[device a]\n"));
-        assertEquals("/etc/vhost-blk/host.conf:1: socket: unknown key before the first [device ID] section (there: control)",
+        assertEquals("/etc/vhost-blk/host.conf:1: socket: unknown key before the first [device ID] section (there: control, metrics)",
                 error("socket = s\n"));
         assertEquals("/etc/vhost-blk/host.conf:1: [volume a]: unknown section; the only kind is [device ID]",
                 error("[volume a]\n"));
@@ -82,6 +82,10 @@ class HostConfigTest {
         assertEquals("/etc/vhost-blk/host.conf: no [device ID] section: a host configuration serves at least one device",
                 error("control = c\n"));
         assertEquals("/etc/vhost-blk/host.conf:2: device a: queues: no value after '='", error("[device a]\nqueues =\n"));
+        assertEquals("/etc/vhost-blk/host.conf:2: device a: metrics: is the process's: set it before the first [device ID] section",
+                error("[device a]\nmetrics = 9750\n"));
+        assertEquals("/etc/vhost-blk/host.conf:1: metrics: 'web' is not a number",
+                error("metrics = web\n[device a]\nsocket = s\ndisk = d\n"));
     }
 
     @Test
