@@ -112,7 +112,7 @@ public final class ReduceCheck {
         }
         long fragments = 0;
         BlockCompressor compressor = new BlockCompressor();
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             MemorySegment block = arena.allocate(bs, 4096);
             MemorySegment out = arena.allocate(bs, 4096);
             for (int b = 0; b < slots.length; b++) {

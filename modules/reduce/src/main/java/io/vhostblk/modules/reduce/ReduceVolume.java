@@ -67,10 +67,10 @@ public final class ReduceVolume implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment zeros;
     private final BlockCompressor compressor = new BlockCompressor();
-    private final MessageDigest sha256;
-    private final byte[] digest = new byte[32];
     private static final java.lang.invoke.VarHandle DIGEST_LONG =
             java.lang.invoke.MethodHandles.byteArrayViewVarHandle(long[].class, java.nio.ByteOrder.LITTLE_ENDIAN);
+    private final java.util.concurrent.Executor worker;
+    private final java.util.concurrent.Executor loop;
     private long mappedBlocks;
 
     // Journal and checkpoint state (see Commit).
@@ -106,16 +106,45 @@ public final class ReduceVolume implements AutoCloseable {
         void of(MemorySegment block, long[] out);
     }
 
+    /** The first 128 bits of SHA-256 (the JDK uses the CPU's SHA instructions where it has them); one per op. */
+    private static final class Sha256 implements Fingerprint {
+        private final MessageDigest digest;
+        private final byte[] out = new byte[32];
+
+        Sha256() {
+            try {
+                digest = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("the JDK lacks SHA-256", e);
+            }
+        }
+
+        @Override
+        public void of(MemorySegment block, long[] into) {
+            digest.update(block.asByteBuffer());
+            try {
+                digest.digest(out, 0, 32);
+            } catch (java.security.DigestException e) {
+                throw new IllegalStateException("SHA-256 into a 32-byte buffer", e);
+            }
+            into[0] = (long) DIGEST_LONG.get(out, 0);
+            into[1] = (long) DIGEST_LONG.get(out, 8);
+        }
+    }
+
     private final Fingerprint fingerprint;
     private int journalEntries;
-    private final long[] fp = new long[2];
 
-    private ReduceVolume(BackingStore store, String name, VolumeState state, Options options, Fingerprint fingerprint) {
+    private ReduceVolume(BackingStore store, String name, VolumeState state, Options options, Fingerprint fingerprint,
+                         java.util.concurrent.Executor worker, java.util.concurrent.Executor loop) {
         this.store = store;
         this.name = name;
         this.sb = state.sb;
         this.bs = sb.blockSize();
         this.options = options;
+        this.worker = worker;
+        this.loop = loop;
+        this.fingerprint = fingerprint;
         this.map = state.map;
         this.space = new SpaceMap(sb.dataBlocks());
         space.load(state.refs, map);
@@ -124,21 +153,15 @@ public final class ReduceVolume implements AutoCloseable {
         this.locked = new long[(int) ((sb.logicalBlocks() + 63) / 64)];
         this.checkpointBuffer = arena.allocate(Checkpoint.bytes(sb), 4096);
         this.refsScratch = new int[(int) sb.dataBlocks()];
-        for (int i = 0; i < options.maxBlockOps(); i++) {
-            freeOps.add(new BlockOp());
-        }
         for (long m : map) {
             if (m != Mapping.UNMAPPED) {
                 mappedBlocks++;
             }
         }
-        try {
-            sha256 = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("the JDK lacks SHA-256", e);
-        }
-        this.fingerprint = fingerprint != null ? fingerprint : this::sha256;
         this.journalEntries = JournalBlock.capacity(bs);
+        for (int i = 0; i < options.maxBlockOps(); i++) {
+            freeOps.add(new BlockOp());
+        }
         this.generation = state.generation;
         this.activeArea = state.area;
         this.checkpointSeq = state.lastSeq;
@@ -153,7 +176,7 @@ public final class ReduceVolume implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             throw new ReduceException("cannot format: " + e.getMessage());
         }
-        try (Arena a = Arena.ofConfined()) {
+        try (Arena a = Arena.ofShared()) {
             MemorySegment ckpt = a.allocate(Checkpoint.bytes(sb), 4096);
             Checkpoint.encode(sb, 1, 0, new long[(int) sb.logicalBlocks()], new int[(int) sb.dataBlocks()], ckpt);
             Blocking.write(store, sb.offsetOf(sb.checkpointStart(0)), ckpt);
@@ -174,21 +197,34 @@ public final class ReduceVolume implements AutoCloseable {
      * I/O, so call it before the volume serves.
      */
     public static ReduceVolume open(BackingStore store, String name, Options options) throws ReduceException {
-        return open(store, name, options, null);
+        return open(store, name, options, null, null, null, 0);
+    }
+
+    /**
+     * Like {@link #open(BackingStore, String, Options)}, with hashing and compression run by {@code worker}; each
+     * result comes back through {@code loop}, which must run it on the volume's thread (the queue's event loop).
+     */
+    public static ReduceVolume open(BackingStore store, String name, Options options, java.util.concurrent.Executor worker,
+                                    java.util.concurrent.Executor loop) throws ReduceException {
+        if ((worker == null) != (loop == null)) {
+            throw new IllegalArgumentException("a worker needs a loop executor to come back to, and the reverse");
+        }
+        return open(store, name, options, null, worker, loop, 0);
     }
 
     static ReduceVolume open(BackingStore store, String name, Options options, Fingerprint fingerprint) throws ReduceException {
-        return open(store, name, options, fingerprint, 0);
+        return open(store, name, options, fingerprint, null, null, 0);
     }
 
     /**
      * {@code journalEntries} &gt; 0 closes journal blocks after that many entries (tests: many journal blocks per
      * commit from a small workload); readers take the count from each block, so the format is the same.
      */
-    static ReduceVolume open(BackingStore store, String name, Options options, Fingerprint fingerprint, int journalEntries)
+    static ReduceVolume open(BackingStore store, String name, Options options, Fingerprint fingerprint,
+                             java.util.concurrent.Executor worker, java.util.concurrent.Executor loop, int journalEntries)
             throws ReduceException {
         VolumeState state = VolumeState.load(store, name);
-        ReduceVolume v = new ReduceVolume(store, name, state, options, fingerprint);
+        ReduceVolume v = new ReduceVolume(store, name, state, options, fingerprint, worker, loop);
         if (journalEntries > 0) {
             v.journalEntries = Math.min(journalEntries, v.journalEntries);
         }
@@ -433,10 +469,20 @@ public final class ReduceVolume implements AutoCloseable {
         static final int REMAP = 8;
         static final int FINISH = 9;
         static final int READ_DONE = 10;
+        static final int HEAVY_DONE = 11;
 
         final MemorySegment buf = arena.allocate(bs, 4096);
         final MemorySegment scratch = arena.allocate(bs, 4096);
         final MemorySegment comp = arena.allocate(bs, 4096);
+        final MemorySegment candidateBlock = arena.allocate(bs, 4096);
+        final Fingerprint fingerprint = ReduceVolume.this.fingerprint != null ? ReduceVolume.this.fingerprint : new Sha256();
+        final long[] fp = new long[2];
+        RuntimeException heavyError;
+        final Runnable heavy = this::heavy;
+        final Runnable back = () -> {
+            ready.add(this);
+            drain();
+        };
         Request request;
         long lba;
         int inBlock;      // first byte of the block the request covers
@@ -530,6 +576,7 @@ public final class ReduceVolume implements AutoCloseable {
                 case WROTE -> wrote();
                 case REMAP -> remap();
                 case READ_DONE -> readDone();
+                case HEAVY_DONE -> afterHeavy();
                 case FINISH -> finish();
                 default -> throw new IllegalStateException("stage " + stage);
             }
@@ -627,8 +674,45 @@ public final class ReduceVolume implements AutoCloseable {
                 remap();
                 return;
             }
+            if (index == null && !options.compress()) {
+                whole();
+                return;
+            }
+            stage = HEAVY_DONE;
+            if (worker != null) {
+                worker.execute(heavy); // comes back through the loop executor
+            } else {
+                heavy();
+                afterHeavy();
+            }
+        }
+
+        /**
+         * Fingerprint and compression, the CPU-heavy part; touches only this op's buffers, so it may run on a worker.
+         * Compression is tried even when dedup may then share the block: one trip to the worker, not two.
+         */
+        private void heavy() {
+            heavyError = null;
+            try {
+                if (index != null) {
+                    fingerprint.of(buf, fp);
+                }
+                fragmentLength = options.compress() ? compressor.compress(sb.codec(), buf, comp, PackedBlock.maxFragment(bs)) : -1;
+            } catch (RuntimeException e) {
+                heavyError = e; // reported on the loop, where the op can fail cleanly
+            }
+            if (worker != null) {
+                loop.execute(back);
+            }
+        }
+
+        private void afterHeavy() {
+            if (heavyError != null) {
+                LOG.log(System.Logger.Level.ERROR, name + ": hashing or compressing logical block " + lba + " failed", heavyError);
+                fail(Errno.EIO);
+                return;
+            }
             if (index != null) {
-                fingerprint.of(buf, fp);
                 fpHi = fp[0];
                 fpLo = fp[1];
                 long c = index.find(fpHi, fpLo);
@@ -637,7 +721,7 @@ public final class ReduceVolume implements AutoCloseable {
                     pinned = Mapping.dataBlock(c);
                     space.pin(pinned);
                     stage = VERIFY;
-                    store.read(dataOffset(pinned), Mapping.isWhole(c) ? scratch : comp, this);
+                    store.read(dataOffset(pinned), Mapping.isWhole(c) ? scratch : candidateBlock, this);
                     return;
                 }
             }
@@ -652,7 +736,7 @@ public final class ReduceVolume implements AutoCloseable {
 
         private void verify() {
             boolean same = io >= 0
-                    && (Mapping.isWhole(candidate) || unpack(comp, Mapping.slot(candidate), scratch))
+                    && (Mapping.isWhole(candidate) || unpack(candidateBlock, Mapping.slot(candidate), scratch))
                     && MemorySegment.mismatch(buf, 0, bs, scratch, 0, bs) == -1
                     && space.refs(pinned) > 0 && space.refs(pinned) < SpaceMap.MAX_REFS;
             if (same) {
@@ -669,14 +753,10 @@ public final class ReduceVolume implements AutoCloseable {
         }
 
         private void store() {
-            if (options.compress()) {
-                int n = compressor.compress(sb.codec(), buf, comp, PackedBlock.maxFragment(bs));
-                if (n > 0) {
-                    fragmentLength = n;
-                    progressingWrites--;
-                    addToBin(this);
-                    return;
-                }
+            if (fragmentLength > 0) {
+                progressingWrites--;
+                addToBin(this);
+                return;
             }
             whole();
         }
@@ -756,18 +836,6 @@ public final class ReduceVolume implements AutoCloseable {
             stage = REMAP;
             ready.add(this);
         }
-    }
-
-    /** The first 128 bits of the block's SHA-256 (the JDK uses the CPU's SHA instructions where it has them). */
-    private void sha256(MemorySegment block, long[] out) {
-        sha256.update(block.asByteBuffer());
-        try {
-            sha256.digest(digest, 0, 32);
-        } catch (java.security.DigestException e) {
-            throw new IllegalStateException("SHA-256 into a 32-byte buffer", e);
-        }
-        out[0] = (long) DIGEST_LONG.get(digest, 0);
-        out[1] = (long) DIGEST_LONG.get(digest, 8);
     }
 
     /** Decompresses fragment {@code slot} of a packed block into {@code into}; false if the block is damaged. */

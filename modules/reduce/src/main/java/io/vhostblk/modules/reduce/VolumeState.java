@@ -43,7 +43,7 @@ final class VolumeState {
         if (store.size() < Superblock.MIN_BLOCK_SIZE) {
             throw new ReduceException(name + ": " + store.size() + " bytes, too small to hold a reduce volume");
         }
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             MemorySegment b = arena.allocate(Superblock.MIN_BLOCK_SIZE, 4096);
             Blocking.read(store, 0, b);
             Superblock sb = Superblock.decode(b, name);
@@ -61,7 +61,7 @@ final class VolumeState {
         int bs = sb.blockSize();
         VolumeState best = null;
         List<String> notes = new ArrayList<>();
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             MemorySegment header = arena.allocate(bs, 4096);
             for (int area = 0; area < 2; area++) {
                 String areaName = "checkpoint " + (area == 0 ? "A" : "B");

@@ -37,7 +37,7 @@ class ConcurrentRequestsTest {
         byte[] model = new byte[BLOCKS * BS];
         Random r = new Random(seed);
         long packedBefore;
-        try (ReduceVolume v = ReduceVolume.open(store, "c", options, null, 4)) {
+        try (ReduceVolume v = ReduceVolume.open(store, "c", options, null, null, null, 4)) {
             store.shuffle();
             for (int round = 0; round < 30; round++) {
                 List<int[]> busy = new ArrayList<>();

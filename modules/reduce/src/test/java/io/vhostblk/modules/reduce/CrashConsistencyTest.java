@@ -171,7 +171,7 @@ class CrashConsistencyTest {
         List<Op> ops = workload(seed);
 
         CrashStore dry = new CrashStore(fresh.image, Long.MAX_VALUE);
-        try (ReduceVolume v = ReduceVolume.open(dry, "dry", options, null, JOURNAL_ENTRIES)) {
+        try (ReduceVolume v = ReduceVolume.open(dry, "dry", options, null, null, null, JOURNAL_ENTRIES)) {
             run(v, ops, dry);
         }
         long total = dry.steps;
@@ -183,7 +183,7 @@ class CrashConsistencyTest {
                 CrashStore store = new CrashStore(fresh.image, n);
                 Model model;
                 try {
-                    ReduceVolume v = ReduceVolume.open(store, "crash", options, null, JOURNAL_ENTRIES);
+                    ReduceVolume v = ReduceVolume.open(store, "crash", options, null, null, null, JOURNAL_ENTRIES);
                     model = run(v, ops, store);
                     v.close();
                 } catch (ReduceException e) {
@@ -204,7 +204,7 @@ class CrashConsistencyTest {
     private static void verifyAfterCrash(MemorySegment image, Model model, ReduceVolume.Options options, String where) throws Exception {
         MemoryStore store = new MemoryStore(image);
         byte[] before;
-        try (ReduceVolume v = ReduceVolume.open(store, "after", options, null, JOURNAL_ENTRIES)) {
+        try (ReduceVolume v = ReduceVolume.open(store, "after", options, null, null, null, JOURNAL_ENTRIES)) {
             before = Sync.read(v, 0, LOGICAL_BLOCKS * BS);
             for (int s = 0; s < SECTORS; s++) {
                 String bad = model.allows(s, Arrays.copyOfRange(before, s * SECTOR, (s + 1) * SECTOR));
@@ -222,7 +222,7 @@ class CrashConsistencyTest {
         byte[] expected = before.clone();
         System.arraycopy(ReduceVolumeTest.random(99, 2 * BS), 0, expected, 0, 2 * BS);
         System.arraycopy(ReduceVolumeTest.compressible(99, BS), 0, expected, 5 * BS, BS);
-        try (ReduceVolume v = ReduceVolume.open(store, "again", options, null, JOURNAL_ENTRIES)) {
+        try (ReduceVolume v = ReduceVolume.open(store, "again", options, null, null, null, JOURNAL_ENTRIES)) {
             assertArrayEquals(expected, Sync.read(v, 0, LOGICAL_BLOCKS * BS), where + ": after recovery, write and reopen");
         }
     }
