@@ -29,16 +29,20 @@ final class Checkpoint {
         return sb.logicalBlocks() * 8 + sb.dataBlocks() * 4;
     }
 
-    /** Serializes into {@code out} (at least {@link #bytes} long). */
-    static void encode(Superblock sb, long generation, long journalSeq, long[] map, int[] refs, MemorySegment out) {
+    /** Serializes into {@code out} (at least {@link #bytes} long); {@code space} null writes all counts 0. */
+    static void encode(Superblock sb, long generation, long journalSeq, long[] map, SpaceMap space, MemorySegment out) {
         int bs = sb.blockSize();
         MemorySegment header = out.asSlice(0, bs);
         header.fill((byte) 0);
         MemorySegment payload = out.asSlice(bs, bytes(sb) - bs);
         long mapBytes = sb.logicalBlocks() * 8;
         MemorySegment.copy(map, 0, payload, LONG_LE, 0, map.length);
-        MemorySegment.copy(refs, 0, payload, INT_LE, mapBytes, refs.length);
         long used = payloadBytes(sb);
+        if (space != null) {
+            space.writeRefs(payload, mapBytes);
+        } else {
+            payload.asSlice(mapBytes, used - mapBytes).fill((byte) 0);
+        }
         payload.asSlice(used).fill((byte) 0);
         MemorySegment.copy(MemorySegment.ofArray(MAGIC), 0, header, 0, 8);
         Le.putLong(header, 8, sb.uuid().getMostSignificantBits());

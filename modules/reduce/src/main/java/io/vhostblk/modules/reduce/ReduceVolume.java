@@ -82,7 +82,6 @@ public final class ReduceVolume implements AutoCloseable {
     private final ArrayList<MemorySegment> closedJournal = new ArrayList<>();
     private final ArrayDeque<MemorySegment> freeJournal = new ArrayDeque<>();
     private final MemorySegment checkpointBuffer;
-    private final int[] refsScratch;
     private final Commit commit = new Commit();
 
     // Scheduling: a trampoline so inline completions never recurse, and pools so requests allocate little.
@@ -152,7 +151,6 @@ public final class ReduceVolume implements AutoCloseable {
         this.zeros = arena.allocate(bs, 4096);
         this.locked = new long[(int) ((sb.logicalBlocks() + 63) / 64)];
         this.checkpointBuffer = arena.allocate(Checkpoint.bytes(sb), 4096);
-        this.refsScratch = new int[(int) sb.dataBlocks()];
         for (long m : map) {
             if (m != Mapping.UNMAPPED) {
                 mappedBlocks++;
@@ -178,7 +176,7 @@ public final class ReduceVolume implements AutoCloseable {
         }
         try (Arena a = Arena.ofShared()) {
             MemorySegment ckpt = a.allocate(Checkpoint.bytes(sb), 4096);
-            Checkpoint.encode(sb, 1, 0, new long[(int) sb.logicalBlocks()], new int[(int) sb.dataBlocks()], ckpt);
+            Checkpoint.encode(sb, 1, 0, new long[(int) sb.logicalBlocks()], null, ckpt);
             Blocking.write(store, sb.offsetOf(sb.checkpointStart(0)), ckpt);
             MemorySegment block = a.allocate(sb.blockSize(), 4096);
             Blocking.write(store, sb.offsetOf(sb.checkpointStart(1)), block); // no stale checkpoint B
@@ -236,8 +234,7 @@ public final class ReduceVolume implements AutoCloseable {
     }
 
     private void checkpointNow() throws ReduceException {
-        space.copyRefs(refsScratch);
-        Checkpoint.encode(sb, generation + 1, closedSeq, map, refsScratch, checkpointBuffer);
+        Checkpoint.encode(sb, generation + 1, closedSeq, map, space, checkpointBuffer);
         Blocking.write(store, sb.offsetOf(sb.checkpointStart(1 - activeArea)), checkpointBuffer);
         Blocking.flush(store);
         generation++;
@@ -1017,8 +1014,7 @@ public final class ReduceVolume implements AutoCloseable {
             sealedSeq = closedSeq;
             withCheckpoint = sealedSeq - checkpointSeq > sb.journalBlocks() / 2;
             if (withCheckpoint) {
-                space.copyRefs(refsScratch);
-                Checkpoint.encode(sb, generation + 1, sealedSeq, map, refsScratch, checkpointBuffer);
+                Checkpoint.encode(sb, generation + 1, sealedSeq, map, space, checkpointBuffer);
             }
             space.sealPending();
             flushInCommit.addAll(flushWaiting);

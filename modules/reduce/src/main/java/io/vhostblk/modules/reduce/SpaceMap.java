@@ -69,10 +69,10 @@ final class SpaceMap {
         cursor = 0;
     }
 
-    /** The reference counts without pins, as a checkpoint stores them. */
-    void copyRefs(int[] into) {
+    /** Writes the reference counts without pins, as a checkpoint stores them (4 bytes each, little-endian). */
+    void writeRefs(java.lang.foreign.MemorySegment out, long at) {
         for (int i = 0; i < counts.length; i++) {
-            into[i] = counts[i] & REF_MASK;
+            Le.putInt(out, at + 4L * i, counts[i] & REF_MASK);
         }
     }
 
