@@ -95,8 +95,9 @@ public final class ReduceVolume implements AutoCloseable {
     private Bin bin;
     private final ArrayDeque<Bin> freeBins = new ArrayDeque<>();
     private final ArrayDeque<Step> spaceWaiters = new ArrayDeque<>();
-    private final ArrayDeque<Request> flushWaiting = new ArrayDeque<>();
-    private final ArrayDeque<Request> flushInCommit = new ArrayDeque<>();
+    private final ArrayDeque<Request> freeRequests = new ArrayDeque<>();
+    private final ArrayDeque<IoCompletion> flushWaiting = new ArrayDeque<>();
+    private final ArrayDeque<IoCompletion> flushInCommit = new ArrayDeque<>();
     private int broken;
     private boolean closed;
 
@@ -300,16 +301,15 @@ public final class ReduceVolume implements AutoCloseable {
             done.complete(Errno.EIO);
             return;
         }
-        Request r = new Request(Kind.FLUSH, 0, 0, null, done);
         if (!journalDirty()) {
             if (commit.running && !commit.metadataDurable) {
-                flushInCommit.add(r); // everything it covers was sealed into the running commit
+                flushInCommit.add(done); // everything it covers was sealed into the running commit
             } else {
                 done.complete(Errno.OK);
             }
             return;
         }
-        flushWaiting.add(r);
+        flushWaiting.add(done);
         requestCommit();
         drain();
     }
@@ -325,7 +325,8 @@ public final class ReduceVolume implements AutoCloseable {
             done.complete(Errno.EINVAL);
             return;
         }
-        queued.add(new Request(kind, offset, length, data, done));
+        Request r = freeRequests.isEmpty() ? new Request() : freeRequests.poll();
+        queued.add(r.set(kind, offset, length, data, done));
         drain();
     }
 
@@ -415,29 +416,31 @@ public final class ReduceVolume implements AutoCloseable {
 
     // ---- requests ----
 
-    private enum Kind { READ, WRITE, ZERO, FLUSH }
+    private enum Kind { READ, WRITE, ZERO }
 
-    /** One guest-level request, split into block ops. */
+    /** One request, split into block ops; pooled, so a steady stream of requests allocates nothing here. */
     private final class Request {
-        final Kind kind;
-        final long offset;
-        final long length;
-        final MemorySegment data;
-        final IoCompletion done;
-        final long lastBlock;
+        Kind kind;
+        long offset;
+        long length;
+        MemorySegment data;
+        IoCompletion done;
+        long lastBlock;
         long nextBlock;
         int remaining;
         int result;
 
-        Request(Kind kind, long offset, long length, MemorySegment data, IoCompletion done) {
+        Request set(Kind kind, long offset, long length, MemorySegment data, IoCompletion done) {
             this.kind = kind;
             this.offset = offset;
             this.length = length;
             this.data = data;
             this.done = done;
             this.nextBlock = offset / bs;
-            this.lastBlock = length == 0 ? nextBlock : (offset + length - 1) / bs;
+            this.lastBlock = (offset + length - 1) / bs;
             this.remaining = (int) (lastBlock - nextBlock + 1);
+            this.result = 0;
+            return this;
         }
 
         void blockDone(int r) {
@@ -448,7 +451,12 @@ public final class ReduceVolume implements AutoCloseable {
                 if (kind != Kind.READ) {
                     counters.logicalBytesWritten += length;
                 }
-                done.complete(result);
+                IoCompletion d = done;
+                int res = result;
+                data = null;
+                done = null;
+                freeRequests.add(this); // before the callback, which may submit the next request
+                d.complete(res);
             }
         }
     }
@@ -1094,7 +1102,7 @@ public final class ReduceVolume implements AutoCloseable {
             freeJournal.addAll(blocks);
             blocks.clear();
             while (!flushInCommit.isEmpty()) {
-                flushInCommit.poll().done.complete(Errno.OK);
+                flushInCommit.poll().complete(Errno.OK);
             }
             // Freed blocks are reused only after their holes are punched, so a late punch never hits new data.
             holes.clear();
@@ -1136,10 +1144,10 @@ public final class ReduceVolume implements AutoCloseable {
             LOG.log(System.Logger.Level.ERROR, "{0}: commit failed ({1}): the volume stops taking requests; "
                     + "reopening recovers the last durable state", name, Errno.name(io));
             while (!flushInCommit.isEmpty()) {
-                flushInCommit.poll().done.complete(Errno.EIO);
+                flushInCommit.poll().complete(Errno.EIO);
             }
             while (!flushWaiting.isEmpty()) {
-                flushWaiting.poll().done.complete(Errno.EIO);
+                flushWaiting.poll().complete(Errno.EIO);
             }
             while (!spaceWaiters.isEmpty()) {
                 ready.add(spaceWaiters.poll());
