@@ -1,6 +1,7 @@
 package io.vhostblk.modules.reduce;
 
 import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdException;
 import net.jpountz.lz4.LZ4Compressor;
 import net.jpountz.lz4.LZ4Exception;
 import net.jpountz.lz4.LZ4Factory;
@@ -33,8 +34,12 @@ final class BlockCompressor {
                 }
             }
             case ZSTD -> {
-                long r = Zstd.compressDirectByteBuffer(dst.asByteBuffer(), 0, max, src.asByteBuffer(), 0, len, ZSTD_LEVEL);
-                yield Zstd.isError(r) ? -1 : (int) r;
+                try {
+                    long r = Zstd.compressDirectByteBuffer(dst.asByteBuffer(), 0, max, src.asByteBuffer(), 0, len, ZSTD_LEVEL);
+                    yield Zstd.isError(r) ? -1 : (int) r;
+                } catch (ZstdException e) {
+                    yield -1; // "destination buffer is too small": incompressible enough to store whole
+                }
             }
         };
     }
@@ -53,7 +58,7 @@ final class BlockCompressor {
                     yield !Zstd.isError(r) && r == block;
                 }
             };
-        } catch (LZ4Exception e) {
+        } catch (LZ4Exception | ZstdException e) {
             return false; // damaged fragment: the caller reports it with the block's address
         }
     }

@@ -161,13 +161,15 @@ class CrashConsistencyTest {
     }
 
     @ParameterizedTest(name = "workload {0}, options {1}")
-    @CsvSource({"1, both", "2, both", "3, dedup", "4, compress", "5, plain", "6, both", "7, both", "8, dedup"})
+    @CsvSource({"1, both", "2, both", "3, dedup", "4, compress", "5, plain", "6, both", "7, both", "8, dedup", "9, both zstd"})
     void everyCrashPointKeepsTheContract(long seed, String features) throws Exception {
-        ReduceVolume.Options options = new ReduceVolume.Options(features.equals("both") || features.equals("dedup"),
-                features.equals("both") || features.equals("compress"), 24, 256);
+        boolean both = features.startsWith("both");
+        ReduceVolume.Options options = new ReduceVolume.Options(both || features.equals("dedup"),
+                both || features.equals("compress"), 24, 256);
+        Codec codec = features.endsWith("zstd") ? Codec.ZSTD : Codec.LZ4;
         // Small data area (31 blocks for 24 logical): freed blocks are soon reused, as they are when a disk is full.
         MemoryStore fresh = new MemoryStore(40L * BS);
-        ReduceVolume.format(fresh, new ReduceVolume.FormatOptions((long) LOGICAL_BLOCKS * BS, BS, Codec.LZ4, JOURNAL_BLOCKS));
+        ReduceVolume.format(fresh, new ReduceVolume.FormatOptions((long) LOGICAL_BLOCKS * BS, BS, codec, JOURNAL_BLOCKS));
         List<Op> ops = workload(seed);
 
         CrashStore dry = new CrashStore(fresh.image, Long.MAX_VALUE);
