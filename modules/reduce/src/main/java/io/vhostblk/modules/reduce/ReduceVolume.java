@@ -1155,6 +1155,34 @@ public final class ReduceVolume implements AutoCloseable {
         }
     }
 
+    /**
+     * The counters as the module reports them on the control socket: names to numbers, stable for scripts.
+     * {@code compression_ratio} is the bytes of the blocks stored compressed over the bytes their fragments take;
+     * {@code reduction_ratio} mapped logical bytes over physical bytes in use.
+     */
+    public java.util.Map<String, Object> report() {
+        java.util.Map<String, Object> r = new java.util.LinkedHashMap<>();
+        ReduceCounters c = counters;
+        r.put("logical_bytes_written", c.logicalBytesWritten());
+        r.put("logical_bytes_mapped", mappedBlocks * bs);
+        r.put("physical_bytes_used", physicalBytesUsed());
+        r.put("physical_bytes_free", physicalBytesFree());
+        r.put("zero_blocks", c.zeroBlocks());
+        r.put("dedup_hits", c.dedupHits());
+        r.put("dedup_compare_mismatches", c.dedupCompareMismatches());
+        r.put("compressed_blocks", c.compressedBlocks());
+        r.put("compressed_bytes", c.compressedBytes());
+        r.put("compression_ratio", c.compressedBytes() == 0 ? 1.0 : (double) c.compressedBlocks() * bs / c.compressedBytes());
+        r.put("reduction_ratio", physicalBytesUsed() == 0 ? 1.0 : (double) mappedBlocks * bs / physicalBytesUsed());
+        r.put("packed_blocks_written", c.packedBlocksWritten());
+        r.put("whole_blocks_written", c.wholeBlocksWritten());
+        r.put("journal_blocks_written", c.journalBlocksWritten());
+        r.put("checkpoints_written", c.checkpointsWritten());
+        r.put("commits", c.commits());
+        r.put("flush_requests", c.flushRequests());
+        return r;
+    }
+
     /** True while requests or a commit are in flight. */
     public boolean busy() {
         return commit.running || !queued.isEmpty() || freeOps.size() != options.maxBlockOps();

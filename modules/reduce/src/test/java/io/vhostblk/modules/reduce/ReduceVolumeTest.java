@@ -338,6 +338,12 @@ class ReduceVolumeTest {
             assertNotEquals(0, c.compressedBytes());
             assertEquals(1, c.flushRequests());
             assertTrue(c.commits() >= 1);
+            java.util.Map<String, Object> report = v.report();
+            assertEquals(2L * BS, report.get("logical_bytes_mapped"));
+            assertEquals((long) BS, report.get("physical_bytes_used"));
+            assertEquals(2.0, report.get("reduction_ratio"));
+            assertEquals((double) BS / c.compressedBytes(), report.get("compression_ratio"));
+            assertEquals(1L, report.get("dedup_hits"));
         }
     }
 }
