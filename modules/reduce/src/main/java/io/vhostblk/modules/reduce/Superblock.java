@@ -18,6 +18,7 @@ record Superblock(int blockSize, UUID uuid, long logicalBlocks, long physicalBlo
     private static final int CRC_AT = 96;
 
     static final int MIN_JOURNAL_BLOCKS = 4;
+    static final long MAX_BLOCKS = Integer.MAX_VALUE - 64;
 
     Superblock {
         if (Integer.bitCount(blockSize) != 1 || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) {
@@ -39,6 +40,11 @@ record Superblock(int blockSize, UUID uuid, long logicalBlocks, long physicalBlo
         }
         long logical = logicalBytes / blockSize;
         long physical = physicalBytes / blockSize;
+        if (logical > MAX_BLOCKS || physical > MAX_BLOCKS) {
+            // The map and the reference counts are Java arrays, fully in memory (docs/reduce.md, Memory).
+            throw new IllegalArgumentException("at most " + MAX_BLOCKS + " blocks (" + (MAX_BLOCKS * blockSize >> 40)
+                    + " TiB with " + blockSize + "-byte blocks) of logical and of physical size");
+        }
         // Checkpoint: header block + 8 B per logical block + 4 B per physical block (an upper bound on data blocks).
         long checkpoint = 1 + ceilDiv(logical * 8 + physical * 4, blockSize);
         long journal = journalBlocks > 0 ? journalBlocks : Math.clamp(physical / 256, 64, 8192);
@@ -114,6 +120,10 @@ record Superblock(int blockSize, UUID uuid, long logicalBlocks, long physicalBlo
                     Le.getLong(b, 40), Codec.of(Le.getInt(b, 48)), Le.getLong(b, 56), Le.getLong(b, 64));
         } catch (IllegalArgumentException e) {
             throw new ReduceException(image + ": superblock: " + e.getMessage());
+        }
+        if (sb.logicalBlocks > MAX_BLOCKS || sb.physicalBlocks > MAX_BLOCKS) {
+            throw new ReduceException(image + ": superblock sizes: " + sb.logicalBlocks + " logical, " + sb.physicalBlocks
+                    + " physical blocks; this build handles at most " + MAX_BLOCKS);
         }
         if (sb.physicalBlocks <= sb.dataStart()) {
             throw new ReduceException(image + ": superblock physical size: " + sb.physicalBlocks
