@@ -76,7 +76,8 @@ final class QemuGuest {
                 Map.copyOf(hostVerdicts), serialLog, stderrLog, command);
     }
 
-    private static List<String> command(Path qemu, Config c, String chardevOptions) {
+    /** QEMU's command line for {@code c} (mutable, so a caller may append options such as -incoming). */
+    static List<String> command(Path qemu, Config c, String chardevOptions) {
         GuestPlan plan = c.plan();
         Accelerator accel = Accelerator.forGuests(qemu, c.kernel());
         List<String> cmd = new ArrayList<>(List.of(qemu.toString(),

@@ -86,7 +86,7 @@ class RestartGuestTest {
                             }
                             return null;
                         }
-                        return checkGeneration(image, generation);
+                        return checkGeneration(image, BLOCKS, generation);
                     }, ",reconnect=1");
             restarter.finish();
             List<String> problems = new ArrayList<>();
@@ -96,7 +96,7 @@ class RestartGuestTest {
             if (restarter.restarts != RESTARTS) {
                 problems.add("the server was restarted " + restarter.restarts + " times, expected " + RESTARTS);
             }
-            String last = checkGeneration(image, GENERATIONS);
+            String last = checkGeneration(image, BLOCKS, GENERATIONS);
             if (last != null) {
                 problems.add("image file after the guest powered off: " + last);
             }
@@ -114,12 +114,12 @@ class RestartGuestTest {
         }
     }
 
-    /** Null if every block of the image holds its record for {@code generation}, else the first few that do not. */
-    private static String checkGeneration(Path image, int generation) {
+    /** Null if each of the first {@code blocks} blocks of the image holds its record for {@code generation}, else the first few that do not. */
+    static String checkGeneration(Path image, int blocks, int generation) {
         List<String> wrong = new ArrayList<>();
         byte[] got = new byte[GuestPlan.GENERATION_BLOCK];
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "r")) {
-            for (int b = 0; b < BLOCKS; b++) {
+            for (int b = 0; b < blocks; b++) {
                 f.seek((long) b * got.length);
                 f.readFully(got);
                 if (!Arrays.equals(got, GuestPlan.generationBlock(b, generation)) && wrong.size() < 4) {
