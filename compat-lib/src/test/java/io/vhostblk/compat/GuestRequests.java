@@ -21,7 +21,7 @@ import static io.vhostblk.virtio.testing.DriverRing.U32;
 import static io.vhostblk.virtio.testing.DriverRing.U64;
 
 /**
- * A guest driving one virtqueue of a {@link QueueContext}: requests built as a Linux guest builds
+ * A guest driving one virtqueue of a {@link VirtioBlkHandler}: requests built as a Linux guest builds
  * them (header, data, status byte) in indirect chains, so a ring of N descriptors can hold N
  * requests in flight; the context's answers go to the used ring, and the guest side reaps them and
  * checks each head comes back exactly once.
@@ -30,7 +30,7 @@ final class GuestRequests implements AutoCloseable {
     final GuestRam ram;
     final DriverRing ring;
     final SplitVirtqueue queue;
-    QueueContext context;
+    VirtioBlkHandler context;
     /** Every (head, length) the context handed to its {@link UsedSink}, in order. */
     final List<int[]> sinkCalls = new ArrayList<>();
 
@@ -59,8 +59,8 @@ final class GuestRequests implements AutoCloseable {
         }
     }
 
-    QueueContext open(BlockDevice device) throws DriverException {
-        context = new QueueContext(device, 0, ring.size(), 256, (head, len) -> {
+    VirtioBlkHandler open(BlockDevice device) throws DriverException {
+        context = new VirtioBlkHandler(device, 0, ring.size(), 256, (head, len) -> {
             sinkCalls.add(new int[]{head, len});
             queue.pushUsed(head, len);
         });

@@ -2,6 +2,7 @@ package io.vhostblk.hooks;
 
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.drivers.DriverCompletion;
 import io.vhostblk.hooks.testing.ModuleJarBuilder;
 import org.junit.jupiter.api.AfterEach;
@@ -51,7 +52,7 @@ class ModuleLoaderTest {
                 "the module's classes are not on the server's class path");
         BlockHook hook = m.module().create(new DeviceInfo("d", "vm", "ram", 1 << 20, false, "ram:1M"), ModuleSettings.empty("one"))
                 .openQueue(new NoContext());
-        assertEquals(HookAction.PASS, hook.beforeDriver(new BlockRequest(0, "d", 0).set(BlockOp.READ, 0, 512, MemorySegment.NULL, 0, false)));
+        assertEquals(HookAction.PASS, hook.beforeDriver(new BlockRequest(0, "d", 0).set(BlockOp.READ, 0, 512, IoVector.NONE, false)));
     }
 
     @Test
@@ -177,6 +178,11 @@ class ModuleLoaderTest {
 
         @Override
         public void execute(Runnable task) {
+            throw new AssertionError("not expected");
+        }
+
+        @Override
+        public BlockRequest child(BlockRequest parent) {
             throw new AssertionError("not expected");
         }
 

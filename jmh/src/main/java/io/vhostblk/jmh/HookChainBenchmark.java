@@ -1,7 +1,7 @@
 package io.vhostblk.jmh;
 
 import io.vhostblk.compat.BlockDevice;
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.NullDriver;
 import io.vhostblk.hooks.BlockHook;
@@ -50,7 +50,7 @@ public class HookChainBenchmark {
 
     private GuestRam ram;
     private SplitVirtqueue queue;
-    private QueueContext context;
+    private VirtioBlkHandler context;
     private NullDriver driver;
     private int head;
     private int usedLength;
@@ -88,7 +88,7 @@ public class HookChainBenchmark {
             entries.add(new ChainEntry("pass" + i, "1", new PassThrough()));
         }
         device.hooks(new HookChain(entries));
-        context = new QueueContext(device, 0, QUEUE_SIZE, 2 * QUEUE_SIZE, (h, len) -> usedLength = len);
+        context = new VirtioBlkHandler(device, 0, QUEUE_SIZE, 2 * QUEUE_SIZE, (h, len) -> usedLength = len);
         request();
         if (usedLength != 4097) {
             throw new IllegalStateException("the read did not complete with 4096 bytes + status: " + usedLength);

@@ -1,6 +1,6 @@
 package io.vhostblk.server;
 
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.hooks.CodeDigest;
 import io.vhostblk.hooks.ModuleException;
 
@@ -21,7 +21,7 @@ final class CompatLibCheck {
     static CodeDigest verify(Policy policy) throws StartupException {
         CodeDigest compat;
         try {
-            compat = CodeDigest.of(QueueContext.class);
+            compat = CodeDigest.of(VirtioBlkHandler.class);
         } catch (ModuleException e) {
             throw new StartupException("compat-lib: " + e.getMessage(), e);
         }

@@ -1,7 +1,7 @@
 package io.vhostblk.server;
 
 import io.vhostblk.compat.BlockDevice;
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.testing.DriverRing;
@@ -26,7 +26,7 @@ final class GuestQueue implements AutoCloseable {
     private final GuestRam ram;
     private final DriverRing ring;
     private final SplitVirtqueue queue;
-    private final QueueContext context;
+    private final VirtioBlkHandler context;
     private final long header;
     private final long data;
     private final long status;
@@ -36,7 +36,7 @@ final class GuestQueue implements AutoCloseable {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
         ring = new DriverRing(ram, SIZE);
         queue = ring.deviceQueue(false, false);
-        context = new QueueContext(device, 0, SIZE, 2 * SIZE, (head, len) -> {
+        context = new VirtioBlkHandler(device, 0, SIZE, 2 * SIZE, (head, len) -> {
             queue.pushUsed(head, len);
             queue.publishUsed();
         });

@@ -20,7 +20,7 @@ final class ZeroDetectInstance implements ModuleInstance {
 
     @Override
     public BlockHook openQueue(HookContext context) {
-        ZeroDetectHook hook = new ZeroDetectHook(unmap);
+        ZeroDetectHook hook = new ZeroDetectHook(context, unmap);
         queues.add(hook);
         return hook;
     }
