@@ -18,6 +18,7 @@ import io.vhostblk.virtio.VirtioBlk;
 import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Everything virtio-blk about one queue, in one place: the features and config space a device
@@ -223,7 +224,7 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         } catch (RuntimeException e) {
             // The walker checked every range already: reaching this is a bug beneath, not the guest's doing.
             LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + " head=" + s.request.slot()
-                    + ": request data refused (" + e.getMessage() + ")");
+                    + ": request data refused", e);
             answer(s, VirtioBlk.S_IOERR, 0);
             return false;
         }
@@ -248,7 +249,7 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         byte[] serial = device.serial();
         int n = (int) Math.min(s.data.length(), VirtioBlk.ID_BYTES);
         for (int k = 0; k < n; k++) {
-            scratch.set(java.lang.foreign.ValueLayout.JAVA_BYTE, k, k < serial.length ? serial[k] : 0);
+            scratch.set(ValueLayout.JAVA_BYTE, k, k < serial.length ? serial[k] : 0);
         }
         s.data.copyFrom(scratch, 0, 0, n);
         answer(s, VirtioBlk.S_OK, n);

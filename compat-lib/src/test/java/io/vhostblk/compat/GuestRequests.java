@@ -3,9 +3,9 @@ package io.vhostblk.compat;
 import io.vhostblk.drivers.DriverException;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.SplitVirtqueue;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.GuestRam;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -17,8 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
 
-import static io.vhostblk.virtio.testing.DriverRing.U32;
-import static io.vhostblk.virtio.testing.DriverRing.U64;
+import static io.vhostblk.virtio.SplitRingDriver.U32;
+import static io.vhostblk.virtio.SplitRingDriver.U64;
 
 /**
  * A guest driving one virtqueue of a {@link VirtioBlkHandler}: requests built as a Linux guest builds
@@ -28,7 +28,7 @@ import static io.vhostblk.virtio.testing.DriverRing.U64;
  */
 final class GuestRequests implements AutoCloseable {
     final GuestRam ram;
-    final DriverRing ring;
+    final SplitRingDriver ring;
     final SplitVirtqueue queue;
     VirtioBlkHandler context;
     /** Every (head, length) the context handed to its {@link UsedSink}, in order. */
@@ -52,7 +52,7 @@ final class GuestRequests implements AutoCloseable {
 
     GuestRequests(long ramBytes, int ringSize) throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, ramBytes));
-        ring = new DriverRing(ram, ringSize);
+        ring = new SplitRingDriver(ram, ringSize);
         queue = ring.deviceQueue(false, true);
         for (int i = 0; i < ringSize; i++) {
             freeHeaders.add(ram.alloc(32, 16));

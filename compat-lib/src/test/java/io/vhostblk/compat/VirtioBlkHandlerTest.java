@@ -5,9 +5,9 @@ import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.GuestRam;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -17,8 +17,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.vhostblk.virtio.testing.DriverRing.U32;
-import static io.vhostblk.virtio.testing.DriverRing.U64;
+import static io.vhostblk.virtio.SplitRingDriver.U32;
+import static io.vhostblk.virtio.SplitRingDriver.U64;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -28,7 +28,7 @@ class VirtioBlkHandlerTest {
     private static final long DISK = 1 << 20;
 
     private GuestRam ram;
-    private DriverRing ring;
+    private SplitRingDriver ring;
     private SplitVirtqueue queue;
     private VirtioBlkHandler context;
     private BlockDriver driver;
@@ -37,7 +37,7 @@ class VirtioBlkHandlerTest {
     @BeforeEach
     void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 4 << 20));
-        ring = new DriverRing(ram, 128);
+        ring = new SplitRingDriver(ram, 128);
         queue = ring.deviceQueue(false, true);
         driver = RamDriver.create(DISK);
         open(false);

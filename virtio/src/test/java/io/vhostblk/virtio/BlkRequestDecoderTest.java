@@ -2,9 +2,7 @@ package io.vhostblk.virtio;
 
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.BlkRequest.Outcome;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -27,7 +25,7 @@ class BlkRequestDecoderTest {
             | VirtioBlk.bit(VirtioBlk.F_SECURE_ERASE) | VirtioBlk.bit(VirtioBlk.F_LIFETIME) | VirtioBlk.bit(VirtioBlk.F_FLUSH);
 
     private GuestRam ram;
-    private DriverRing driver;
+    private SplitRingDriver driver;
     private SplitVirtqueue queue;
     private DescriptorChain chain;
     private BlkRequest req;
@@ -35,7 +33,7 @@ class BlkRequestDecoderTest {
     @BeforeEach
     void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 4 * MB));
-        driver = new DriverRing(ram, SIZE);
+        driver = new SplitRingDriver(ram, SIZE);
         queue = driver.deviceQueue(true, true);
         chain = new DescriptorChain(DescriptorChain.capacityFor(SIZE));
         req = new BlkRequest(chain.capacity());
@@ -49,9 +47,9 @@ class BlkRequestDecoderTest {
     private long header(int type, long sector) {
         long h = ram.alloc(16, 8);
         MemorySegment s = ram.at(h, 16);
-        s.set(DriverRing.U32, 0, type);
-        s.set(DriverRing.U32, 4, 0);
-        s.set(DriverRing.U64, 8, sector);
+        s.set(SplitRingDriver.U32, 0, type);
+        s.set(SplitRingDriver.U32, 4, 0);
+        s.set(SplitRingDriver.U64, 8, sector);
         return h;
     }
 
@@ -191,12 +189,12 @@ class BlkRequestDecoderTest {
     void decodesDiscardAndWriteZeroesSegments() throws Exception {
         long segs = ram.alloc(32, 8);
         MemorySegment s = ram.at(segs, 32);
-        s.set(DriverRing.U64, 0, 1000);
-        s.set(DriverRing.U32, 8, 8);
-        s.set(DriverRing.U32, 12, 0);
-        s.set(DriverRing.U64, 16, 5000);
-        s.set(DriverRing.U32, 24, -1); // 0xffffffff sectors: read as unsigned
-        s.set(DriverRing.U32, 28, VirtioBlk.RANGE_FLAG_UNMAP);
+        s.set(SplitRingDriver.U64, 0, 1000);
+        s.set(SplitRingDriver.U32, 8, 8);
+        s.set(SplitRingDriver.U32, 12, 0);
+        s.set(SplitRingDriver.U64, 16, 5000);
+        s.set(SplitRingDriver.U32, 24, -1); // 0xffffffff sectors: read as unsigned
+        s.set(SplitRingDriver.U32, 28, VirtioBlk.RANGE_FLAG_UNMAP);
         assertEquals(Outcome.OK, submit(Buf.readable(header(VirtioBlk.T_WRITE_ZEROES, 0), 16), Buf.readable(segs, 32),
                 Buf.writable(status(), 1)));
         assertEquals(2, req.dataLength() / VirtioBlk.RANGE_SEGMENT_BYTES);

@@ -1,8 +1,6 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
@@ -19,7 +17,7 @@ class HotPathAllocationTest {
     void requestPathDoesNotAllocate() throws Exception {
         com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         try (GuestRam ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20))) {
-            DriverRing driver = new DriverRing(ram, SIZE);
+            SplitRingDriver driver = new SplitRingDriver(ram, SIZE);
             SplitVirtqueue q = driver.deviceQueue(true, true);
             long hdr = ram.alloc(16, 8);
             long data = ram.alloc(8192, 4096);

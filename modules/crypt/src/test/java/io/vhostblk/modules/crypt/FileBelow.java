@@ -17,7 +17,7 @@ import java.util.List;
 
 /**
  * What lies beneath the crypt hook in the tests: a synchronous file "driver" serving requests against the
- * image, for a {@link io.vhostblk.hooks.testing.RecordingHookContext} to answer them with.
+ * image, for a {@link io.vhostblk.testsupport.RecordingHookContext} to answer them with.
  */
 final class FileBelow implements AutoCloseable {
 

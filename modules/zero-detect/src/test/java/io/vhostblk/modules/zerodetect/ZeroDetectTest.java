@@ -9,7 +9,7 @@ import io.vhostblk.hooks.HookAction;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
-import io.vhostblk.hooks.testing.RecordingHookContext;
+import io.vhostblk.testsupport.RecordingHookContext;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 

@@ -4,7 +4,7 @@ import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.IoVector;
 import io.vhostblk.drivers.DriverCompletion;
-import io.vhostblk.hooks.testing.ModuleJarBuilder;
+import io.vhostblk.testsupport.ModuleJarBuilder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -146,17 +146,6 @@ class ModuleLoaderTest {
         assertNotEquals(good, digest(jar));
         assertEquals("1", m.version());
         assertTrue(m.classLoader().loadClass("testmod.swap.Module") != null);
-    }
-
-    @Test
-    void codeDigestTellsAClassesDirectoryFromAJar() throws Exception {
-        CodeDigest here = CodeDigest.of(ModuleLoader.class);
-        assertTrue(Files.isDirectory(here.location()), "the build runs hooks from target/classes");
-        assertTrue(!here.fromJar() && here.describe().contains("classes directory"), here.describe());
-        CodeDigest junit = CodeDigest.of(Test.class);
-        assertTrue(junit.fromJar());
-        assertEquals(Sha256.of(Files.readAllBytes(junit.location())), junit.sha256());
-        assertEquals("jar " + junit.location() + " sha256 " + junit.sha256(), junit.describe());
     }
 
     /** A context no test hook calls. */
