@@ -10,10 +10,10 @@ import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.BlkConfig;
 import io.vhostblk.virtio.GuestMemory;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
-import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.GuestRam;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;

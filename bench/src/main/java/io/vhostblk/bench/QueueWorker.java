@@ -1,10 +1,10 @@
 package io.vhostblk.bench;
 
 import io.vhostblk.linux.Libc;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.GuestRam;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -164,6 +164,12 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
                 finish(r, -Errno.EIO);
                 return false;
             }
+            if (done[slot] == null && action != HookAction.TAKE_OVER) {
+                // It completed the request from inside the call and then said otherwise: it is over already.
+                c.errors++;
+                moduleFailed(qh.entries[i], "pre-call hook completed " + r + " and returned " + action, null);
+                return false;
+            }
             if (changed(r)) {
                 // The layers beneath would get something the guest never sent: stop here, fail it.
                 c.errors++;
@@ -235,6 +241,12 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
      */
     private void finish(BlockRequest r, long result) {
         int slot = r.slot();
+        if (done[slot] == null) {
+            // A module completing a request twice (or one it never had): the guest sees one answer only.
+            LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + ": " + r
+                    + " completed while not in flight (completed twice?); ignored");
+            return;
+        }
         long res = result;
         QueueHooks qh = hooksOf[slot];
         if (qh != null) {

@@ -2,10 +2,10 @@ package io.vhostblk.compat;
 
 import io.vhostblk.drivers.DriverException;
 import io.vhostblk.linux.Libc;
-import io.vhostblk.virtio.SplitVirtqueue;
-import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.SplitRingDriver.Buf;
 import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
+import io.vhostblk.virtio.SplitVirtqueue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -675,6 +675,27 @@ class HookChainSemanticsTest {
     }
 
     @Test
+    void aModuleThatCompletesARequestAndAlsoPassesItIsTakenOutAndTheGuestGetsOneAnswer() throws Exception {
+        List<LogRecord> errors = captureErrors();
+        device = openRecorded(g, "disk0");
+        ChainEntry confused = module("confused", c -> r -> {
+            if (r.op() == BlockOp.READ) {
+                c.complete(r, r.length()); // answers it ...
+                return HookAction.PASS;    // ... and passes it on as well
+            }
+            return HookAction.PASS;
+        });
+        device.hooks(new HookChain(List.of(resultRecorder("above"), confused, recorder("below"))));
+        Done r = g.run(VirtioBlk.T_IN, 8, g.buffer(BLOCK, 0), BLOCK, true);
+        assertEquals(VirtioBlk.S_OK, r.status(), "the answer it gave stands");
+        assertEquals(List.of("before:above", "after:above=" + BLOCK), log, "nothing below ran, the guest was answered once");
+        assertEquals(List.of(), driverLog);
+        assertEquals(List.of("above", "below"), device.chain().names());
+        assertTrue(mentions(errors, "confused"));
+        assertEquals(0, g.context.inFlight());
+    }
+
+    @Test
     void aFailClosedModuleThatThrowsStopsTheDevice() throws Exception {
         List<LogRecord> errors = captureErrors();
         device = openRecorded(g, "disk0");

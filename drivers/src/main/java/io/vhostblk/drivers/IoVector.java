@@ -80,9 +80,7 @@ public final class IoVector {
         if (shared) {
             throw new IoVectorException("IoVector.NONE is shared by every queue and is never refilled");
         }
-        for (int i = 0; i < count; i++) {
-            region[i] = null;
-        }
+        // Old segment references are left in place (overwritten by the next add): no loop per request.
         count = 0;
         total = 0;
         this.deviceWritable = deviceWritable;

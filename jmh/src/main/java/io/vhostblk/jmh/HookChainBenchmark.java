@@ -3,6 +3,7 @@ package io.vhostblk.jmh;
 import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.DriverCompletion;
 import io.vhostblk.drivers.NullDriver;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.ChainEntry;
@@ -11,11 +12,11 @@ import io.vhostblk.hooks.HookChain;
 import io.vhostblk.hooks.HookContext;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.virtio.DescriptorException;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.SplitRingDriver.Buf;
-import io.vhostblk.virtio.GuestRam;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -48,6 +49,10 @@ public class HookChainBenchmark {
     @Param({"0", "1", "3"})
     public int modules;
 
+    /** How each module sends the request on: {@code pass} (PASS), or {@code child} (a child request, as crypt and zero-detect do). */
+    @Param({"pass", "child"})
+    public String via;
+
     private GuestRam ram;
     private SplitVirtqueue queue;
     private VirtioBlkHandler context;
@@ -68,6 +73,19 @@ public class HookChainBenchmark {
         }
     }
 
+    /** A module that sends every request below as a child request and completes the parent with its result. */
+    private static final class ChildForwarder implements ModuleInstance {
+        @Override
+        public BlockHook openQueue(HookContext context) {
+            DriverCompletion done = (child, result) -> context.complete(child.parent(), result);
+            return r -> {
+                BlockRequest child = context.child(r).set(r.op(), r.offset(), r.length(), r.data(), r.unmap());
+                context.submitBelow(child, done);
+                return HookAction.TAKE_OVER;
+            };
+        }
+    }
+
     @Setup(Level.Trial)
     public void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
@@ -85,7 +103,7 @@ public class HookChainBenchmark {
         BlockDevice device = new BlockDevice("bench", "jmh", driver, true);
         List<ChainEntry> entries = new ArrayList<>();
         for (int i = 0; i < modules; i++) {
-            entries.add(new ChainEntry("pass" + i, "1", new PassThrough()));
+            entries.add(new ChainEntry(via + i, "1", via.equals("child") ? new ChildForwarder() : new PassThrough()));
         }
         device.hooks(new HookChain(entries));
         context = new VirtioBlkHandler(device, 0, QUEUE_SIZE, 2 * QUEUE_SIZE, (h, len) -> usedLength = len);

@@ -1,9 +1,9 @@
 package io.vhostblk.jmh;
 
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioException;
-import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.GuestRam;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;

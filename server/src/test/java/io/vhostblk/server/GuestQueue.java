@@ -2,11 +2,11 @@ package io.vhostblk.server;
 
 import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.compat.VirtioBlkHandler;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.SplitRingDriver.Buf;
-import io.vhostblk.virtio.GuestRam;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
