@@ -27,8 +27,8 @@ import java.lang.foreign.ValueLayout;
  * write-through FLUSH, the status byte and the used length. Requests in the driver's form go on to
  * the {@link HookRunner} (queue loop → this handler → hook runner → driver).
  *
- * <p>Guest request data is reached only through each slot's {@link IoVector}, built from the
- * decoded ranges of guest memory. Owned by the queue's event loop; one preallocated slot per
+ * <p>Guest request data and the status byte are reached only through each slot's {@link IoVector}s,
+ * built from the decoded ranges of guest memory. Owned by the queue's event loop; one preallocated slot per
  * descriptor head, nothing allocated per request.
  */
 public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
@@ -86,6 +86,8 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         final DescriptorChain chain;
         final BlkRequest blk;
         final IoVector data;
+        /** The status byte, written through the same checked path as the data. */
+        final IoVector status = new IoVector(1);
         final BlockRequest request;
         boolean busy;
         boolean flushingAfterWrite;
@@ -163,6 +165,19 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
                 .toBytes();
     }
 
+    /**
+     * A driver's write into the config space: only the 1-byte {@code writeback} field (0 or 1) is
+     * writable (the guest switching its cache mode). Returns false for anything else.
+     */
+    public static boolean writeConfig(BlockDevice device, int offset, byte[] data) {
+        if (offset != BlkConfig.WRITEBACK_OFFSET || data.length != 1 || (data[0] != 0 && data[0] != 1)) {
+            return false;
+        }
+        device.writeback(data[0] == 1);
+        LOG.log(Level.INFO, device.label() + ": guest set the cache to " + (data[0] == 1 ? "writeback" : "write-through"));
+        return true;
+    }
+
     /** log2(physical / logical) blocks, as virtio-blk's topology wants it; 0 when logical ≥ physical. */
     public static int physicalBlockExponent(int logicalBlockSize) {
         return logicalBlockSize >= PHYSICAL_BLOCK ? 0 : Integer.numberOfTrailingZeros(PHYSICAL_BLOCK / logicalBlockSize);
@@ -194,6 +209,7 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
             sink.used(head, 0);
             return;
         }
+        s.status.wrap(blk.statusRegion(), blk.statusOffset(), 1, true);
         if (decoded != VirtioBlk.S_OK) {
             refuse(s, decoded == VirtioBlk.S_UNSUPP ? GuestFault.UNSUPPORTED : GuestFault.MALFORMED, blk.error());
             return;
@@ -334,9 +350,9 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         answer(s, fault.status, 0);
     }
 
-    /** Writes the status byte (bounds-checked through its guest region) and hands the head to the used ring. */
+    /** Writes the status byte (through its IoVector) and hands the head to the used ring. */
     private void answer(Slot s, byte status, int dataWritten) {
-        s.blk.writeStatus(status);
+        s.status.setByte(0, status);
         release(s);
         sink.used(s.request.slot(), dataWritten + 1);
     }

@@ -61,13 +61,10 @@ public final class VirtioBlkDevice implements VhostUserDevice {
 
     @Override
     public void writeConfig(int offset, byte[] data) throws VhostUserException {
-        if (offset == BlkConfig.WRITEBACK_OFFSET && data.length == 1 && (data[0] == 0 || data[0] == 1)) {
-            device.writeback(data[0] == 1);
-            LOG.log(Level.INFO, device.label() + ": guest set the cache to " + (data[0] == 1 ? "writeback" : "write-through"));
-            return;
+        if (!VirtioBlkHandler.writeConfig(device, offset, data)) {
+            throw new VhostUserException("SET_CONFIG: only the 1-byte writeback field (offset " + BlkConfig.WRITEBACK_OFFSET
+                    + ", value 0 or 1) is writable; got offset " + offset + ", size " + data.length);
         }
-        throw new VhostUserException("SET_CONFIG: only the 1-byte writeback field (offset " + BlkConfig.WRITEBACK_OFFSET
-                + ", value 0 or 1) is writable; got offset " + offset + ", size " + data.length);
     }
 
     @Override

@@ -2,7 +2,6 @@ package io.vhostblk.virtio;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Objects;
 
 /**
@@ -20,7 +19,7 @@ public final class BlkRequest {
 
     /** What decoding concluded; tells the caller what to do with the request. */
     public enum Outcome {
-        /** Well-formed: serve it, then {@link #writeStatus} and push {@link #usedLength}. */
+        /** Well-formed: serve it, then write the status byte ({@link #statusRegion}) and push {@link #usedLength}. */
         OK,
         /** Malformed (header, data direction or length): write {@link VirtioBlk#S_IOERR}, push 1. */
         IOERR,
@@ -44,7 +43,6 @@ public final class BlkRequest {
     private long sector;
     private MemorySegment statusRegion;
     private long statusOffset;
-    private long statusAddress;
     private int iovCount;
     private long dataLength;
     private boolean dataWritable;
@@ -71,7 +69,6 @@ public final class BlkRequest {
         sector = 0;
         statusRegion = null;
         statusOffset = 0;
-        statusAddress = 0;
         iovCount = 0;
         dataLength = 0;
         dataWritable = false;
@@ -86,7 +83,6 @@ public final class BlkRequest {
     void status(MemorySegment region, long offset) {
         statusRegion = region;
         statusOffset = offset;
-        statusAddress = region.address() + offset;
     }
 
     Outcome fail(Outcome o, String why) {
@@ -178,17 +174,14 @@ public final class BlkRequest {
         return statusRegion != null;
     }
 
-    /** Host address of the status byte, or 0 without one. */
-    public long statusAddress() {
-        return statusAddress;
+    /** The guest memory region holding the status byte, or null without one (the compat-lib writes it through an IoVector). */
+    public MemorySegment statusRegion() {
+        return statusRegion;
     }
 
-    /** Writes the status byte into guest memory (bounds-checked through its region segment). */
-    public void writeStatus(byte status) {
-        if (statusRegion == null) {
-            throw new IllegalStateException("request has no status byte (outcome " + outcome + ")");
-        }
-        statusRegion.set(ValueLayout.JAVA_BYTE, statusOffset, status);
+    /** Offset of the status byte inside {@link #statusRegion()}. */
+    public long statusOffset() {
+        return statusOffset;
     }
 
     /**

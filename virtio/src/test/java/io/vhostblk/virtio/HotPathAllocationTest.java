@@ -3,6 +3,7 @@ package io.vhostblk.virtio;
 import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,7 +35,7 @@ class HotPathAllocationTest {
                     int h = q.popAvail();
                     q.walk(h, chain);
                     BlkRequestDecoder.decode(chain, req, 0);
-                    req.writeStatus(VirtioBlk.S_OK);
+                    req.statusRegion().set(ValueLayout.JAVA_BYTE, req.statusOffset(), VirtioBlk.S_OK);
                     q.pushUsed(h, req.usedLength(VirtioBlk.S_OK));
                     q.publishUsed();
                     q.setKicksEnabled(true);
