@@ -1,7 +1,6 @@
 package io.vhostblk.drivers;
 
 import io.vhostblk.linux.Errno;
-import io.vhostblk.linux.Libc;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,6 +1,5 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.BlkRequest.Outcome;
 import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.AfterEach;
@@ -9,13 +8,10 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BlkRequestDecoderTest {

@@ -10,7 +10,6 @@ import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleSettings;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
