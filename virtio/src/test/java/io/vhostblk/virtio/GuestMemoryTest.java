@@ -2,7 +2,6 @@ package io.vhostblk.virtio;
 
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.GuestMemory.RegionSpec;
-import io.vhostblk.virtio.testing.GuestRam;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;

@@ -3,11 +3,11 @@ package io.vhostblk.compat;
 import io.vhostblk.drivers.BlockDriver;
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.RamDriver;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -17,27 +17,27 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.vhostblk.virtio.testing.DriverRing.U32;
-import static io.vhostblk.virtio.testing.DriverRing.U64;
+import static io.vhostblk.virtio.SplitRingDriver.U32;
+import static io.vhostblk.virtio.SplitRingDriver.U64;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /** Guest requests through the compat-lib to a RAM driver: each virtio-blk outcome, checked in guest memory. */
-class QueueContextTest {
+class VirtioBlkHandlerTest {
     private static final long DISK = 1 << 20;
 
     private GuestRam ram;
-    private DriverRing ring;
+    private SplitRingDriver ring;
     private SplitVirtqueue queue;
-    private QueueContext context;
+    private VirtioBlkHandler context;
     private BlockDriver driver;
     private final List<int[]> used = new ArrayList<>();
 
     @BeforeEach
     void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 4 << 20));
-        ring = new DriverRing(ram, 128);
+        ring = new SplitRingDriver(ram, 128);
         queue = ring.deviceQueue(false, true);
         driver = RamDriver.create(DISK);
         open(false);
@@ -49,7 +49,7 @@ class QueueContextTest {
 
     private void open(BlockDriver d, boolean writeback) throws Exception {
         BlockDevice device = new BlockDevice("disk0", "vm1", d, writeback);
-        context = new QueueContext(device, 0, 128, 256, (head, len) -> used.add(new int[]{head, len}));
+        context = new VirtioBlkHandler(device, 0, 128, 256, (head, len) -> used.add(new int[]{head, len}));
     }
 
     @AfterEach
@@ -74,14 +74,19 @@ class QueueContextTest {
             bufs.add(dataWritable ? Buf.writable(dataGpa, dataLen) : Buf.readable(dataGpa, dataLen));
         }
         bufs.add(Buf.writable(status, 1));
-        ring.addChain(bufs.toArray(Buf[]::new));
+        serve(bufs.toArray(Buf[]::new));
+        return status;
+    }
+
+    /** Offers one chain, walks and serves it to the end. */
+    private void serve(Buf... chain) throws Exception {
+        ring.addChain(chain);
         ring.publish();
         int head = queue.popAvail();
         queue.walk(head, context.chainFor(head));
         context.submit(head);
         context.flushBatch();
         context.reap();
-        return status;
     }
 
     private int status(long gpa) {
@@ -124,6 +129,57 @@ class QueueContextTest {
         byte[] serial = ram.at(id, 5).toArray(ValueLayout.JAVA_BYTE);
         assertEquals("disk0", new String(serial, java.nio.charset.StandardCharsets.US_ASCII));
         assertEquals(0, ram.at(id + 5, 1).get(ValueLayout.JAVA_BYTE, 0), "the rest of the id is zero-padded");
+    }
+
+    @Test
+    void getIdTruncatesTheSerialToTheGuestBuffer() throws Exception {
+        long id = buffer(8, 0x55);
+        long guard = id + 8;
+        ram.at(guard, 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 0x66);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_GET_ID, 0, id, 8, true)));
+        assertEquals(9, used.getLast()[1], "8 id bytes and the status");
+        assertEquals("disk0\0\0\0", new String(ram.at(id, 8).toArray(ValueLayout.JAVA_BYTE), java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals(0x66, ram.at(guard, 1).get(ValueLayout.JAVA_BYTE, 0), "nothing written past the guest's buffer");
+    }
+
+    @Test
+    void aRangeSegmentSplitAcrossDescriptorsIsGathered() throws Exception {
+        long data = buffer(8192, 0x77);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_OUT, 0, data, 8192, false)));
+        long seg = ram.alloc(16, 8);
+        MemorySegment s = ram.at(seg, 16);
+        s.set(U64, 0, 8L);
+        s.set(U32, 8, 8);
+        s.set(U32, 12, 0);
+        long hdr = ram.alloc(16, 16);
+        ram.at(hdr, 16).set(U32, 0, VirtioBlk.T_WRITE_ZEROES);
+        long status = ram.alloc(1, 1);
+        serve(Buf.readable(hdr, 16), Buf.readable(seg, 5), Buf.readable(seg + 5, 11), Buf.writable(status, 1));
+        assertEquals(VirtioBlk.S_OK, status(status));
+        long back = buffer(8192, 0x01);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 0, back, 8192, true)));
+        byte[] b = ram.at(back, 8192).toArray(ValueLayout.JAVA_BYTE);
+        assertEquals(0x77, b[4095] & 0xff);
+        assertEquals(0, b[4096], "sectors 8..15 zeroed");
+        assertEquals(0, b[8191]);
+    }
+
+    @Test
+    void requestTypesWhoseFeatureWasNotNegotiatedAreUnsupported() throws Exception {
+        context.close();
+        BlockDevice device = new BlockDevice("disk0", "vm1", driver, true);
+        long withoutRanges = VirtioBlkHandler.offeredFeatures(device)
+                & ~VirtioBlk.bit(VirtioBlk.F_DISCARD) & ~VirtioBlk.bit(VirtioBlk.F_WRITE_ZEROES);
+        context = new VirtioBlkHandler(device, 0, 128, 256, withoutRanges, (head, len) -> used.add(new int[]{head, len}));
+        long data = buffer(4096, 0x77);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_OUT, 0, data, 4096, false)));
+        long seg = ram.alloc(16, 8);
+        ram.at(seg, 16).set(U32, 8, 8);
+        assertEquals(VirtioBlk.S_UNSUPP, status(request(VirtioBlk.T_WRITE_ZEROES, 0, seg, 16, false)));
+        assertEquals(VirtioBlk.S_UNSUPP, status(request(VirtioBlk.T_DISCARD, 0, seg, 16, false)));
+        long back = buffer(4096, 0);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 0, back, 4096, true)));
+        assertEquals(0x77, ram.at(back, 1).get(ValueLayout.JAVA_BYTE, 0) & 0xff, "nothing was zeroed");
     }
 
     @Test

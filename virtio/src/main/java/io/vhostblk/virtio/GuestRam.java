@@ -1,8 +1,6 @@
-package io.vhostblk.virtio.testing;
+package io.vhostblk.virtio;
 
 import io.vhostblk.linux.Libc;
-import io.vhostblk.virtio.GuestMemory;
-import io.vhostblk.virtio.VirtioException;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,4 +1,4 @@
-package io.vhostblk.hooks.testing;
+package io.vhostblk.testsupport;
 
 import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.hooks.HookModule;

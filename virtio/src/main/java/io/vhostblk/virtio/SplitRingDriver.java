@@ -1,7 +1,4 @@
-package io.vhostblk.virtio.testing;
-
-import io.vhostblk.virtio.SplitVirtqueue;
-import io.vhostblk.virtio.VirtioException;
+package io.vhostblk.virtio;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,7 +12,7 @@ import java.nio.ByteOrder;
  * decision of the spec. Raw setters let hostile tests write anything. Single-threaded; the
  * device side may run on another thread.
  */
-public final class DriverRing {
+public final class SplitRingDriver {
     public static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -53,7 +50,7 @@ public final class DriverRing {
     private int lastUsedLength;
 
     /** Allocates the three ring areas in ram (aligned as the spec requires) and zeroes them. */
-    public DriverRing(GuestRam ram, int size) {
+    public SplitRingDriver(GuestRam ram, int size) {
         this.ram = ram;
         this.size = size;
         this.descGpa = ram.alloc(16L * size, 16);
