@@ -76,6 +76,11 @@ final class IoUringQueue implements DriverQueue, KickAware {
     private boolean kickArmed;
     private boolean kickRemovePending;
     private boolean closed;
+    /**
+     * A CQE was consumed after the doorbell was last drained, so the doorbell may be rung for a
+     * completion already handled; the next {@link #reap} drains it even when the CQ is empty.
+     */
+    private boolean doorbellStale;
 
     IoUringQueue(IoUringDriver driver, int queueIndex, DriverCompletion completion) throws DriverException {
         this.driver = driver;
@@ -276,8 +281,15 @@ final class IoUringQueue implements DriverQueue, KickAware {
 
     @Override
     public int reap() {
+        if (!doorbellStale && ring.cqTail() == ring.cqHead() && !ring.cqOverflowed()
+                && backlogSize == 0 && ring.pending() == 0 && !kickArmPending && !kickRemovePending) {
+            // Nothing to do, and the doorbell cannot be rung for a CQE we already consumed: no
+            // system call, so a polling loop may call this as often as it likes.
+            return 0;
+        }
         // Drain the doorbell before looking at the CQ: a CQE posted after the look rings it again.
         doorbell.drain();
+        doorbellStale = false;
         int delivered = 0;
         while (true) {
             int tail = ring.cqTail();
@@ -295,6 +307,8 @@ final class IoUringQueue implements DriverQueue, KickAware {
                 int flags = ring.cqeFlags(head);
                 // Give the CQE back first: the completion handler may submit or even reap again.
                 ring.consume(head + 1);
+                // This CQE may have rung the doorbell after the drain above.
+                doorbellStale = true;
                 delivered += dispatch(userData, res, flags);
             }
         }
