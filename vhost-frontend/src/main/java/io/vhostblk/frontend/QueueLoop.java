@@ -70,7 +70,18 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         }
         // With an io_uring driver the kick fd is watched on the driver's own ring: one
         // io_uring_enter both submits the batch and sleeps until a kick or a completion.
-        this.ringWait = kick == null || !tuning.kickOnRing() ? null : context.kickAware();
+        KickAware onRing = kick == null || !tuning.kickOnRing() ? null : context.kickAware();
+        if (onRing != null) {
+            // A multishot poll may post two CQEs for kicks that one read already drained: the
+            // second read must not block (a front-end may pass a blocking eventfd).
+            int rc = kick.makeNonBlocking();
+            if (rc < 0) {
+                LOG.log(Level.WARNING, label + ": cannot make the kick eventfd non-blocking ("
+                        + io.vhostblk.linux.Errno.describe(-rc) + "); watching it with poll() instead of on the ring");
+                onRing = null;
+            }
+        }
+        this.ringWait = onRing;
         if (ringWait != null) {
             ringWait.armKick(kick.fd(), kick::drain);
             context.alsoSignal(kick);
