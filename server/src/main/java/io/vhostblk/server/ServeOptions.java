@@ -1,6 +1,7 @@
 package io.vhostblk.server;
 
 import io.vhostblk.drivers.DriverKind;
+import io.vhostblk.frontend.QueueTuning;
 
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -41,8 +42,11 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                                 page cache); io_uring driver only
               --read-zeroes     null driver: reads return zeros (default: reads leave
                                 guest memory untouched, like qemu's null-co)
-              --poll-us N       spin up to N microseconds for new requests before
-                                sleeping (adaptive polling; costs CPU). Default 0
+              --poll-us N       adaptive polling: spin up to N microseconds for new
+                                requests and completions before sleeping (guest kicks
+                                suppressed meanwhile); the window grows while work
+                                arrives within it and shrinks to 0 when idle.
+                                0 turns polling off. Default 50
               --kick-on-ring    io_uring driver: wait for guest kicks on the driver's
                                 ring, so one io_uring_enter submits and sleeps
                                 (experimental; see docs/benchmarks.md)
@@ -83,7 +87,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         DriverKind driver = DriverKind.AUTO;
         boolean direct = true;
         boolean readZeroes = false;
-        int pollMicros = 0;
+        int pollMicros = QueueTuning.DEFAULTS.pollMicros();
         boolean kickOnRing = false;
         Path policy = null;
         Path moduleDir = null;
