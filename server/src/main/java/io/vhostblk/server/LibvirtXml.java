@@ -98,6 +98,7 @@ record LibvirtXml(Path socket, int queues, String target, int reconnectSeconds, 
 
     static final String HELP = """
             Usage: vhost-blk xml --socket PATH [options]
+                   vhost-blk xml --config FILE DEVICE [options]
 
             Prints the libvirt domain XML that attaches a vhost-blk socket as a guest's
             disk: the <disk type='vhostuser'> element (with reconnect, so the guest
@@ -106,6 +107,8 @@ record LibvirtXml(Path socket, int queues, String target, int reconnectSeconds, 
 
               --socket PATH       the socket 'vhost-blk serve --socket' listens on
               --queues N          virtqueues; the same as serve --queues. Default 1
+              --config FILE       take the socket and queues of device DEVICE from a
+                                  host configuration (serve --config)
               --target DEV        guest device name (vda, vdb, ...). Default vda
               --reconnect SECS    QEMU reconnects to a restarted back-end every SECS
                                   seconds; 0 turns reconnection off. Default 10
@@ -121,10 +124,26 @@ record LibvirtXml(Path socket, int queues, String target, int reconnectSeconds, 
               --help              this text
             """;
 
+    /** The options of {@code device} in the host configuration {@code config}. */
+    private static ServeOptions deviceOf(Path config, String device) throws UsageException, StartupException {
+        HostConfig host;
+        try {
+            host = HostConfig.load(config);
+        } catch (HostConfig.ConfigException e) {
+            throw new StartupException(e.getMessage(), e);
+        }
+        List<String> ids = host.devices().stream().map(d -> d.options().deviceId()).toList();
+        return host.devices().stream().map(HostConfig.Device::options).filter(o -> o.deviceId().equals(device)).findFirst()
+                .orElseThrow(() -> new UsageException("no device '" + device + "' in " + config + " (devices: "
+                        + String.join(", ", ids) + ")"));
+    }
+
     /** Parses the arguments after {@code xml}. */
-    static LibvirtXml parse(List<String> args) throws UsageException {
+    static LibvirtXml parse(List<String> args) throws UsageException, StartupException {
         Path socket = null;
         int queues = 1;
+        Path config = null;
+        String device = null;
         String target = "vda";
         int reconnect = 10;
         String name = null;
@@ -140,6 +159,7 @@ record LibvirtXml(Path socket, int queues, String target, int reconnectSeconds, 
             String a = args.get(i);
             switch (a) {
                 case "--socket" -> socket = Path.of(ServeOptions.value(args, ++i, a));
+                case "--config" -> config = Path.of(ServeOptions.value(args, ++i, a));
                 case "--queues" -> queues = ServeOptions.intValue(a, ServeOptions.value(args, ++i, a), 1, 64);
                 case "--target" -> target = ServeOptions.value(args, ++i, a);
                 case "--reconnect" -> reconnect = ServeOptions.intValue(a, ServeOptions.value(args, ++i, a), 0, 3600);
@@ -178,8 +198,21 @@ record LibvirtXml(Path socket, int queues, String target, int reconnectSeconds, 
                     }
                     domainOption = true;
                 }
-                default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk xml --help)");
+                default -> {
+                    if (a.startsWith("--") || device != null) {
+                        throw new UsageException("unknown option '" + a + "' (see vhost-blk xml --help)");
+                    }
+                    device = a;
+                }
             }
+        }
+        if (config != null || device != null) {
+            if (config == null || device == null || socket != null) {
+                throw new UsageException("--config FILE and a DEVICE go together, instead of --socket");
+            }
+            ServeOptions d = deviceOf(config, device);
+            socket = d.socket();
+            queues = d.queues();
         }
         if (socket == null) {
             throw new UsageException("--socket is required");

@@ -31,7 +31,7 @@ public final class VhostBlkMain {
     }
 
     /** Runs a command line; returns the process exit status. */
-    static int run(List<String> args, PrintStream out, PrintStream err) {
+    public static int run(List<String> args, PrintStream out, PrintStream err) {
         if (args.isEmpty() || args.get(0).equals("help") || args.get(0).equals("--help") || args.get(0).equals("-h")) {
             out.print(HELP);
             return args.isEmpty() ? 2 : 0;

@@ -101,6 +101,20 @@ class LibvirtXmlTest {
     }
 
     @Test
+    void aDeviceOfAHostConfigurationGivesItsSocketAndQueues(@TempDir Path dir) throws Exception {
+        Path config = Files.writeString(dir.resolve("host.conf"), "[device web1]\nsocket = web1.sock\ndisk = web1.img\nqueues = 4\n"
+                + "[device web2]\nsocket = web2.sock\ndisk = web2.img\n");
+        Document doc = parse(xml("--config", config.toString(), "web1", "--domain", "web1"));
+        assertEquals(dir.resolve("web1.sock").toAbsolutePath().toString(), xpath(doc, "/domain/devices/disk/source/@path"));
+        assertEquals("4", xpath(doc, "/domain/devices/disk/driver/@queues"));
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        assertEquals(2, VhostBlkMain.run(List.of("xml", "--config", config.toString(), "web3"),
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8)));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("no device 'web3'"), err.toString(StandardCharsets.UTF_8));
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("web1, web2"), err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
     void badOptionsNameTheOption() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
@@ -114,5 +128,6 @@ class LibvirtXmlTest {
         assertEquals(2, VhostBlkMain.run(List.of("xml", "--socket", "/s", "--memory", "1G"), o, e));
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("need --domain"));
         assertThrows(UsageException.class, () -> LibvirtXml.parse(List.of("--socket", "/s", "--type", "xen", "--domain", "d")));
+        assertThrows(UsageException.class, () -> LibvirtXml.parse(List.of("--socket", "/s", "web1")));
     }
 }
