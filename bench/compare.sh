@@ -5,10 +5,12 @@
 #
 #   bench/compare.sh [--runtime 5s] [--ramp 1s] [--file-size 1G] [--no-file] [--no-null]
 #                    [--qsd-aio io_uring|native] [--work DIR] [--jobs "NAME:ARGS;..."]
+#                    [--rbd CONF:POOL/IMAGE] [--pin BACKEND_CPU:GENERATOR_CPU]
 #
 # Backings: "null" (qsd null-co,read-zeroes=off vs vhost-blk --driver null) and "file" (a fully
 # written image opened with O_DIRECT: qsd cache.direct=on,aio=io_uring (or --qsd-aio native) vs vhost-blk
-# --driver io_uring). Both back-ends export 2 queues; each job drives 1 or 2 of them.
+# --driver io_uring). With --rbd, also "rbd": an existing Ceph RBD image (qsd driver=rbd vs vhost-blk
+# --driver rbd; the client is client.admin with the keyring CONF names). Both back-ends export 2 queues; each job drives 1 or 2 of them.
 # qemu-storage-daemon runs its export in an iothread, as QEMU users normally configure it.
 # Needs: qemu-storage-daemon, JDK 25 (bin/find-jdk), the server jar (built when missing).
 set -euo pipefail
@@ -20,6 +22,8 @@ file_size=1G
 qsd_aio=io_uring
 do_null=1
 do_file=1
+rbd=""
+pin=""
 work=""
 jobs="randread-4k-qd1:--rw randread --bs 4k --iodepth 1;randread-4k-qd32:--rw randread --bs 4k --iodepth 32;randwrite-4k-qd32:--rw randwrite --bs 4k --iodepth 32;read-128k-qd8:--rw read --bs 128k --iodepth 8"
 while [ $# -gt 0 ]; do
@@ -30,15 +34,22 @@ while [ $# -gt 0 ]; do
     --qsd-aio) qsd_aio=$2; shift 2 ;;
     --no-file) do_file=0; shift ;;
     --no-null) do_null=0; shift ;;
+    --rbd) rbd=$2; shift 2 ;;
+    --pin) pin=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 java_home=$("$root/bin/find-jdk")
 java="$java_home/bin/java --enable-native-access=ALL-UNNAMED"
+# --pin: the back-ends on one CPU, the load generator on another (taskset).
+pin_backend=() pin_generator=()
+if [ -n "$pin" ]; then
+  pin_backend=(taskset -c "${pin%%:*}") pin_generator=(taskset -c "${pin#*:}")
+fi
 jar=${VHOST_BLK_JAR:-$root/server/target/vhost-blk.jar}
 if [ ! -f "$jar" ]; then
   echo "compare.sh: building $jar" >&2
@@ -82,7 +93,7 @@ start_backend() {
   local name=$1 log=$2 sock=$3
   shift 3
   rm -f "$sock"
-  "$@" > "$log" 2>&1 &
+  "${pin_backend[@]}" "$@" > "$log" 2>&1 &
   backend_pid=$!
   for _ in $(seq 1 200); do
     [ -S "$sock" ] && return 0
@@ -104,7 +115,7 @@ run_jobs() {
     for q in 1 2; do
       echo "  $backend $backing $name queues=$q" >&2
       # shellcheck disable=SC2086
-      out=$($java -jar "$jar" bench --socket "$sock" $args --queues "$q" --runtime "$runtime" --ramp "$ramp" \
+      out=$("${pin_generator[@]}" $java -jar "$jar" bench --socket "$sock" $args --queues "$q" --runtime "$runtime" --ramp "$ramp" \
         --pid "$backend_pid" --json) || { echo "compare.sh: bench failed: $out" >&2; exit 1; }
       echo "{\"backend\":\"$backend\",\"backing\":\"$backing\",\"job\":\"$name\",${out#\{}" >> "$results"
     done
@@ -141,6 +152,19 @@ if [ "$do_file" = 1 ]; then
   start_backend vhost-blk "$work/vb-file.log" "$sock" $java -jar "$jar" serve --socket "$sock" --disk "$img" \
     --driver io_uring --queues 2
   run_jobs vhost-blk file "$sock"
+  stop_backend
+fi
+if [ -n "$rbd" ]; then
+  rbd_conf=${rbd%%:*} rbd_image=${rbd#*:}
+  start_backend qsd "$work/qsd-rbd.log" "$sock" "$qsd" \
+    --blockdev "driver=rbd,node-name=r0,pool=${rbd_image%%/*},image=${rbd_image#*/},conf=$rbd_conf,user=admin,cache.direct=on" \
+    --object iothread,id=iot0 \
+    --export "type=vhost-user-blk,id=e0,node-name=r0,addr.type=unix,addr.path=$sock,writable=on,num-queues=2,iothread=iot0"
+  run_jobs qsd rbd "$sock"
+  stop_backend
+  start_backend vhost-blk "$work/vb-rbd.log" "$sock" $java -jar "$jar" serve --socket "$sock" --driver rbd \
+    --disk "rbd:$rbd_image" --rbd-conf "$rbd_conf" --queues 2
+  run_jobs vhost-blk rbd "$sock"
   stop_backend
 fi
 
