@@ -24,8 +24,9 @@ final class Librbd {
     /** {@code EVENT_TYPE_EVENTFD} of {@code rbd_set_image_notification}. */
     static final int EVENT_TYPE_EVENTFD = 2;
 
-    private static final String RADOS_LIBRARY = "librados.so.2";
-    private static final String RBD_LIBRARY = "librbd.so.1";
+    /** The libraries by soname, or by path from the system properties (another Ceph build than the system's). */
+    private static final String RADOS_LIBRARY = System.getProperty("vhostblk.librados", "librados.so.2");
+    private static final String RBD_LIBRARY = System.getProperty("vhostblk.librbd", "librbd.so.1");
     /** Why the libraries could not be loaded, or null when they were. */
     private static final String MISSING;
 

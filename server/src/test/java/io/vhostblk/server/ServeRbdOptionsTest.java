@@ -4,12 +4,16 @@ import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.RbdClient;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ServeRbdOptionsTest {
     private static ServeOptions parse(String disk, String... extra) throws UsageException {
@@ -45,5 +49,25 @@ class ServeRbdOptionsTest {
                 assertThrows(UsageException.class, () -> parse("/tmp/d.img", "--rbd-id", "x")).getMessage());
         assertEquals("--rbd-timeout: 0 is outside 1..86400",
                 assertThrows(UsageException.class, () -> parse("rbd:rbd/img", "--rbd-timeout", "0")).getMessage());
+    }
+
+    @Test
+    void aMissingLibrbdStopsTheStartNamingTheLibraryAndThePackage() throws Exception {
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "vb-rbd-");
+        try {
+            String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+            Process server = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
+                    "-Dvhostblk.librbd=" + dir.resolve("librbd.so.1"), "-cp", System.getProperty("java.class.path"),
+                    VhostBlkMain.class.getName(), "serve", "--socket", dir.resolve("s.sock").toString(),
+                    "--disk", "rbd:rbd/img").redirectErrorStream(true).start();
+            assertTrue(server.waitFor(60, TimeUnit.SECONDS), "the server must give up at once");
+            String output = new String(server.getInputStream().readAllBytes());
+            assertNotEquals(0, server.exitValue(), output);
+            assertTrue(output.contains("cannot load " + dir.resolve("librbd.so.1") + " (install Debian's librbd1 package)"), output);
+            assertTrue(Files.notExists(dir.resolve("s.sock")), "no socket for a device that cannot start");
+        } finally {
+            Files.deleteIfExists(dir.resolve("s.sock"));
+            Files.delete(dir);
+        }
     }
 }
