@@ -182,6 +182,11 @@ final class RbdQueue implements DriverQueue {
         }
         requests[slot] = null;
         inFlight--;
+        if (result >= 0 && (r.op() == BlockOp.READ || r.op() == BlockOp.WRITE)) {
+            // librbd moves all or fails (reads of unwritten space give zeros) but answers a write with 0:
+            // report the bytes moved, as the other drivers do.
+            result = r.length();
+        }
         if (result < 0) {
             long failure = result;
             LOG.log(System.Logger.Level.DEBUG, () -> r + " failed on " + driver.name() + ": " + Errno.describe((int) -failure));

@@ -161,6 +161,38 @@ class RbdDriverTest {
         }
     }
 
+    /** Writes {@code fill} bytes at {@code offset} through {@code q} and waits for the result. */
+    private static long write(DriverQueue q, Results r, Arena arena, long offset, int length, byte fill) {
+        MemorySegment buf = arena.allocate(length, 4096).fill(fill);
+        int before = r.completed;
+        q.submit(new BlockRequest(before, "lock", 0).set(BlockOp.WRITE, offset, length,
+                new IoVector(1, arena).clear(false).add(buf, 0, length), false));
+        await(q, r, before + 1);
+        return r.result[before];
+    }
+
+    @Test
+    void twoBackEndsOnAnExclusiveLockImageHandTheLockOver() throws Exception {
+        cluster.rbd("create", "--size", "4M", "--image-feature", "layering,exclusive-lock", CephCluster.POOL + "/locked");
+        try (Arena arena = Arena.ofShared(); RbdDriver a = open("locked", false); RbdDriver b = open("locked", false)) {
+            Results ra = new Results();
+            Results rb = new Results();
+            try (DriverQueue qa = a.openQueue(0, ra); DriverQueue qb = b.openQueue(0, rb)) {
+                // Each write needs the lock: the other handle is asked to release it, and does.
+                assertEquals(65536, write(qa, ra, arena, 0, 65536, (byte) 1));
+                assertEquals(65536, write(qb, rb, arena, 65536, 65536, (byte) 2));
+                assertEquals(65536, write(qa, ra, arena, 131072, 65536, (byte) 3));
+                assertEquals(65536, write(qb, rb, arena, 0, 4096, (byte) 4) + 61440);
+            }
+        }
+        byte[] image = cluster.export("locked");
+        assertEquals(4, image[0]);
+        assertEquals(1, image[4096]);
+        assertEquals(2, image[65536]);
+        assertEquals(3, image[131072 + 65535]);
+        assertEquals(0, image[196608]);
+    }
+
     @Test
     void devicesOnOneClusterShareOneConnection() throws Exception {
         cluster.createImage("shared-a", 4);
