@@ -42,9 +42,9 @@ class EncryptedGuestTest {
     private static final Path MODULE_TARGET = Path.of("..", "modules", "crypt", "target").toAbsolutePath().normalize();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
-    private static final long DISK = 32 * MIB;
+    static final long DISK = 32 * MIB;
     /** The passphrase, as a key file holds it (no newline: vhost-blk, cryptsetup and QEMU read files whole). */
-    private static final byte[] PASSPHRASE = "vhost-blk crypt test passphrase".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] PASSPHRASE = "vhost-blk crypt test passphrase".getBytes(StandardCharsets.US_ASCII);
 
     /** Writes of every shape through the encrypting path: pool-sized, lane-sized, WRITE_ZEROES, FLUSH. */
     static final GuestPlan ENCRYPTED_RW = encryptedReadWrite();
@@ -278,17 +278,24 @@ class EncryptedGuestTest {
         }
 
         private static List<String> command(ExportSpec spec, Path policy) {
-            String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-            String classPath = Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                    .filter(e -> !e.contains("vhost-blk-module-crypt") && !e.contains("modules/crypt") && !e.contains("bcprov"))
-                    .collect(Collectors.joining(File.pathSeparator));
-            return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
+            return List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp", classPathWithoutCrypt(), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString());
         }
     }
 
-    private static Path moduleJar() throws IOException {
+    static String java() {
+        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+    }
+
+    /** The test class path without the crypt module and its libraries: the server must load it from its jar. */
+    static String classPathWithoutCrypt() {
+        return Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
+                .filter(e -> !e.contains("vhost-blk-module-crypt") && !e.contains("modules/crypt") && !e.contains("bcprov"))
+                .collect(Collectors.joining(File.pathSeparator));
+    }
+
+    static Path moduleJar() throws IOException {
         if (Files.isDirectory(MODULE_TARGET)) {
             try (DirectoryStream<Path> s = Files.newDirectoryStream(MODULE_TARGET, "vhost-blk-module-crypt-*.jar")) {
                 for (Path p : s) {
@@ -306,17 +313,17 @@ class EncryptedGuestTest {
         return runDir;
     }
 
-    private static Path keyFile(Path runDir) throws IOException {
+    static Path keyFile(Path runDir) throws IOException {
         return Files.write(runDir.resolve("passphrase"), PASSPHRASE);
     }
 
-    private static UnlockedVolume unlock(Path image) throws IOException {
+    static UnlockedVolume unlock(Path image) throws IOException {
         try (Secret s = Secret.copyOf(PASSPHRASE)) {
             return LuksVolume.unlock(image, s);
         }
     }
 
-    private static void writePlaintext(UnlockedVolume v, long guestOffset, byte[] plain) throws IOException {
+    static void writePlaintext(UnlockedVolume v, long guestOffset, byte[] plain) throws IOException {
         byte[] c = new byte[plain.length];
         v.cipher().encrypt(guestOffset / 512, MemorySegment.ofArray(plain), MemorySegment.ofArray(c), v.sectorSize());
         try (FileChannel ch = FileChannel.open(v.image(), StandardOpenOption.WRITE)) {
@@ -327,7 +334,7 @@ class EncryptedGuestTest {
         }
     }
 
-    private static byte[] readPlaintext(UnlockedVolume v, long guestOffset, int length) throws IOException {
+    static byte[] readPlaintext(UnlockedVolume v, long guestOffset, int length) throws IOException {
         byte[] data = new byte[length];
         try (FileChannel ch = FileChannel.open(v.image(), StandardOpenOption.READ)) {
             ByteBuffer b = ByteBuffer.wrap(data);
@@ -342,7 +349,7 @@ class EncryptedGuestTest {
         return data;
     }
 
-    private static String firstDifference(byte[] expected, byte[] actual) {
+    static String firstDifference(byte[] expected, byte[] actual) {
         if (expected.length != actual.length) {
             return "length " + actual.length + ", expected " + expected.length;
         }

@@ -51,7 +51,7 @@ final class Export {
         }
         long size = options.size();
         if (size < 0 && options.driver() != DriverKind.RAM && options.driver() != DriverKind.NULL
-                && !Files.exists(options.disk())) {
+                && options.driver() != DriverKind.RBD && !Files.exists(options.disk())) {
             size = DEFAULT_NEW_IMAGE_SIZE;
         }
         // The policy, the compat-lib pin and the module digests are checked before anything is opened.
@@ -59,7 +59,8 @@ final class Export {
         BlockDriver driver;
         try {
             driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
-                    DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes()));
+                    DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes())
+                            .withRbd(options.rbd()));
         } catch (DriverException e) {
             modules.abandon();
             throw new StartupException(options.deviceId() + ": " + e.getMessage(), e);

@@ -1,5 +1,7 @@
 package io.vhostblk.server;
 
+import io.vhostblk.drivers.RbdImageName;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.MalformedInputException;
@@ -42,7 +44,8 @@ record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Devic
             "read-zeroes", new Switch("--read-zeroes", true),
             "kick-on-ring", new Switch("--kick-on-ring", true));
     /** Keys whose value is a path, resolved against the configuration's directory. */
-    private static final List<String> PATH_KEYS = List.of("socket", "disk", "policy", "module-dir", "control");
+    private static final List<String> PATH_KEYS = List.of("socket", "disk", "policy", "module-dir", "control",
+            "rbd-conf", "rbd-keyring");
 
     /** A boolean key: the option is given when the value equals {@code whenValue}. */
     private record Switch(String option, boolean whenValue) {
@@ -178,7 +181,8 @@ record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Devic
                 continue;
             }
             String option = "--" + key;
-            String value = PATH_KEYS.contains(key) ? base.resolve(f.value()).toString() : f.value();
+            String value = PATH_KEYS.contains(key) && !RbdImageName.isRbd(f.value())
+                    ? base.resolve(f.value()).toString() : f.value();
             args.add(option);
             args.add(value);
             byOption.put(option, f);

@@ -62,6 +62,24 @@ class HostConfigTest {
     }
 
     @Test
+    void anRbdDeviceKeepsItsImageNameAndResolvesItsClientFiles() throws Exception {
+        HostConfig c = parse("""
+                [device vol1]
+                socket = vol1.sock
+                disk = rbd:volumes/vol1@gold
+                rbd-conf = ceph/c2.conf
+                rbd-id = vhost
+                rbd-keyring = /etc/ceph/c2.client.vhost.keyring
+                rbd-timeout = 90
+                """);
+        ServeOptions o = c.devices().get(0).options();
+        assertEquals(DriverKind.RBD, o.driver());
+        assertEquals("rbd:volumes/vol1@gold", o.disk().toString());
+        assertEquals(new io.vhostblk.drivers.RbdClient(Path.of("/etc/vhost-blk/ceph/c2.conf"), "vhost",
+                Path.of("/etc/ceph/c2.client.vhost.keyring"), 90), o.rbd());
+    }
+
+    @Test
     void errorsNameTheFileTheLineAndTheField() {
         assertEquals("/etc/vhost-blk/host.conf:3: device a: queues: 0 is outside 1..64",
                 error("[device a]\nsocket = a.sock\nqueues = 0\ndisk = a.img\n"));
