@@ -43,6 +43,8 @@ class EncryptedGuestTest {
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     private static final long DISK = 32 * MIB;
+    /** Where a LUKS1 payload starts with a 512-bit key (cryptsetup aligns it to 2 MiB). */
+    private static final long LUKS1_PAYLOAD_OFFSET = 2 * MIB;
     /** The passphrase, as a key file holds it (no newline: vhost-blk, cryptsetup and QEMU read files whole). */
     private static final byte[] PASSPHRASE = "vhost-blk crypt test passphrase".getBytes(StandardCharsets.US_ASCII);
 
@@ -194,11 +196,17 @@ class EncryptedGuestTest {
         Path plainIn = runDir.resolve("plain-in.raw");
         DiskImage.create(plainIn, plan);
         String secret = "secret,id=sec0,file=" + key;
-        // qemu-img times PBKDF2 with the thread's CPU clock and gives up when that reads 0 ms, which
-        // a coarse (tick-based) clock does now and then: try again then.
-        HostTools.run(List.of(qemuImg.toString(), "create", "-f", "luks", "--object", secret,
-                "-o", "key-secret=sec0,iter-time=10", image.toString(), Long.toString(DISK)), 60,
-                "Unable to get accurate CPU usage");
+        // The LUKS1 header comes from cryptsetup with a fixed PBKDF2 iteration count: qemu-img create
+        // times PBKDF2 with the thread's CPU clock and fails where that clock reads 0 ms. qemu-img then
+        // encrypts every payload byte, so the guest reads qemu's ciphertext.
+        try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.allocate(1), LUKS1_PAYLOAD_OFFSET + DISK - 1);
+        }
+        HostTools.run(List.of(HostTools.program("cryptsetup", "cryptsetup-bin").toString(), "luksFormat", "--batch-mode",
+                "--type", "luks1", "--cipher", "aes-xts-plain64", "--key-size", "512", "--hash", "sha256",
+                "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                "--align-payload", Long.toString(LUKS1_PAYLOAD_OFFSET / 512), "--key-file", key.toString(), image.toString()), 60);
         HostTools.run(List.of(qemuImg.toString(), "convert", "-n", "--object", secret, "-f", "raw", plainIn.toString(),
                 "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + image), 120);
         List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);
