@@ -328,7 +328,7 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
      * guest (status byte and used ring) or the module that issued the request gets it.
      */
     private void finish(Pending p, long result) {
-        long res = result;
+        long res = shortIsAnError(p.request, result);
         QueueHooks qh = p.hooks;
         if (qh != null) {
             for (int i = p.depth - 1; i >= p.start; i--) {
@@ -359,6 +359,19 @@ public final class QueueContext implements DriverCompletion, AutoCloseable {
             inFlight--;
             done.complete(m.request, res);
         }
+    }
+
+    /**
+     * A driver finishes short transfers itself; one that reports fewer bytes than asked has not
+     * moved them all, so the request fails rather than be acknowledged with data missing.
+     */
+    private long shortIsAnError(BlockRequest r, long result) {
+        BlockOp op = r.op();
+        if (result >= 0 && result < r.length() && (op == BlockOp.READ || op == BlockOp.WRITE)) {
+            logDriverError(r, -Errno.EIO);
+            return -Errno.EIO;
+        }
+        return result;
     }
 
     /**

@@ -23,7 +23,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -274,7 +273,7 @@ class EncryptedGuestTest {
                 }
             }
         } finally {
-            deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
         return problems;
     }
@@ -309,7 +308,7 @@ class EncryptedGuestTest {
 
     private static Path freshRunDir(GuestPlan plan) throws IOException {
         Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk");
-        deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         return runDir;
     }
@@ -377,16 +376,5 @@ class EncryptedGuestTest {
     private static void report(GuestPlan plan, List<String> problems, Path runDir) {
         assertTrue(problems.isEmpty(), "plan '" + plan.name() + "' on an encrypted image (" + runDir + "): "
                 + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems));
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

@@ -32,6 +32,7 @@ final class VhostBlkServer extends ProcessBackend {
         if (spec.readOnly()) {
             command.add("--read-only");
         }
+        command.addAll(spec.serverArgs());
         return new VhostBlkServer(spec, command);
     }
 }

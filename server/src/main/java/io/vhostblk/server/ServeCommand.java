@@ -6,6 +6,7 @@ import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.DriverOptions;
 import io.vhostblk.drivers.Drivers;
+import io.vhostblk.drivers.FaultyDriver;
 import io.vhostblk.frontend.QueueTuning;
 import io.vhostblk.frontend.VhostUserServer;
 import io.vhostblk.frontend.VirtioBlkDevice;
@@ -42,6 +43,9 @@ final class ServeCommand {
         try {
             driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
                     DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes()));
+            if (options.inject() != null) {
+                driver = FaultyDriver.wrap(driver, options.inject(), options.deviceId());
+            }
         } catch (DriverException e) {
             modules.abandon();
             throw new StartupException(e.getMessage(), e);

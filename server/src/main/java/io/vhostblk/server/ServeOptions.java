@@ -1,6 +1,7 @@
 package io.vhostblk.server;
 
 import io.vhostblk.drivers.DriverKind;
+import io.vhostblk.drivers.FaultSpec;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -8,7 +9,8 @@ import java.util.List;
 /** The options of {@code vhost-blk serve}, parsed and checked. */
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
-                           boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing) {
+                           boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
+                           FaultSpec inject) {
 
     /** The VM name when neither --vm nor the policy gives one. */
     public static final String UNKNOWN_VM = "unknown";
@@ -57,6 +59,15 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
               --control PATH    control socket (mode 0600) for 'vhost-blk ctl': list
                                 devices, enable/disable/move modules, counters
                                 (default: none)
+              --inject SPEC     fault injection for tests and benchmarks (never in
+                                production): comma-separated latency=500us,
+                                eio=START-END (bytes, END exclusive; repeatable),
+                                eio-nth=N, enospc-after=BYTES, short=N (every Nth
+                                read/write reports a short transfer), power-cut or
+                                power-cut=N (after N writes every request fails;
+                                writes no completed flush covered are rolled back on
+                                exit), reorder=SEED (power cut: each such write
+                                survives at random). See docs/reliability.md
               --help            this text
 
             Stops cleanly on SIGTERM or SIGINT: in-flight requests finish, the image is
@@ -82,6 +93,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         Path policy = null;
         Path moduleDir = null;
         Path control = null;
+        FaultSpec inject = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -102,6 +114,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--policy" -> policy = Path.of(value(args, ++i, a));
                 case "--module-dir" -> moduleDir = Path.of(value(args, ++i, a));
                 case "--control" -> control = Path.of(value(args, ++i, a));
+                case "--inject" -> inject = faultSpec(value(args, ++i, a));
                 default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk serve --help)");
             }
         }
@@ -139,7 +152,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             throw new UsageException("--size is required with --driver " + driver.name().toLowerCase(java.util.Locale.ROOT));
         }
         return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
-                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing);
+                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, inject);
     }
 
     private static DriverKind driverKind(String v) throws UsageException {
@@ -147,6 +160,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             return DriverKind.parse(v);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--driver: " + e.getMessage());
+        }
+    }
+
+    private static FaultSpec faultSpec(String v) throws UsageException {
+        try {
+            return FaultSpec.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--inject: " + e.getMessage());
         }
     }
 
