@@ -3,20 +3,17 @@ package io.vhostblk.qemutests;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.vhostblk.hooks.Sha256;
 import io.vhostblk.modules.crypt.FormatOptions;
 import io.vhostblk.modules.crypt.KdfOptions;
 import io.vhostblk.modules.crypt.LuksVersion;
 import io.vhostblk.modules.crypt.LuksVolume;
 import io.vhostblk.modules.crypt.Secret;
 import io.vhostblk.modules.crypt.UnlockedVolume;
-import java.io.File;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -24,8 +21,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,7 +33,6 @@ import org.junit.jupiter.api.Test;
 class EncryptedGuestTest {
     private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(180);
     private static final Path TARGET = Path.of("target").toAbsolutePath();
-    private static final Path MODULE_TARGET = Path.of("..", "modules", "crypt", "target").toAbsolutePath().normalize();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     private static final long DISK = 32 * MIB;
@@ -232,17 +226,7 @@ class EncryptedGuestTest {
 
     /** Boots the plan against vhost-blk with the crypt module; returns the problems found. */
     private static List<String> boot(GuestPlan plan, Path runDir, Path image, Path key, SyncedCheck synced) throws Exception {
-        Path jar = moduleJar();
-        Path policy = runDir.resolve("policy.conf");
-        Files.writeString(policy, String.join("\n",
-                "vm = " + plan.name(),
-                "module-dir = " + jar.getParent(),
-                "chain = crypt",
-                "[module crypt]",
-                "jar = " + jar.getFileName(),
-                "sha256 = " + Sha256.of(Files.readAllBytes(jar)),
-                "set.key-file = " + key,
-                "") );
+        Path policy = CryptModule.writePolicy(runDir.resolve("policy.conf"), plan.name(), key);
         List<String> problems = new ArrayList<>();
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
         try {
@@ -286,24 +270,11 @@ class EncryptedGuestTest {
 
         private static List<String> command(ExportSpec spec, Path policy) {
             String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-            String classPath = Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                    .filter(e -> !e.contains("vhost-blk-module-crypt") && !e.contains("modules/crypt") && !e.contains("bcprov"))
-                    .collect(Collectors.joining(File.pathSeparator));
+            String classPath = CryptModule.serverClassPath();
             return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString());
         }
-    }
-
-    private static Path moduleJar() throws IOException {
-        if (Files.isDirectory(MODULE_TARGET)) {
-            try (DirectoryStream<Path> s = Files.newDirectoryStream(MODULE_TARGET, "vhost-blk-module-crypt-*.jar")) {
-                for (Path p : s) {
-                    return p;
-                }
-            }
-        }
-        return fail("no crypt module jar in " + MODULE_TARGET + " (build it: ./mvnw -B -pl modules/crypt -am package)");
     }
 
     private static Path freshRunDir(GuestPlan plan) throws IOException {
