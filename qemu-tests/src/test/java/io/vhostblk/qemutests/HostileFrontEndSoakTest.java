@@ -94,7 +94,7 @@ class HostileFrontEndSoakTest {
      * Waits (bounded) until the server has ended {@code sessions} sessions, so the next connection
      * is not refused as a second front-end: it logs each connection and each reset at its end.
      */
-    private static void awaitIdle(Path log, int sessions) throws InterruptedException {
+    static void awaitIdle(Path log, int sessions) throws InterruptedException {
         for (int attempt = 0; attempt < 300; attempt++) {
             String text = Logs.tail(log, 1_000_000);
             if (count(text, "front-end reset the device") >= count(text, "front-end connected")) {
@@ -103,6 +103,17 @@ class HostileFrontEndSoakTest {
             Thread.sleep(20);
         }
         fail("the server did not end session " + sessions + " within 6 s of the front-end hanging up");
+    }
+
+    /** Waits (bounded) until the server's log holds {@code what} at least {@code n} times. */
+    static void awaitLogged(Path log, String what, int n) throws InterruptedException {
+        for (int attempt = 0; attempt < 500; attempt++) {
+            if (count(Logs.tail(log, 1_000_000), what) >= n) {
+                return;
+            }
+            Thread.sleep(20);
+        }
+        fail("the server did not log '" + what + "' " + n + " times within 10 s");
     }
 
     private static int count(String text, String what) {
@@ -118,7 +129,7 @@ class HostileFrontEndSoakTest {
      * next front-end once it has noticed the last one hang up, so a refused connection is tried
      * again (a bounded number of times).
      */
-    private static String honestRoundTrip(CrashWorkload honest, Path socket) throws InterruptedException {
+    static String honestRoundTrip(CrashWorkload honest, Path socket) throws InterruptedException {
         BenchException last = null;
         for (int attempt = 0; attempt < 100; attempt++) {
             try (CrashWorkload.Run run = honest.connect(socket)) {
