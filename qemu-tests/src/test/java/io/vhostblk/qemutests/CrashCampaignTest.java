@@ -9,7 +9,6 @@ import io.vhostblk.modules.crypt.LuksVersion;
 import io.vhostblk.modules.crypt.LuksVolume;
 import io.vhostblk.modules.crypt.Secret;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,9 +67,7 @@ class CrashCampaignTest {
     }
 
     private static List<String> plain(Path runDir, Path image) throws IOException {
-        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
-            f.setLength(DISK);
-        }
+        TestDirs.sparseImage(image, DISK);
         return List.of();
     }
 
@@ -88,9 +85,7 @@ class CrashCampaignTest {
     @MethodSource("stacksAndCrashes")
     void acknowledgedFlushedWritesSurviveCrashes(Stack stack, Crash crash) throws Exception {
         String label = stack.name() + "-" + crash.name().toLowerCase();
-        Path runDir = TARGET.resolve("crash-runs").resolve(label);
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = TestDirs.fresh(TARGET.resolve("crash-runs").resolve(label));
         Path image = runDir.resolve("disk.img");
         List<String> stackArgs = stack.setup().prepare(runDir, image);
         SplittableRandom random = new SplittableRandom(SEED * 31 + label.hashCode());

@@ -11,7 +11,6 @@ import io.vhostblk.virtio.GuestMemory;
 import io.vhostblk.virtio.testing.DriverRing;
 import io.vhostblk.virtio.testing.GuestRam;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -42,13 +41,8 @@ class HostileFrontEndSoakTest {
 
     @Test
     void theServerSurvivesHostileFrontEndsAndServesTheNextHonestOne() throws Exception {
-        Path runDir = TARGET.resolve("soak-runs").resolve("hostile-front-end");
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
-        Path image = runDir.resolve("disk.img");
-        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
-            f.setLength(DISK);
-        }
+        Path runDir = TestDirs.fresh(TARGET.resolve("soak-runs").resolve("hostile-front-end"));
+        Path image = TestDirs.sparseImage(runDir.resolve("disk.img"), DISK);
         SplittableRandom random = new SplittableRandom(SEED);
         CrashWorkload honest = new CrashWorkload(64, 4096, 8, 8, SEED);
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbs-");

@@ -8,7 +8,6 @@ import io.vhostblk.frontend.VhostUserRequest;
 import io.vhostblk.linux.UnixSocket;
 import io.vhostblk.virtio.testing.GuestRam;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -34,13 +33,8 @@ class ResourceLimitsTest {
 
     @Test
     void greedyFrontEndsCostOnlyThemselves() throws Exception {
-        Path runDir = TARGET.resolve("soak-runs").resolve("resource-limits");
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
-        Path image = runDir.resolve("disk.img");
-        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
-            f.setLength(DISK);
-        }
+        Path runDir = TestDirs.fresh(TARGET.resolve("soak-runs").resolve("resource-limits"));
+        Path image = TestDirs.sparseImage(runDir.resolve("disk.img"), DISK);
         Path log = runDir.resolve("server.log");
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbl-");
         List<String> problems = new ArrayList<>();
