@@ -218,7 +218,8 @@ final class QueueWorker implements Runnable {
                 case WRITE, RANDWRITE -> false;
                 case RANDRW -> offsets.chance(readPercent);
             };
-            verifyThis = verify;
+            // A read is checked only where this run has written: elsewhere the disk holds whatever it held before.
+            verifyThis = verify && (!read || written == null || written.marked(block));
         } else {
             block = written.next(readBackCursor);
             if (block < 0 || stopRequested) {

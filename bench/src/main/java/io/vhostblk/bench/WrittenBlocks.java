@@ -17,6 +17,10 @@ final class WrittenBlocks {
         bits[(int) (block >>> 6)] |= 1L << block;
     }
 
+    boolean marked(long block) {
+        return (bits[(int) (block >>> 6)] & (1L << block)) != 0;
+    }
+
     /** The first marked block at or after from, or -1. */
     long next(long from) {
         if (from >= blocks) {

@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -42,6 +43,10 @@ class SmallPartsTest {
         assertEquals(199, w.next(65));
         assertEquals(-1, w.next(200));
         assertEquals(-1, new WrittenBlocks(10).next(0));
+        assertTrue(w.marked(64));
+        assertTrue(w.marked(199));
+        assertFalse(w.marked(65));
+        assertFalse(w.marked(0));
     }
 
     @Test

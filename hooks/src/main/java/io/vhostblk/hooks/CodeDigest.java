@@ -29,7 +29,7 @@ public record CodeDigest(Path location, String sha256) {
             return new CodeDigest(location, null);
         }
         try {
-            return new CodeDigest(location, Sha256.of(Files.readAllBytes(location)));
+            return new CodeDigest(location, Sha256.of(location));
         } catch (IOException e) {
             throw new ModuleException("cannot read " + location + " to compute its SHA-256: " + e.getMessage(), e);
         }

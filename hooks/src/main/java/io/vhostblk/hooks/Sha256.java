@@ -1,5 +1,9 @@
 package io.vhostblk.hooks;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -15,6 +19,19 @@ public final class Sha256 {
     /** The digest of {@code bytes} in lower-case hex. */
     public static String of(byte[] bytes) {
         return HexFormat.of().formatHex(digest().digest(bytes));
+    }
+
+    /** The digest of the file {@code path}, read in chunks (a jar of many MB costs no heap of its size). */
+    public static String of(Path path) throws IOException {
+        MessageDigest md = digest();
+        byte[] buf = new byte[64 * 1024];
+        try (InputStream in = Files.newInputStream(path)) {
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                md.update(buf, 0, n);
+            }
+        }
+        return HexFormat.of().formatHex(md.digest());
     }
 
     /** Whether {@code text} is 64 hex digits (either case). */

@@ -2,13 +2,10 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.vhostblk.hooks.Sha256;
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,7 +29,6 @@ import org.junit.jupiter.api.Test;
 class ModuleGuestTest {
     private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(240);
     private static final Path TARGET = Path.of("target").toAbsolutePath();
-    private static final Path MODULES = Path.of("..", "modules").toAbsolutePath().normalize();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     private static final long DISK = 64 * MIB;
@@ -350,73 +345,16 @@ class ModuleGuestTest {
     }
 
     private static String java() {
-        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+        return ModuleJars.java();
     }
 
     private static String serverClassPath() {
-        return Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                .filter(e -> CHAIN.stream().noneMatch(m -> e.contains("vhost-blk-module-" + m) || e.contains("modules/" + m)))
-                .collect(Collectors.joining(File.pathSeparator));
+        return ModuleJars.serverClassPath(CHAIN);
     }
 
     /** The policy: both module jars (copied next to it) pinned by their SHA-256, in {@link #CHAIN} order. */
     private static Path writePolicy(Path runDir) throws IOException {
-        Path dir = Files.createDirectories(runDir.resolve("modules"));
-        StringBuilder text = new StringBuilder("# written by ModuleGuestTest\nvm = modules-guest\nmodule-dir = ")
-                .append(dir).append("\nchain = ").append(String.join(", ", CHAIN)).append('\n');
-        for (String module : CHAIN) {
-            Path jar = Files.copy(moduleJar(module), dir.resolve(module + ".jar"));
-            text.append("\n[module ").append(module).append("]\njar = ").append(jar.getFileName())
-                    .append("\nsha256 = ").append(Sha256.of(Files.readAllBytes(jar))).append('\n');
-        }
-        return Files.writeString(runDir.resolve("policy.conf"), text);
-    }
-
-    /** The module's jar as the reactor built it ({@code modules/NAME/target}), else as installed in the local repository. */
-    private static Path moduleJar(String module) throws IOException {
-        String artifact = "vhost-blk-module-" + module;
-        List<Path> tried = new ArrayList<>();
-        Path target = MODULES.resolve(module).resolve("target");
-        tried.add(target);
-        Path found = newestJar(target, artifact + "-*.jar");
-        if (found == null) {
-            Path repo = Path.of(System.getProperty("maven.repo.local",
-                    System.getProperty("user.home") + "/.m2/repository")).resolve("io/vhostblk").resolve(artifact);
-            tried.add(repo);
-            if (Files.isDirectory(repo)) {
-                try (Stream<Path> versions = Files.list(repo)) {
-                    for (Path v : versions.filter(Files::isDirectory).toList()) {
-                        Path j = newestJar(v, artifact + "-*.jar");
-                        if (j != null && (found == null || Files.getLastModifiedTime(j).compareTo(Files.getLastModifiedTime(found)) > 0)) {
-                            found = j;
-                        }
-                    }
-                }
-            }
-        }
-        if (found == null) {
-            return fail("no " + artifact + " jar in " + tried + " (build it: ./mvnw -B -pl modules/" + module + " -am package)");
-        }
-        return found;
-    }
-
-    private static Path newestJar(Path dir, String glob) throws IOException {
-        if (!Files.isDirectory(dir)) {
-            return null;
-        }
-        Path newest = null;
-        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, glob)) {
-            for (Path p : s) {
-                String n = p.getFileName().toString();
-                if (n.endsWith("-sources.jar") || n.endsWith("-javadoc.jar") || n.endsWith("-tests.jar")) {
-                    continue;
-                }
-                if (newest == null || Files.getLastModifiedTime(p).compareTo(Files.getLastModifiedTime(newest)) > 0) {
-                    newest = p;
-                }
-            }
-        }
-        return newest;
+        return ModuleJars.writePolicy(runDir, "policy", "modules-guest", CHAIN);
     }
 
     private static void awaitFile(Path file, ModuleServer server) throws InterruptedException {

@@ -9,7 +9,7 @@ import java.util.List;
 final class VhostBlkServer extends ProcessBackend {
     static final String MAIN_CLASS = "io.vhostblk.server.VhostBlkMain";
     /** What serve prints once it listens on its socket. */
-    static final String READY_LINE = "vhost-blk: attach with QEMU options";
+    static final String READY_LINE = " with QEMU options:";
 
     private VhostBlkServer(ExportSpec spec, List<String> command) {
         super("vhost-blk server", spec, command, READY_LINE);

@@ -23,6 +23,12 @@ final class ChainEditor {
         this.modules = modules;
     }
 
+    /** The device's own module source (its policy), else the control socket's. */
+    ModuleSource sourceFor(BlockDevice device) {
+        ModuleSource own = registry.modules(device);
+        return own != null ? own : modules;
+    }
+
     /** A change refused while the chain was being swapped (the chain is left as it was). */
     private static final class Refused extends RuntimeException {
         Refused(String message) {
@@ -35,6 +41,7 @@ final class ChainEditor {
      * module source says (the policy's order).
      */
     synchronized HookChain enable(BlockDevice device, String module, Integer position) throws ControlException {
+        ModuleSource modules = sourceFor(device);
         if (!modules.available().contains(module)) {
             throw new ControlException("no module '" + ControlProtocol.shorten(module) + "' in the policy (available: "
                     + (modules.available().isEmpty() ? "none" : String.join(", ", modules.available())) + ")");

@@ -19,15 +19,24 @@ final class CompatLibCheck {
 
     /** Finds and logs the compat-lib's jar digest and checks the policy's pin; returns the digest. */
     static CodeDigest verify(Policy policy) throws StartupException {
-        CodeDigest compat;
-        try {
-            compat = CodeDigest.of(QueueContext.class);
-        } catch (ModuleException e) {
-            throw new StartupException("compat-lib: " + e.getMessage(), e);
-        }
-        LOG.log(Level.INFO, "compat-lib: " + compat.describe());
+        CodeDigest compat = running();
         check(policy, compat);
         return compat;
+    }
+
+    private static CodeDigest running;
+
+    /** The running compat-lib's digest, computed and logged once per process (devices share the code). */
+    private static synchronized CodeDigest running() throws StartupException {
+        if (running == null) {
+            try {
+                running = CodeDigest.of(QueueContext.class);
+            } catch (ModuleException e) {
+                throw new StartupException("compat-lib: " + e.getMessage(), e);
+            }
+            LOG.log(Level.INFO, "compat-lib: " + running.describe());
+        }
+        return running;
     }
 
     /** Refuses a compat-lib that differs from the policy's pin, or that cannot be checked (not a jar). */

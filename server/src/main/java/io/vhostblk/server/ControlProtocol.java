@@ -23,22 +23,31 @@ public final class ControlProtocol {
     static final List<String> COMMANDS = List.of(
             "devices                              list devices: VM, driver, capacity, chain",
             "chain DEVICE                         the device's modules in order (0 = nearest the guest)",
-            "modules                              modules the policy makes available",
+            "modules [DEVICE]                     modules the (device's) policy makes available",
             "enable DEVICE MODULE [POSITION]      attach a new instance at POSITION (default: the policy's order)",
             "disable DEVICE MODULE                take the module out of the chain",
             "move DEVICE MODULE POSITION          reorder the chain",
             "counters DEVICE [MODULE]             requests seen, completed by the module, passed on, errors, bytes",
             "report DEVICE MODULE                 the module's own statistics",
+            "device-add SERVE-OPTIONS             serve one more device (--id, --socket, --disk, ... as for serve)",
+            "device-remove DEVICE                 drain and sync the device, then stop serving it",
             "help                                 this list");
 
     private final DeviceRegistry registry;
     private final ModuleSource modules;
     private final ChainEditor editor;
+    private final DeviceAdmin admin;
 
     public ControlProtocol(DeviceRegistry registry, ModuleSource modules) {
+        this(registry, modules, null);
+    }
+
+    /** With {@code admin}, devices can be added and removed ({@code device-add}, {@code device-remove}). */
+    public ControlProtocol(DeviceRegistry registry, ModuleSource modules, DeviceAdmin admin) {
         this.registry = registry;
         this.modules = modules;
         this.editor = new ChainEditor(registry, modules);
+        this.admin = admin;
     }
 
     /** Runs one command line; returns the reply (one line of JSON, without the newline). Never throws. */
@@ -105,8 +114,26 @@ public final class ControlProtocol {
                 reply.put("chain", entries);
             }
             case "modules" -> {
-                arity(w, 0, 0, "modules");
-                reply.put("modules", modules.available());
+                arity(w, 0, 1, "modules [DEVICE]");
+                if (w.size() > 1) {
+                    BlockDevice d = registry.device(w.get(1));
+                    reply.put("device", d.id());
+                    reply.put("modules", editor.sourceFor(d).available());
+                } else {
+                    reply.put("modules", modules.available());
+                }
+            }
+            case "device-add" -> {
+                if (w.size() < 2) {
+                    throw new ControlException("device-add takes serve's options (usage: device-add --id ID --socket PATH --disk FILE ...)");
+                }
+                reply.put("device", admin().add(w.subList(1, w.size())));
+            }
+            case "device-remove" -> {
+                arity(w, 1, 1, "device-remove DEVICE");
+                admin().remove(w.get(1));
+                reply.put("device", w.get(1));
+                reply.put("removed", true);
             }
             case "enable" -> {
                 arity(w, 2, 3, "enable DEVICE MODULE [POSITION]");
@@ -155,6 +182,13 @@ public final class ControlProtocol {
             }
             default -> throw new ControlException("unknown command '" + shorten(command) + "' (send 'help' for the list)");
         }
+    }
+
+    private DeviceAdmin admin() throws ControlException {
+        if (admin == null) {
+            throw new ControlException("this server cannot add or remove devices");
+        }
+        return admin;
     }
 
     private static Map<String, Object> describe(BlockDevice d) {

@@ -23,13 +23,16 @@ final class CtlCommand {
 
               devices                          devices, their VM, driver, capacity, chain
               chain DEVICE                     the device's modules (0 = nearest the guest)
-              modules                          modules the server's policy makes available
+              modules [DEVICE]                 modules the (device's) policy makes available
               enable DEVICE MODULE [POSITION]  attach the module at POSITION (0 = nearest the
                                                guest; default: the policy's order)
               disable DEVICE MODULE            take the module out of the chain
               move DEVICE MODULE POSITION      reorder the chain
               counters DEVICE [MODULE]         requests seen, completed, passed on, errors, bytes
               report DEVICE MODULE             the module's own statistics
+              device-add SERVE-OPTIONS         serve one more device: --id ID --socket PATH
+                                               --disk FILE ... as for 'vhost-blk serve'
+              device-remove DEVICE             drain and sync the device, stop serving it
               help                             the server's list of commands
 
             Exit status: 0 done, 1 the server refused the command (its reason is printed),

@@ -19,12 +19,29 @@ public final class DeviceRegistry {
 
     private final Map<String, BlockDevice> devices = new LinkedHashMap<>();
     private final Map<String, List<ChainEntry>> retired = new LinkedHashMap<>();
+    private final Map<String, ModuleSource> moduleSources = new LinkedHashMap<>();
 
     /** Adds a device; its id must be new. */
     public synchronized void register(BlockDevice device) {
         if (devices.putIfAbsent(device.id(), device) != null) {
             throw new IllegalArgumentException("a device with id '" + device.id() + "' is already registered");
         }
+    }
+
+    /** Adds a device whose modules come from its own policy (one daemon serves many VMs). */
+    public synchronized void register(BlockDevice device, ModuleSource modules) {
+        register(device);
+        moduleSources.put(device.id(), modules);
+    }
+
+    /** The module source registered with {@code device}, or null when it uses the control socket's. */
+    synchronized ModuleSource modules(BlockDevice device) {
+        return devices.get(device.id()) == device ? moduleSources.get(device.id()) : null;
+    }
+
+    /** Whether a device called {@code id} is registered. */
+    public synchronized boolean contains(String id) {
+        return devices.containsKey(id);
     }
 
     /** The devices in registration order. */
@@ -59,7 +76,9 @@ public final class DeviceRegistry {
     public void stopped(BlockDevice device) {
         List<ChainEntry> toClose;
         synchronized (this) {
-            devices.remove(device.id(), device);
+            if (devices.remove(device.id(), device)) {
+                moduleSources.remove(device.id());
+            }
             toClose = retired.remove(device.id());
         }
         if (toClose == null) {

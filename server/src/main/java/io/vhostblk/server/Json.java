@@ -1,5 +1,19 @@
 package io.vhostblk.server;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.SerializableString;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.io.CharacterEscapes;
+import com.fasterxml.jackson.core.io.SerializedString;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
@@ -7,117 +21,57 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The control socket's JSON: a writer for replies (maps, lists, strings, numbers, booleans, null)
- * and a small reader for {@code vhost-blk ctl} and tests. No library: the replies are tiny.
+ * The control socket's JSON, through Jackson: replies are written from maps, lists, strings,
+ * numbers, booleans and null (anything else as its string form, so no object's internals leak
+ * into a reply); {@code vhost-blk ctl} and tests read them back as ordered maps, lists,
+ * {@code Long} and {@code Double}.
  */
 public final class Json {
     /** Nesting deeper than this is refused when reading (a reply is a few levels deep). */
     static final int MAX_DEPTH = 64;
 
+    private static final ObjectMapper MAPPER = JsonMapper.builder(factory())
+            .enable(DeserializationFeature.USE_LONG_FOR_INTS)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+    private static final DefaultPrettyPrinter PRETTY = new DefaultPrettyPrinter()
+            .withObjectIndenter(new DefaultIndenter("  ", "\n"))
+            .withArrayIndenter(new DefaultIndenter("  ", "\n"))
+            .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+                    .withObjectEmptySeparator("").withArrayEmptySeparator(""));
+
     private Json() {
     }
 
-    /** {@code value} as one line of JSON. Maps keep their order; other objects are written as their string form. */
+    private static JsonFactory factory() {
+        JsonFactory f = JsonFactory.builder()
+                .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_DEPTH).build())
+                .build();
+        f.setCharacterEscapes(new Escapes());
+        return f;
+    }
+
+    /** {@code value} as one line of JSON. Maps keep their order. */
     public static String write(Object value) {
-        StringBuilder sb = new StringBuilder();
-        write(sb, value, 0);
-        return sb.toString();
-    }
-
-    private static void write(StringBuilder sb, Object value, int depth) {
-        if (depth > MAX_DEPTH) {
-            throw new IllegalArgumentException("value nested deeper than " + MAX_DEPTH + " levels (a cycle?)");
-        }
-        switch (value) {
-            case null -> sb.append("null");
-            case Boolean b -> sb.append(b);
-            case Byte n -> sb.append(n);
-            case Short n -> sb.append(n);
-            case Integer n -> sb.append(n);
-            case Long n -> sb.append(n);
-            case Double d -> number(sb, d);
-            case Float f -> number(sb, f.doubleValue());
-            case Number n -> string(sb, n.toString());
-            case CharSequence s -> string(sb, s.toString());
-            case Map<?, ?> m -> {
-                sb.append('{');
-                boolean first = true;
-                for (Map.Entry<?, ?> e : m.entrySet()) {
-                    if (!first) {
-                        sb.append(',');
-                    }
-                    first = false;
-                    string(sb, String.valueOf(e.getKey()));
-                    sb.append(':');
-                    write(sb, e.getValue(), depth + 1);
-                }
-                sb.append('}');
-            }
-            case Collection<?> c -> {
-                sb.append('[');
-                boolean first = true;
-                for (Object o : c) {
-                    if (!first) {
-                        sb.append(',');
-                    }
-                    first = false;
-                    write(sb, o, depth + 1);
-                }
-                sb.append(']');
-            }
-            case long[] a -> {
-                List<Long> l = new ArrayList<>(a.length);
-                for (long x : a) {
-                    l.add(x);
-                }
-                write(sb, l, depth);
-            }
-            default -> string(sb, value.toString());
+        try {
+            return MAPPER.writeValueAsString(plain(value, 0));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot write JSON: " + e.getOriginalMessage(), e);
         }
     }
 
-    /** JSON has no NaN or infinities: those become null. */
-    private static void number(StringBuilder sb, double d) {
-        if (Double.isNaN(d) || Double.isInfinite(d)) {
-            sb.append("null");
-        } else if (d == Math.rint(d) && Math.abs(d) < 1e15) {
-            sb.append((long) d);
-        } else {
-            sb.append(d);
+    /** Indents a parsed value two spaces a level, for people. */
+    public static String pretty(Object value) {
+        try {
+            return MAPPER.writer(PRETTY).writeValueAsString(plain(value, 0));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot write JSON: " + e.getOriginalMessage(), e);
         }
-    }
-
-    /** A JSON string literal: quotes, backslashes and control characters escaped; U+2028/9 and lone surrogates too. */
-    static void string(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                case '\b' -> sb.append("\\b");
-                case '\f' -> sb.append("\\f");
-                default -> {
-                    boolean lone = Character.isHighSurrogate(c)
-                            ? i + 1 >= s.length() || !Character.isLowSurrogate(s.charAt(i + 1))
-                            : Character.isLowSurrogate(c) && (i == 0 || !Character.isHighSurrogate(s.charAt(i - 1)));
-                    if (c < 0x20 || c == 0x7f || c == '\u2028' || c == '\u2029' || lone) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
     }
 
     /** Text that is not JSON, with the character offset where reading stopped. */
     public static final class ParseException extends Exception {
-        ParseException(String message, int at) {
+        ParseException(String message, long at) {
             super(message + " at character " + at);
         }
     }
@@ -127,221 +81,90 @@ public final class Json {
      * whole and {@code Double} otherwise. Trailing text other than white space is an error.
      */
     public static Object parse(String text) throws ParseException {
-        Reader r = new Reader(text);
-        r.space();
-        Object v = r.value(0);
-        r.space();
-        if (r.at < text.length()) {
-            throw new ParseException("unexpected text after the value", r.at);
-        }
-        return v;
-    }
-
-    /** Indents a parsed value two spaces a level, for people. */
-    public static String pretty(Object value) {
-        StringBuilder sb = new StringBuilder();
-        pretty(sb, value, 0);
-        return sb.toString();
-    }
-
-    private static void pretty(StringBuilder sb, Object value, int level) {
-        String pad = "  ".repeat(level + 1);
-        if (value instanceof Map<?, ?> m && !m.isEmpty()) {
-            sb.append("{\n");
-            int i = 0;
-            for (Map.Entry<?, ?> e : m.entrySet()) {
-                sb.append(pad);
-                string(sb, String.valueOf(e.getKey()));
-                sb.append(": ");
-                pretty(sb, e.getValue(), level + 1);
-                sb.append(++i < m.size() ? ",\n" : "\n");
-            }
-            sb.append("  ".repeat(level)).append('}');
-        } else if (value instanceof List<?> l && !l.isEmpty()) {
-            sb.append("[\n");
-            for (int i = 0; i < l.size(); i++) {
-                sb.append(pad);
-                pretty(sb, l.get(i), level + 1);
-                sb.append(i + 1 < l.size() ? ",\n" : "\n");
-            }
-            sb.append("  ".repeat(level)).append(']');
-        } else {
-            write(sb, value, 0);
+        try {
+            return MAPPER.readValue(text, Object.class);
+        } catch (JsonProcessingException e) {
+            JsonLocation where = e.getLocation();
+            throw new ParseException(e.getOriginalMessage(), where == null ? 0 : Math.max(0, where.getCharOffset()));
         }
     }
 
-    /** A recursive-descent reader over one string. */
-    private static final class Reader {
-        private final String s;
-        private int at;
+    /**
+     * The value as only JSON's own kinds: maps (string keys), lists, strings, longs, doubles
+     * (whole ones as longs; NaN and infinities, which JSON lacks, as null), booleans and null.
+     */
+    private static Object plain(Object value, int depth) {
+        if (depth > MAX_DEPTH) {
+            throw new IllegalArgumentException("value nested deeper than " + MAX_DEPTH + " levels (a cycle?)");
+        }
+        return switch (value) {
+            case null -> null;
+            case Boolean b -> b;
+            case Byte n -> n.longValue();
+            case Short n -> n.longValue();
+            case Integer n -> n.longValue();
+            case Long n -> n;
+            case Double d -> number(d);
+            case Float f -> number(f.doubleValue());
+            case Number n -> n.toString();
+            case CharSequence s -> s.toString();
+            case Map<?, ?> m -> {
+                Map<String, Object> out = new LinkedHashMap<>();
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    out.put(String.valueOf(e.getKey()), plain(e.getValue(), depth + 1));
+                }
+                yield out;
+            }
+            case Collection<?> c -> {
+                List<Object> out = new ArrayList<>(c.size());
+                for (Object o : c) {
+                    out.add(plain(o, depth + 1));
+                }
+                yield out;
+            }
+            case long[] a -> {
+                List<Object> out = new ArrayList<>(a.length);
+                for (long x : a) {
+                    out.add(x);
+                }
+                yield out;
+            }
+            default -> value.toString();
+        };
+    }
 
-        Reader(String s) {
-            this.s = s;
+    private static Object number(double d) {
+        if (Double.isNaN(d) || Double.isInfinite(d)) {
+            return null;
+        }
+        return d == Math.rint(d) && Math.abs(d) < 1e15 ? (Object) (long) d : (Object) d;
+    }
+
+    /**
+     * Beyond JSON's required escapes: DEL, U+2028/U+2029 (line breaks to JavaScript), so a reply
+     * stays one line for any reader, and UTF-16 surrogates.
+     */
+    private static final class Escapes extends CharacterEscapes {
+        private final int[] ascii;
+
+        Escapes() {
+            ascii = CharacterEscapes.standardAsciiEscapesForJSON();
+            ascii[0x7f] = CharacterEscapes.ESCAPE_STANDARD;
         }
 
-        void space() {
-            while (at < s.length() && " \t\r\n".indexOf(s.charAt(at)) >= 0) {
-                at++;
-            }
+        @Override
+        public int[] getEscapeCodesForAscii() {
+            return ascii;
         }
 
-        Object value(int depth) throws ParseException {
-            if (depth > MAX_DEPTH) {
-                throw new ParseException("nested deeper than " + MAX_DEPTH + " levels", at);
+        @Override
+        public SerializableString getEscapeSequence(int ch) {
+            // Surrogates are escaped one UTF-16 unit at a time (Jackson shows no pairs here): a pair
+            // becomes two escapes any reader joins again, and a lone one cannot turn into '?' in UTF-8.
+            if (ch == 0x2028 || ch == 0x2029 || Character.isSurrogate((char) ch)) {
+                return new SerializedString(String.format("\\u%04X", ch));
             }
-            if (at >= s.length()) {
-                throw new ParseException("unexpected end of text", at);
-            }
-            char c = s.charAt(at);
-            return switch (c) {
-                case '{' -> object(depth);
-                case '[' -> array(depth);
-                case '"' -> string();
-                case 't' -> literal("true", Boolean.TRUE);
-                case 'f' -> literal("false", Boolean.FALSE);
-                case 'n' -> literal("null", null);
-                default -> {
-                    if (c == '-' || (c >= '0' && c <= '9')) {
-                        yield number();
-                    }
-                    throw new ParseException("unexpected character '" + c + "'", at);
-                }
-            };
-        }
-
-        private Map<String, Object> object(int depth) throws ParseException {
-            Map<String, Object> m = new LinkedHashMap<>();
-            at++;
-            space();
-            if (peek('}')) {
-                at++;
-                return m;
-            }
-            while (true) {
-                space();
-                if (!peek('"')) {
-                    throw new ParseException("expected a member name", at);
-                }
-                String key = string();
-                space();
-                expect(':');
-                space();
-                m.put(key, value(depth + 1));
-                space();
-                if (peek(',')) {
-                    at++;
-                } else {
-                    expect('}');
-                    return m;
-                }
-            }
-        }
-
-        private List<Object> array(int depth) throws ParseException {
-            List<Object> l = new ArrayList<>();
-            at++;
-            space();
-            if (peek(']')) {
-                at++;
-                return l;
-            }
-            while (true) {
-                space();
-                l.add(value(depth + 1));
-                space();
-                if (peek(',')) {
-                    at++;
-                } else {
-                    expect(']');
-                    return l;
-                }
-            }
-        }
-
-        private String string() throws ParseException {
-            StringBuilder sb = new StringBuilder();
-            at++;
-            while (true) {
-                if (at >= s.length()) {
-                    throw new ParseException("unterminated string", at);
-                }
-                char c = s.charAt(at++);
-                if (c == '"') {
-                    return sb.toString();
-                }
-                if (c < 0x20) {
-                    throw new ParseException("control character in a string", at - 1);
-                }
-                if (c != '\\') {
-                    sb.append(c);
-                    continue;
-                }
-                if (at >= s.length()) {
-                    throw new ParseException("unterminated escape", at);
-                }
-                char e = s.charAt(at++);
-                switch (e) {
-                    case '"', '\\', '/' -> sb.append(e);
-                    case 'n' -> sb.append('\n');
-                    case 'r' -> sb.append('\r');
-                    case 't' -> sb.append('\t');
-                    case 'b' -> sb.append('\b');
-                    case 'f' -> sb.append('\f');
-                    case 'u' -> {
-                        if (at + 4 > s.length()) {
-                            throw new ParseException("short \\u escape", at);
-                        }
-                        try {
-                            sb.append((char) Integer.parseInt(s.substring(at, at + 4), 16));
-                        } catch (NumberFormatException ex) {
-                            throw new ParseException("bad \\u escape", at);
-                        }
-                        at += 4;
-                    }
-                    default -> throw new ParseException("bad escape '\\" + e + "'", at - 1);
-                }
-            }
-        }
-
-        private Object number() throws ParseException {
-            int start = at;
-            if (peek('-')) {
-                at++;
-            }
-            while (at < s.length() && "0123456789.eE+-".indexOf(s.charAt(at)) >= 0) {
-                at++;
-            }
-            String n = s.substring(start, at);
-            try {
-                if (n.matches("-?(0|[1-9][0-9]*)")) {
-                    return Long.parseLong(n);
-                }
-                if (n.matches("-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?")) {
-                    return Double.parseDouble(n);
-                }
-            } catch (NumberFormatException e) {
-                throw new ParseException("number '" + n + "' out of range", start);
-            }
-            throw new ParseException("malformed number '" + n + "'", start);
-        }
-
-        private Object literal(String word, Object value) throws ParseException {
-            if (!s.startsWith(word, at)) {
-                throw new ParseException("unexpected word", at);
-            }
-            at += word.length();
-            return value;
-        }
-
-        private boolean peek(char c) {
-            return at < s.length() && s.charAt(at) == c;
-        }
-
-        private void expect(char c) throws ParseException {
-            if (!peek(c)) {
-                throw new ParseException("expected '" + c + "'", at);
-            }
-            at++;
+            return null;
         }
     }
 }

@@ -82,43 +82,35 @@ final class PolicyParser {
     }
 
     private void read(List<String> lines) throws PolicyException {
-        Section current = null;
-        for (int i = 0; i < lines.size(); i++) {
-            int n = i + 1;
-            String line = stripComment(lines.get(i)).strip();
-            if (line.isEmpty()) {
-                continue;
+        ConfigLines.read(lines, "[module NAME]", new ConfigLines.Reader<PolicyException>() {
+            private Section current;
+
+            @Override
+            public void section(String inside, String raw, int line) throws PolicyException {
+                current = PolicyParser.this.section(inside, raw, line);
             }
-            if (line.startsWith("[")) {
-                current = section(line, n);
-                continue;
+
+            @Override
+            public void entry(String key, String value, int line) throws PolicyException {
+                if (value.isEmpty()) {
+                    throw error(line, current == null ? key : "module " + current.name + ": " + key, "no value after '='");
+                }
+                if (current == null) {
+                    topKey(key, value, line);
+                } else {
+                    moduleKey(current, key, value, line);
+                }
             }
-            int eq = line.indexOf('=');
-            if (eq < 0) {
-                throw error(n, shorten(line), "expected 'key = value', a [module NAME] section or a # comment");
+
+            @Override
+            public PolicyException error(int line, String field, String problem) {
+                return PolicyParser.this.error(line, field, problem);
             }
-            String key = line.substring(0, eq).strip();
-            String value = line.substring(eq + 1).strip();
-            if (key.isEmpty()) {
-                throw error(n, "'" + shorten(line) + "'", "no key before '='");
-            }
-            String field = current == null ? key : "module " + current.name + ": " + key;
-            if (value.isEmpty()) {
-                throw error(n, field, "no value after '='");
-            }
-            if (current == null) {
-                topKey(key, value, n);
-            } else {
-                moduleKey(current, key, value, n);
-            }
-        }
+        });
     }
 
-    private Section section(String line, int n) throws PolicyException {
-        if (!line.endsWith("]")) {
-            throw error(n, shorten(line), "a section header ends with ']'");
-        }
-        String[] parts = line.substring(1, line.length() - 1).strip().split("\\s+", 2);
+    private Section section(String inside, String line, int n) throws PolicyException {
+        String[] parts = inside.split("\\s+", 2);
         if (parts.length != 2 || !parts[0].equals("module")) {
             throw error(n, shorten(line), "unknown section; the only kind is [module NAME]");
         }
@@ -342,19 +334,8 @@ final class PolicyParser {
         }
     }
 
-    /** Drops a comment: from a '#' at the start of the line or after white space. */
-    static String stripComment(String line) {
-        for (int i = 0; i < line.length(); i++) {
-            if (line.charAt(i) == '#' && (i == 0 || Character.isWhitespace(line.charAt(i - 1)))) {
-                return line.substring(0, i);
-            }
-        }
-        return line;
-    }
-
-    /** Quoted text from a file is cut short, so a binary file cannot flood a message. */
     private static String shorten(String s) {
-        return s.length() <= 64 ? s : s.substring(0, 61) + "...";
+        return ConfigLines.shorten(s);
     }
 
     private PolicyException error(int line, String field, String problem) {

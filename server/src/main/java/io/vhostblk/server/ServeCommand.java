@@ -1,123 +1,155 @@
 package io.vhostblk.server;
 
-import io.vhostblk.compat.BlockDevice;
-import io.vhostblk.drivers.BlockDriver;
-import io.vhostblk.drivers.DriverException;
-import io.vhostblk.drivers.DriverKind;
-import io.vhostblk.drivers.DriverOptions;
-import io.vhostblk.drivers.Drivers;
-import io.vhostblk.drivers.FaultyDriver;
-import io.vhostblk.frontend.QueueTuning;
-import io.vhostblk.frontend.VhostUserServer;
-import io.vhostblk.frontend.VirtioBlkDevice;
+import io.vhostblk.linux.LinuxException;
+import io.vhostblk.linux.ServiceNotifier;
 
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.System.Logger.Level;
-import java.nio.file.Files;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
-/** {@code vhost-blk serve}: one disk, one vhost-user socket, until SIGTERM or SIGINT. */
+/**
+ * {@code vhost-blk serve}: one device from the command line, or every device of a host
+ * configuration ({@code --config}), until SIGTERM or SIGINT; devices can be added and removed
+ * through the control socket meanwhile.
+ */
 final class ServeCommand {
     private static final System.Logger LOG = System.getLogger(ServeCommand.class.getName());
-    /** Size of an image created without --size. */
-    static final long DEFAULT_NEW_IMAGE_SIZE = 8L << 30;
 
-    private final ServeOptions options;
+    static final String CONFIG_HELP = """
+            Usage: vhost-blk serve --config FILE [--control PATH] [--metrics [ADDR:]PORT]
+
+            Serves every [device ID] of a host configuration (docs/operations.md) in
+            one process. A device that cannot start is logged and left out; the others
+            are served. --control and --metrics override the configuration's.
+            """;
+
+    /** What to serve: the devices, and the control socket (or null). */
+    private record Plan(List<ServeOptions> devices, Path control, InetSocketAddress metrics, boolean fromConfig) {
+    }
+
+    private final Plan plan;
     private final PrintStream out;
 
-    ServeCommand(ServeOptions options, PrintStream out) {
-        this.options = options;
+    private ServeCommand(Plan plan, PrintStream out) {
+        this.plan = plan;
         this.out = out;
     }
 
-    int run() throws StartupException {
-        long size = options.size();
-        if (size < 0 && options.driver() != DriverKind.RAM && options.driver() != DriverKind.NULL
-                && !Files.exists(options.disk())) {
-            size = DEFAULT_NEW_IMAGE_SIZE;
+    /** Parses {@code serve}'s arguments: {@code --config FILE [--control PATH]}, or one device's options. */
+    static ServeCommand parse(List<String> args, PrintStream out) throws UsageException, StartupException {
+        if (!args.contains("--config")) {
+            ServeOptions options = ServeOptions.parse(args);
+            return new ServeCommand(new Plan(List.of(options), options.control(), options.metrics(), false), out);
         }
-        // The policy, the compat-lib pin and the module digests are checked before anything is opened.
-        ModuleSetup modules = ModuleSetup.start(options);
-        BlockDriver driver;
-        try {
-            driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
-                    DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes()));
-            if (options.inject() != null) {
-                driver = FaultyDriver.wrap(driver, options.inject(), options.deviceId());
+        Path config = null;
+        Path control = null;
+        InetSocketAddress metrics = null;
+        for (int i = 0; i < args.size(); i++) {
+            switch (args.get(i)) {
+                case "--config" -> config = Path.of(ServeOptions.value(args, ++i, "--config"));
+                case "--control" -> control = Path.of(ServeOptions.value(args, ++i, "--control"));
+                case "--metrics" -> metrics = ServeOptions.metricsAddress("--metrics", ServeOptions.value(args, ++i, "--metrics"));
+                default -> throw new UsageException("with --config, only --control and --metrics may be given on the command line ("
+                        + ConfigLines.shorten(args.get(i)) + " belongs in a [device ID] section)");
             }
-        } catch (DriverException e) {
-            modules.abandon();
+        }
+        HostConfig host;
+        try {
+            host = HostConfig.load(config);
+        } catch (HostConfig.ConfigException e) {
             throw new StartupException(e.getMessage(), e);
         }
-        BlockDevice device = new BlockDevice(options.deviceId(), modules.vmName(), driver, options.writeback());
-        try {
-            modules.attach(device);
-        } catch (StartupException e) {
-            driver.close();
-            modules.abandon();
-            throw e;
+        List<ServeOptions> devices = host.devices().stream().map(HostConfig.Device::options).toList();
+        return new ServeCommand(new Plan(devices, control != null ? control : host.control(),
+                metrics != null ? metrics : host.metrics(), true), out);
+    }
+
+    int run() throws StartupException {
+        DeviceRegistry registry = new DeviceRegistry();
+        Exports exports = new Exports(registry);
+        int failed = 0;
+        for (ServeOptions options : plan.devices()) {
+            try {
+                Export e = exports.start(options);
+                out.println(e.qemuArguments());
+            } catch (StartupException e) {
+                if (!plan.fromConfig()) {
+                    throw e;
+                }
+                // One broken device (bad image, refused module) must not keep the others from their guests.
+                LOG.log(Level.ERROR, "device " + options.deviceId() + " not served: " + e.getMessage());
+                failed++;
+            }
         }
-        VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize(),
-                new QueueTuning(options.pollMicros(), options.kickOnRing()));
+        out.flush();
+        if (exports.ids().isEmpty() && plan.fromConfig()) {
+            throw new StartupException("no device of the host configuration could start (" + failed + " failed; see the log)", null);
+        }
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTermination(stop::countDown);
-        DeviceRegistry registry = new DeviceRegistry();
-        registry.register(device);
         ControlServer control;
         try {
-            control = startControl(registry, modules.catalog());
+            control = plan.control() == null ? null : ControlServer.start(plan.control(),
+                    new ControlProtocol(registry, singlePolicy(registry), exports));
         } catch (IOException e) {
-            modules.stopped(device);
-            driver.close();
-            throw new StartupException("cannot listen on the control socket " + options.control() + ": " + e.getMessage(), e);
+            exports.stopAll();
+            throw new StartupException("cannot listen on the control socket " + plan.control() + ": " + e.getMessage(), e);
         }
-        VhostUserServer server;
+        MetricsExporter metrics;
         try {
-            server = VhostUserServer.start(device.id(), options.socket(), false, virtio);
+            metrics = plan.metrics() == null ? null : MetricsExporter.start(plan.metrics(), registry);
         } catch (IOException e) {
             closeControl(control);
-            modules.stopped(device);
-            driver.close();
-            throw new StartupException("cannot listen on " + options.socket() + ": " + e.getMessage(), e);
+            exports.stopAll();
+            throw new StartupException("cannot serve metrics on " + plan.metrics().getHostString() + ":"
+                    + plan.metrics().getPort() + ": " + e.getMessage(), e);
         }
-        LOG.log(Level.INFO, device.label() + ": serving " + driver.kind() + " " + driver.target() + " ("
-                + Sizes.format(driver.capacity()) + (driver.readOnly() ? ", read-only" : "") + ", "
-                + options.queues() + " queue(s)) on " + options.socket());
-        out.println(qemuArguments());
-        out.flush();
+        notifyServiceManager("READY=1\nSTATUS=serving " + String.join(", ", exports.ids()));
         try {
             stop.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        LOG.log(Level.INFO, device.label() + ": shutting down");
-        int status = 0;
+        LOG.log(Level.INFO, "shutting down " + String.join(", ", exports.ids()));
+        notifyServiceManager("STOPPING=1");
         closeControl(control);
-        try {
-            server.close();
-        } catch (IOException e) {
-            LOG.log(Level.WARNING, device.label() + ": closing the socket: " + e.getMessage());
+        if (metrics != null) {
+            metrics.close();
         }
-        registry.stopped(device);
-        modules.stopped(device);
-        try {
-            driver.sync();
-        } catch (DriverException e) {
-            LOG.log(Level.ERROR, device.label() + ": " + e.getMessage());
-            status = 1;
-        }
-        driver.close();
-        LOG.log(Level.INFO, device.label() + ": stopped");
-        return status;
+        return exports.stopAll() ? 0 : 1;
     }
 
-    /** The control socket of --control, or null without it. */
-    private ControlServer startControl(DeviceRegistry registry, ModuleCatalog catalog) throws IOException {
-        if (options.control() == null) {
-            return null;
+    /**
+     * The module source {@code ctl modules} lists without a device: the one policy of a
+     * single-device serve; with a host configuration each device has its own (ctl modules DEVICE).
+     */
+    private ModuleSource singlePolicy(DeviceRegistry registry) {
+        if (plan.fromConfig() || registry.devices().isEmpty()) {
+            return ModuleSource.NONE;
         }
-        return ControlServer.start(options.control(), new ControlProtocol(registry, ModuleSource.of(catalog)));
+        ModuleSource own = registry.modules(registry.devices().getFirst());
+        return own != null ? own : ModuleSource.NONE;
+    }
+
+    /**
+     * Tells systemd (a {@code Type=notify} unit, {@code $NOTIFY_SOCKET} set) how far we got. A failure
+     * is logged, not fatal: the unit's start timeout reports a missing READY=1 by itself.
+     */
+    private static void notifyServiceManager(String state) {
+        ServiceNotifier notifier = ServiceNotifier.fromEnvironment();
+        if (notifier == null) {
+            return;
+        }
+        try {
+            notifier.send(state);
+        } catch (LinuxException e) {
+            LOG.log(Level.WARNING, "cannot notify the service manager (" + state.lines().findFirst().orElse(state)
+                    + "): " + e.getMessage());
+        }
     }
 
     private static void closeControl(ControlServer control) {
@@ -129,17 +161,5 @@ final class ServeCommand {
         } catch (IOException e) {
             LOG.log(Level.WARNING, "closing the control socket " + control.path() + ": " + e.getMessage());
         }
-    }
-
-    /** The QEMU options that attach this disk, for the operator to paste. */
-    String qemuArguments() {
-        return "vhost-blk: attach with QEMU options:\n"
-                + "  -object memory-backend-memfd,id=mem,size=<guest RAM, e.g. 1G>,share=on -M q35,memory-backend=mem -m <same size>\n"
-                + "  -chardev socket,id=" + chardevId() + ",path=" + options.socket().toAbsolutePath() + "\n"
-                + "  -device vhost-user-blk-pci,chardev=" + chardevId() + ",num-queues=" + options.queues();
-    }
-
-    private String chardevId() {
-        return "vhostblk-" + options.deviceId().replaceAll("[^A-Za-z0-9_-]", "_");
     }
 }

@@ -3,6 +3,7 @@ package io.vhostblk.server;
 import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.FaultSpec;
 
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -10,7 +11,7 @@ import java.util.List;
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
                            boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
-                           FaultSpec inject) {
+                           InetSocketAddress metrics, FaultSpec inject) {
 
     /** The VM name when neither --vm nor the policy gives one. */
     public static final String UNKNOWN_VM = "unknown";
@@ -59,6 +60,10 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
               --control PATH    control socket (mode 0600) for 'vhost-blk ctl': list
                                 devices, enable/disable/move modules, counters
                                 (default: none)
+              --metrics [ADDR:]PORT
+                                serve Prometheus metrics at http://ADDR:PORT/metrics
+                                (ADDR defaults to 127.0.0.1; give another address to
+                                expose them beyond this host). Default: off
               --inject SPEC     fault injection for tests and benchmarks (never in
                                 production): comma-separated latency=500us,
                                 eio=START-END (bytes, END exclusive; repeatable),
@@ -93,6 +98,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         Path policy = null;
         Path moduleDir = null;
         Path control = null;
+        InetSocketAddress metrics = null;
         FaultSpec inject = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
@@ -114,6 +120,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--policy" -> policy = Path.of(value(args, ++i, a));
                 case "--module-dir" -> moduleDir = Path.of(value(args, ++i, a));
                 case "--control" -> control = Path.of(value(args, ++i, a));
+                case "--metrics" -> metrics = metricsAddress(a, value(args, ++i, a));
                 case "--inject" -> inject = faultSpec(value(args, ++i, a));
                 default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk serve --help)");
             }
@@ -152,7 +159,21 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             throw new UsageException("--size is required with --driver " + driver.name().toLowerCase(java.util.Locale.ROOT));
         }
         return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
-                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, inject);
+                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, metrics, inject);
+    }
+
+    /** {@code PORT} (on loopback) or {@code HOST:PORT}; an IPv6 host goes in brackets. */
+    static InetSocketAddress metricsAddress(String option, String v) throws UsageException {
+        int colon = v.lastIndexOf(':');
+        String host = colon < 0 ? "127.0.0.1" : v.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        if (host.isEmpty()) {
+            throw new UsageException(option + ": '" + v + "' has no address before ':'");
+        }
+        int port = intValue(option, colon < 0 ? v : v.substring(colon + 1), 0, 65535);
+        return InetSocketAddress.createUnresolved(host, port);
     }
 
     private static DriverKind driverKind(String v) throws UsageException {
@@ -171,14 +192,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         }
     }
 
-    private static String value(List<String> args, int i, String option) throws UsageException {
+    static String value(List<String> args, int i, String option) throws UsageException {
         if (i >= args.size() || args.get(i).startsWith("--")) {
             throw new UsageException(option + " needs a value");
         }
         return args.get(i);
     }
 
-    private static int intValue(String option, String v, int min, int max) throws UsageException {
+    static int intValue(String option, String v, int min, int max) throws UsageException {
         try {
             int n = Integer.parseInt(v);
             if (n < min || n > max) {

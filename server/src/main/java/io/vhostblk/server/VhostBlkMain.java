@@ -15,6 +15,7 @@ public final class VhostBlkMain {
               serve     serve a disk image over a vhost-user socket
               ctl       send a command to a running server's control socket
               bench     drive a vhost-user-blk back-end with fio-like jobs (load generator)
+              xml       print the libvirt XML that attaches a vhost-blk socket as a disk
               crypt     LUKS images: format, add-key, remove-key, change-key, dump (crypt module jar)
               help      this text
 
@@ -30,7 +31,7 @@ public final class VhostBlkMain {
     }
 
     /** Runs a command line; returns the process exit status. */
-    static int run(List<String> args, PrintStream out, PrintStream err) {
+    public static int run(List<String> args, PrintStream out, PrintStream err) {
         if (args.isEmpty() || args.get(0).equals("help") || args.get(0).equals("--help") || args.get(0).equals("-h")) {
             out.print(HELP);
             return args.isEmpty() ? 2 : 0;
@@ -41,9 +42,11 @@ public final class VhostBlkMain {
                 case "serve" -> {
                     if (rest.contains("--help") || rest.contains("-h")) {
                         out.print(ServeOptions.HELP);
+                        out.println();
+                        out.print(ServeCommand.CONFIG_HELP);
                         yield 0;
                     }
-                    yield new ServeCommand(ServeOptions.parse(rest), out).run();
+                    yield ServeCommand.parse(rest, out).run();
                 }
                 case "bench" -> io.vhostblk.bench.BenchCommand.run(rest, out, err);
                 case "ctl" -> {
@@ -52,6 +55,14 @@ public final class VhostBlkMain {
                         yield 0;
                     }
                     yield CtlCommand.parse(rest, out, err).run();
+                }
+                case "xml" -> {
+                    if (rest.contains("--help") || rest.contains("-h")) {
+                        out.print(LibvirtXml.HELP);
+                        yield 0;
+                    }
+                    out.print(LibvirtXml.parse(rest).render());
+                    yield 0;
                 }
                 case "crypt" -> ModuleCommands.run("crypt", rest, out, err);
                 default -> throw new UsageException("unknown command '" + args.get(0) + "' (see vhost-blk --help)");

@@ -11,17 +11,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The control socket's JSON writer and reader. */
+/** The control socket's JSON (Jackson behind server/Json): what replies look like and what the reader refuses. */
 class JsonTest {
 
     @Test
     void stringsAreEscapedAsJsonRequires() {
         assertEquals("\"a\\\"b\\\\c\"", Json.write("a\"b\\c"));
         assertEquals("\"\\n\\r\\t\\b\\f\"", Json.write("\n\r\t\b\f"));
-        assertEquals("\"\\u0000\\u001f\\u007f\"", Json.write("\u0000\u001f\u007f"));
+        assertEquals("\"\\u0000\\u001F\\u007F\"", Json.write("\u0000\u001f\u007f"));
         assertEquals("\"\\u2028\\u2029\"", Json.write("\u2028\u2029"), "JavaScript line separators");
-        assertEquals("\"é€😀/\"", Json.write("é€😀/"), "valid non-ASCII goes through as is");
-        assertEquals("\"\\ud800x\\udc00\"", Json.write("\ud800x\udc00"), "lone surrogates are escaped");
+        assertEquals("\"é€/\"", Json.write("é€/"), "valid non-ASCII in the basic plane goes through as is");
+        assertEquals("\"\\uD83D\\uDE00\"", Json.write("😀"), "a surrogate pair is written as two escapes");
+        assertEquals("\"\\uD800x\\uDC00\"", Json.write("\ud800x\udc00"), "lone surrogates are escaped");
     }
 
     @Test
