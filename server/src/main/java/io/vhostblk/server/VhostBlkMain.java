@@ -17,6 +17,7 @@ public final class VhostBlkMain {
               bench     drive a vhost-user-blk back-end with fio-like jobs (load generator)
               xml       print the libvirt XML that attaches a vhost-blk socket as a disk
               crypt     LUKS images: format, add-key, remove-key, change-key, dump (crypt module jar)
+              reduce    dedup/compress volumes: format, check, stats (reduce module jar)
               help      this text
 
             Run 'vhost-blk COMMAND --help' for a command's options.
@@ -65,6 +66,7 @@ public final class VhostBlkMain {
                     yield 0;
                 }
                 case "crypt" -> ModuleCommands.run("crypt", rest, out, err);
+                case "reduce" -> ModuleCommands.run("reduce", rest, out, err);
                 default -> throw new UsageException("unknown command '" + args.get(0) + "' (see vhost-blk --help)");
             };
         } catch (UsageException e) {
