@@ -195,6 +195,24 @@ final class DeviceSession implements AutoCloseable {
         return deviceQueues;
     }
 
+    /** Hangs up at once without stopping the rings, for a back-end that is gone or about to be killed. */
+    void abandon() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        hangUp();
+    }
+
+    private void hangUp() {
+        frontEnd.close();
+        for (QueueRing r : rings) {
+            r.kick().close();
+            r.call().close();
+        }
+        ram.close();
+    }
+
     /** Stops every ring (GET_VRING_BASE), hangs up and frees the guest RAM; the first failure is thrown after all of it. */
     @Override
     public void close() throws BenchException {
@@ -214,12 +232,7 @@ final class DeviceSession implements AutoCloseable {
                 }
             }
         } finally {
-            frontEnd.close();
-            for (QueueRing r : rings) {
-                r.kick().close();
-                r.call().close();
-            }
-            ram.close();
+            hangUp();
         }
         if (failure != null) {
             throw failure;

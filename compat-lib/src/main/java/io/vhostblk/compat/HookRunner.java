@@ -247,7 +247,7 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
                     + " completed while not in flight (completed twice?); ignored");
             return;
         }
-        long res = result;
+        long res = shortIsAnError(r, result);
         QueueHooks qh = hooksOf[slot];
         if (qh != null) {
             for (int i = depth[slot] - 1; i >= start[slot]; i--) {
@@ -273,6 +273,18 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
             moduleInFlight--;
         }
         d.complete(r, res);
+    }
+
+    /**
+     * A driver finishes short transfers itself; one that reports fewer bytes than asked has not
+     * moved them all, so the request fails rather than be acknowledged with data missing.
+     */
+    private static long shortIsAnError(BlockRequest r, long result) {
+        BlockOp op = r.op();
+        if (result >= 0 && result < r.length() && (op == BlockOp.READ || op == BlockOp.WRITE)) {
+            return -Errno.EIO;
+        }
+        return result;
     }
 
     /** The device's chain as this queue runs it; rebuilt (opening new modules' queue hooks) when the chain changed. */

@@ -112,6 +112,22 @@ class VirtioBlkHandlerTest {
     }
 
     @Test
+    void aShortTransferFromTheDriverIsAnIoErrorNotASuccess() throws Exception {
+        context.close();
+        io.vhostblk.drivers.FaultyDriver faulty = io.vhostblk.drivers.FaultyDriver.wrap(driver,
+                io.vhostblk.drivers.FaultSpec.parse("short=2"), "disk0");
+        open(faulty, true);
+        long buf = buffer(4096, 0x22);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_OUT, 0, buf, 4096, false)));
+        assertEquals(VirtioBlk.S_IOERR, status(request(VirtioBlk.T_OUT, 8, buf, 4096, false)));
+        assertEquals(1, used.getLast()[1]);
+        assertEquals(VirtioBlk.S_OK, status(request(VirtioBlk.T_IN, 0, buf, 4096, true)));
+        assertEquals(VirtioBlk.S_IOERR, status(request(VirtioBlk.T_IN, 0, buf, 4096, true)));
+        assertEquals(2, faulty.counters().shortTransfers());
+        assertEquals(0, context.inFlight());
+    }
+
+    @Test
     void requestsBeyondCapacityFailWithIoErrAndTouchNothing() throws Exception {
         long buf = buffer(4096, 0x11);
         long lastSector = DISK / 512;

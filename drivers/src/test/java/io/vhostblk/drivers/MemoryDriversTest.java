@@ -103,7 +103,7 @@ class MemoryDriversTest {
             BlockRequest write = new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 8192, 4096, TestIo.iov(arena, buf.asSlice(0, 512), buf.asSlice(512)), false);
             BlockRequest read = new BlockRequest(1, "ram", 0).set(BlockOp.READ, 8192, 4096, TestIo.iov(arena, buf), false);
             BlockRequest zero = new BlockRequest(2, "ram", 0).set(BlockOp.WRITE_ZEROES, 8192, 4096, IoVector.NONE, false);
-            long before = 0;
+            long before = 0; // compiled synchronously (drivers/pom.xml): warm-up counts decide what runs compiled
             for (int i = 0; i < 200_000; i++) {
                 if (i == 100_000) {
                     before = TestIo.allocatedBytes();

@@ -3,30 +3,24 @@ package io.vhostblk.qemutests;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.vhostblk.hooks.Sha256;
 import io.vhostblk.modules.crypt.FormatOptions;
 import io.vhostblk.modules.crypt.KdfOptions;
 import io.vhostblk.modules.crypt.LuksVersion;
 import io.vhostblk.modules.crypt.LuksVolume;
 import io.vhostblk.modules.crypt.Secret;
 import io.vhostblk.modules.crypt.UnlockedVolume;
-import java.io.File;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -39,10 +33,11 @@ import org.junit.jupiter.api.Test;
 class EncryptedGuestTest {
     private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(180);
     private static final Path TARGET = Path.of("target").toAbsolutePath();
-    private static final Path MODULE_TARGET = Path.of("..", "modules", "crypt", "target").toAbsolutePath().normalize();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     static final long DISK = 32 * MIB;
+    /** Where a LUKS1 payload starts with a 512-bit key (cryptsetup aligns it to 2 MiB). */
+    private static final long LUKS1_PAYLOAD_OFFSET = 2 * MIB;
     /** The passphrase, as a key file holds it (no newline: vhost-blk, cryptsetup and QEMU read files whole). */
     static final byte[] PASSPHRASE = "vhost-blk crypt test passphrase".getBytes(StandardCharsets.US_ASCII);
 
@@ -194,11 +189,17 @@ class EncryptedGuestTest {
         Path plainIn = runDir.resolve("plain-in.raw");
         DiskImage.create(plainIn, plan);
         String secret = "secret,id=sec0,file=" + key;
-        // qemu-img times PBKDF2 with the thread's CPU clock and gives up when that reads 0 ms, which
-        // a coarse (tick-based) clock does now and then: try again then.
-        HostTools.run(List.of(qemuImg.toString(), "create", "-f", "luks", "--object", secret,
-                "-o", "key-secret=sec0,iter-time=10", image.toString(), Long.toString(DISK)), 60,
-                "Unable to get accurate CPU usage");
+        // The LUKS1 header comes from cryptsetup with a fixed PBKDF2 iteration count: qemu-img create
+        // times PBKDF2 with the thread's CPU clock and fails where that clock reads 0 ms. qemu-img then
+        // encrypts every payload byte, so the guest reads qemu's ciphertext.
+        try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.allocate(1), LUKS1_PAYLOAD_OFFSET + DISK - 1);
+        }
+        HostTools.run(List.of(HostTools.program("cryptsetup", "cryptsetup-bin").toString(), "luksFormat", "--batch-mode",
+                "--type", "luks1", "--cipher", "aes-xts-plain64", "--key-size", "512", "--hash", "sha256",
+                "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                "--align-payload", Long.toString(LUKS1_PAYLOAD_OFFSET / 512), "--key-file", key.toString(), image.toString()), 60);
         HostTools.run(List.of(qemuImg.toString(), "convert", "-n", "--object", secret, "-f", "raw", plainIn.toString(),
                 "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + image), 120);
         List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);
@@ -225,17 +226,7 @@ class EncryptedGuestTest {
 
     /** Boots the plan against vhost-blk with the crypt module; returns the problems found. */
     private static List<String> boot(GuestPlan plan, Path runDir, Path image, Path key, SyncedCheck synced) throws Exception {
-        Path jar = moduleJar();
-        Path policy = runDir.resolve("policy.conf");
-        Files.writeString(policy, String.join("\n",
-                "vm = " + plan.name(),
-                "module-dir = " + jar.getParent(),
-                "chain = crypt",
-                "[module crypt]",
-                "jar = " + jar.getFileName(),
-                "sha256 = " + Sha256.of(Files.readAllBytes(jar)),
-                "set.key-file = " + key,
-                "") );
+        Path policy = CryptModule.writePolicy(runDir.resolve("policy.conf"), plan.name(), key);
         List<String> problems = new ArrayList<>();
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
         try {
@@ -266,7 +257,7 @@ class EncryptedGuestTest {
                 }
             }
         } finally {
-            deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
         return problems;
     }
@@ -278,37 +269,17 @@ class EncryptedGuestTest {
         }
 
         private static List<String> command(ExportSpec spec, Path policy) {
-            return List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp", classPathWithoutCrypt(), VhostBlkServer.MAIN_CLASS, "serve",
+            String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+            String classPath = CryptModule.serverClassPath();
+            return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString());
         }
     }
 
-    static String java() {
-        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-    }
-
-    /** The test class path without the crypt module and its libraries: the server must load it from its jar. */
-    static String classPathWithoutCrypt() {
-        return Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                .filter(e -> !e.contains("vhost-blk-module-crypt") && !e.contains("modules/crypt") && !e.contains("bcprov"))
-                .collect(Collectors.joining(File.pathSeparator));
-    }
-
-    static Path moduleJar() throws IOException {
-        if (Files.isDirectory(MODULE_TARGET)) {
-            try (DirectoryStream<Path> s = Files.newDirectoryStream(MODULE_TARGET, "vhost-blk-module-crypt-*.jar")) {
-                for (Path p : s) {
-                    return p;
-                }
-            }
-        }
-        return fail("no crypt module jar in " + MODULE_TARGET + " (build it: ./mvnw -B -pl modules/crypt -am package)");
-    }
-
     private static Path freshRunDir(GuestPlan plan) throws IOException {
         Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk");
-        deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         return runDir;
     }
@@ -376,16 +347,5 @@ class EncryptedGuestTest {
     private static void report(GuestPlan plan, List<String> problems, Path runDir) {
         assertTrue(problems.isEmpty(), "plan '" + plan.name() + "' on an encrypted image (" + runDir + "): "
                 + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems));
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

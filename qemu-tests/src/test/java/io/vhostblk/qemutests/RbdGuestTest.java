@@ -100,7 +100,7 @@ class RbdGuestTest {
         // detached copy, since an RBD image is no file it can open.
         String image = "crypt";
         cluster.rbd("import", "--no-progress", "--image-feature", "layering", luks.toString(), CephCluster.POOL + "/" + image);
-        Path jar = EncryptedGuestTest.moduleJar();
+        Path jar = CryptModule.jar();
         Path policy = Files.writeString(runDir.resolve("policy.conf"), String.join("\n",
                 "vm = " + plan.name(),
                 "module-dir = " + jar.getParent(),
@@ -154,8 +154,8 @@ class RbdGuestTest {
         try {
             ExportSpec spec = new ExportSpec(runDir.resolve("unused"), plan.diskSize(), plan.queues(), false,
                     socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
-            List<String> command = new ArrayList<>(List.of(EncryptedGuestTest.java(), "--enable-native-access=ALL-UNNAMED",
-                    "-cp", EncryptedGuestTest.classPathWithoutCrypt(), VhostBlkServer.MAIN_CLASS, "serve",
+            List<String> command = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
+                    "-cp", CryptModule.serverClassPath(), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--driver", "rbd", "--disk", "rbd:" + CephCluster.POOL + "/" + image,
                     "--rbd-conf", cluster.conf().toString(), "--rbd-id", "admin", "--rbd-keyring", cluster.keyring().toString(),
                     "--queues", Integer.toString(plan.queues())));

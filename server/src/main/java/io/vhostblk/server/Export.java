@@ -6,6 +6,7 @@ import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.DriverOptions;
 import io.vhostblk.drivers.Drivers;
+import io.vhostblk.drivers.FaultyDriver;
 import io.vhostblk.frontend.QueueTuning;
 import io.vhostblk.frontend.VhostUserServer;
 import io.vhostblk.frontend.VirtioBlkDevice;
@@ -61,6 +62,9 @@ final class Export {
             driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
                     DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes())
                             .withRbd(options.rbd()));
+            if (options.inject() != null) {
+                driver = FaultyDriver.wrap(driver, options.inject(), options.deviceId());
+            }
         } catch (DriverException e) {
             modules.abandon();
             throw new StartupException(options.deviceId() + ": " + e.getMessage(), e);

@@ -1,6 +1,7 @@
 package io.vhostblk.server;
 
 import io.vhostblk.drivers.DriverKind;
+import io.vhostblk.drivers.FaultSpec;
 import io.vhostblk.drivers.RbdClient;
 import io.vhostblk.drivers.RbdImageName;
 import io.vhostblk.frontend.QueueTuning;
@@ -13,7 +14,7 @@ import java.util.List;
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
                            boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
-                           InetSocketAddress metrics, RbdClient rbd) {
+                           InetSocketAddress metrics, RbdClient rbd, FaultSpec inject) {
 
     /** The VM name when neither --vm nor the policy gives one. */
     public static final String UNKNOWN_VM = "unknown";
@@ -79,6 +80,15 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                                 serve Prometheus metrics at http://ADDR:PORT/metrics
                                 (ADDR defaults to 127.0.0.1; give another address to
                                 expose them beyond this host). Default: off
+              --inject SPEC     fault injection for tests and benchmarks (never in
+                                production): comma-separated latency=500us,
+                                eio=START-END (bytes, END exclusive; repeatable),
+                                eio-nth=N, enospc-after=BYTES, short=N (every Nth
+                                read/write reports a short transfer), power-cut or
+                                power-cut=N (after N writes every request fails;
+                                writes no completed flush covered are rolled back on
+                                exit), reorder=SEED (power cut: each such write
+                                survives at random). See docs/reliability.md
               --help            this text
 
             Stops cleanly on SIGTERM or SIGINT: in-flight requests finish, the image is
@@ -109,6 +119,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         String rbdId = null;
         Path rbdKeyring = null;
         int rbdTimeout = RbdClient.DEFAULTS.timeoutSeconds();
+        FaultSpec inject = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -134,6 +145,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--rbd-id" -> rbdId = value(args, ++i, a);
                 case "--rbd-keyring" -> rbdKeyring = Path.of(value(args, ++i, a));
                 case "--rbd-timeout" -> rbdTimeout = intValue(a, value(args, ++i, a), 1, 86_400);
+                case "--inject" -> inject = faultSpec(value(args, ++i, a));
                 default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk serve --help)");
             }
         }
@@ -187,7 +199,7 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         }
         return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
                 readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, metrics,
-                new RbdClient(rbdConf, rbdId, rbdKeyring, rbdTimeout));
+                new RbdClient(rbdConf, rbdId, rbdKeyring, rbdTimeout), inject);
     }
 
     /** {@code PORT} (on loopback) or {@code HOST:PORT}; an IPv6 host goes in brackets. */
@@ -209,6 +221,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             return DriverKind.parse(v);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--driver: " + e.getMessage());
+        }
+    }
+
+    private static FaultSpec faultSpec(String v) throws UsageException {
+        try {
+            return FaultSpec.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--inject: " + e.getMessage());
         }
     }
 

@@ -104,6 +104,11 @@ class HostConfigTest {
                 error("[device a]\nmetrics = 9750\n"));
         assertEquals("/etc/vhost-blk/host.conf:1: metrics: 'web' is not a number",
                 error("metrics = web\n[device a]\nsocket = s\ndisk = d\n"));
+        // Found by HostConfigFuzzTest: a NUL byte in a path escaped as an InvalidPathException.
+        assertEquals("/etc/vhost-blk/host.conf:3: device a: disk: is not a usable path (Nul character not allowed)",
+                error("[device a]\nsocket = s\ndisk = a\u0000b\n"));
+        assertEquals("/etc/vhost-blk/host.conf:1: control: is not a usable path (Nul character not allowed)",
+                error("control = \u0000\n[device a]\nsocket = s\ndisk = d\n"));
     }
 
     @Test
