@@ -1,5 +1,7 @@
 package io.vhostblk.bench;
 
+import io.vhostblk.hooks.LatencyHistogram;
+
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.List;
@@ -87,6 +89,18 @@ public final class BenchJob {
                     alloc = alloc < 0 || w.allocatedWhileMeasured() < 0 ? -1 : alloc + w.allocatedWhileMeasured();
                 }
                 double allocPerIo = ios == 0 || alloc < 0 ? Double.NaN : (double) alloc / ios;
+                double idleSeconds = Double.NaN;
+                double idlePct = Double.NaN;
+                if (backend != null && !o.idle().isZero()) {
+                    // Workers are done and nothing is in flight, but the session and its started
+                    // queues stay: what an idle guest's disk costs the back-end.
+                    long idle0 = backend.nanos();
+                    long idleWall0 = System.nanoTime();
+                    Thread.sleep(o.idle().toMillis());
+                    long idleWall = System.nanoTime() - idleWall0;
+                    idleSeconds = idleWall / 1e9;
+                    idlePct = (backend.nanos() - idle0) * 100.0 / idleWall;
+                }
                 LatencyHistogram lat = total.latency;
                 return new BenchReport(o.socket().toString(), o.rw().fioName(), o.blockSize(), o.iodepth(), o.queues(),
                         dev.eventIdx(), o.busyPoll(), capacity, span, seconds, ios, total.reads, total.writes,
@@ -94,7 +108,7 @@ public final class BenchJob {
                         lat.percentile(50) / 1e3, lat.percentile(99) / 1e3, lat.percentile(99.9) / 1e3,
                         lat.max() / 1e3, total.errors, total.firstErrorStatus, o.verify(), total.verifiedBlocks,
                         total.verifyMismatches, total.firstMismatchOffset, o.pid(), backendUs, backendPct, selfUs,
-                        selfPct, allocPerIo);
+                        selfPct, allocPerIo, idleSeconds, idlePct);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new BenchException("interrupted", e);

@@ -11,10 +11,13 @@ import java.util.List;
  * @param size      span of the device the job's offsets fall in (bytes from 0); 0 means the whole device
  * @param ringSize  virtqueue size; 0 picks the smallest power of two (at least 256) holding iodepth chains
  * @param pid       the back-end process whose CPU time is reported per I/O, or -1
+ * @param idle      after the job, how long to stay connected with the queues started and no
+ *                  I/O, measuring the back-end's CPU (zero: disconnect at once)
  */
 public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, int queues, Duration runtime,
                            Duration ramp, long size, long pid, boolean json, boolean verify, boolean busyPoll,
-                           boolean eventIdx, int ringSize, int readPercent, long seed, Duration stallTimeout) {
+                           boolean eventIdx, int ringSize, int readPercent, long seed, Duration stallTimeout,
+                           Duration idle) {
 
     /** Descriptors per request: header, data, status. */
     static final int DESCRIPTORS_PER_IO = 3;
@@ -50,6 +53,9 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
               --seed N          random offsets' seed. Default 1
               --stall-timeout TIME  fail when a queue sees no completion this long
                                 with requests in flight. Default 10s
+              --idle TIME       after the job, stay connected with every queue started
+                                and nothing in flight for TIME, and report the
+                                back-end's CPU use meanwhile (needs --pid)
               --json            print the report as one JSON object
 
             Exit status: 0 when every request completed with VIRTIO_BLK_S_OK (and
@@ -76,6 +82,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
         int readPercent = 50;
         long seed = 1;
         Duration stall = Duration.ofSeconds(10);
+        Duration idle = Duration.ZERO;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -95,6 +102,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
                 case "--ring-size" -> ringSize = ArgValues.integer(a, value(args, ++i, a), 2, 32768);
                 case "--seed" -> seed = ArgValues.integer(a, value(args, ++i, a), 0, Integer.MAX_VALUE);
                 case "--stall-timeout" -> stall = ArgValues.duration(a, value(args, ++i, a));
+                case "--idle" -> idle = ArgValues.duration(a, value(args, ++i, a));
                 case "--json" -> json = true;
                 default -> throw new BenchUsageException("unknown option '" + a + "' (see vhost-blk bench --help)");
             }
@@ -114,6 +122,9 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
         if (runtime.isZero()) {
             throw new BenchUsageException("--runtime must be more than zero");
         }
+        if (!idle.isZero() && pid < 0) {
+            throw new BenchUsageException("--idle measures the back-end's CPU: give its --pid");
+        }
         if (stall.isZero()) {
             throw new BenchUsageException("--stall-timeout must be more than zero");
         }
@@ -130,7 +141,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
                     + " chains of 3 (needs " + minRing + ")");
         }
         return new BenchOptions(socket, rw, (int) bs, iodepth, queues, runtime, ramp, size, pid, json, verify, poll,
-                eventIdx, ringSize, readPercent, seed, stall);
+                eventIdx, ringSize, readPercent, seed, stall, idle);
     }
 
     private static String value(List<String> args, int i, String option) throws BenchUsageException {

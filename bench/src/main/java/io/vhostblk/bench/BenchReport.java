@@ -14,7 +14,7 @@ public record BenchReport(String socket, String rw, int blockSize, int iodepth, 
                           int firstErrorStatus, boolean verify, long verifiedBlocks, long verifyMismatches,
                           long firstMismatchOffset, long backendPid, double backendCpuUsPerIo,
                           double backendCpuPercent, double generatorCpuUsPerIo, double generatorCpuPercent,
-                          double generatorAllocBytesPerIo) {
+                          double generatorAllocBytesPerIo, double idleSeconds, double idleBackendCpuPercent) {
 
     /** Whether the job did I/O and every request succeeded (and verified, with --verify). */
     public boolean ok() {
@@ -61,6 +61,10 @@ public record BenchReport(String socket, String rw, int blockSize, int iodepth, 
         if (backendPid > 0) {
             b.append(String.format(Locale.ROOT, "  back-end pid %d cpu: %.2f us/io (%.0f%% of one CPU)%n",
                     backendPid, backendCpuUsPerIo, backendCpuPercent));
+        }
+        if (idleSeconds > 0) {
+            b.append(String.format(Locale.ROOT, "  back-end idle (connected, queues started, no I/O) for %.1f s: "
+                    + "%.2f%% of one CPU%n", idleSeconds, idleBackendCpuPercent));
         }
         b.append(String.format(Locale.ROOT,
                 "  generator cpu: %.2f us/io (%.0f%% of one CPU), %.3f bytes allocated/io on queue threads%n",
@@ -109,6 +113,8 @@ public record BenchReport(String socket, String rw, int blockSize, int iodepth, 
         field(b, "generator_cpu_us_per_io", generatorCpuUsPerIo);
         field(b, "generator_cpu_percent", generatorCpuPercent);
         field(b, "generator_alloc_bytes_per_io", generatorAllocBytesPerIo);
+        field(b, "idle_seconds", idleSeconds);
+        field(b, "idle_backend_cpu_percent", idleBackendCpuPercent);
         field(b, "ok", ok());
         b.setLength(b.length() - 1);
         return b.append('}').toString();

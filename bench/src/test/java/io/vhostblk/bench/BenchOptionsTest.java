@@ -24,6 +24,7 @@ class BenchOptionsTest {
         assertEquals(-1, o.pid());
         assertTrue(o.eventIdx());
         assertFalse(o.verify());
+        assertEquals(Duration.ZERO, o.idle(), "disconnects as soon as the job ends");
     }
 
     @Test
@@ -31,7 +32,7 @@ class BenchOptionsTest {
         BenchOptions o = BenchOptions.parse(List.of("--socket", "/tmp/s", "--rw", "randrw", "--bs", "128k",
                 "--iodepth", "100", "--queues", "2", "--runtime", "500ms", "--ramp", "0", "--size", "1g",
                 "--rwmixread", "70", "--pid", "42", "--verify", "--poll", "--no-event-idx", "--seed", "9",
-                "--stall-timeout", "3s", "--json"));
+                "--stall-timeout", "3s", "--idle", "10s", "--json"));
         assertEquals(RwMode.RANDRW, o.rw());
         assertEquals(128 << 10, o.blockSize());
         assertEquals(100, o.iodepth());
@@ -45,6 +46,7 @@ class BenchOptionsTest {
         assertFalse(o.eventIdx());
         assertEquals(9, o.seed());
         assertEquals(Duration.ofSeconds(3), o.stallTimeout());
+        assertEquals(Duration.ofSeconds(10), o.idle());
     }
 
     @Test
@@ -58,6 +60,9 @@ class BenchOptionsTest {
                 () -> BenchOptions.parse(List.of("--socket", "s", "--iodepth", "100", "--ring-size", "256")));
         assertThrows(BenchUsageException.class, () -> BenchOptions.parse(List.of("--socket", "s", "--ring-size", "300")));
         assertThrows(BenchUsageException.class, () -> BenchOptions.parse(List.of("--socket", "s", "--queues")));
+        BenchUsageException noPid = assertThrows(BenchUsageException.class,
+                () -> BenchOptions.parse(List.of("--socket", "s", "--idle", "5s")));
+        assertTrue(noPid.getMessage().contains("--pid"), noPid.getMessage());
         assertThrows(BenchUsageException.class, () -> BenchOptions.parse(List.of("--socket", "s", "--frobnicate")));
     }
 

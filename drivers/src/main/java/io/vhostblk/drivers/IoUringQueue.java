@@ -76,6 +76,11 @@ final class IoUringQueue implements DriverQueue, KickAware {
     private boolean kickArmed;
     private boolean kickRemovePending;
     private boolean closed;
+    /**
+     * A CQE was consumed after the doorbell was last drained, so the doorbell may be rung for a
+     * completion already handled; the next {@link #reap} drains it even when the CQ is empty.
+     */
+    private boolean doorbellStale;
 
     IoUringQueue(IoUringDriver driver, int queueIndex, DriverCompletion completion) throws DriverException {
         this.driver = driver;
@@ -84,7 +89,7 @@ final class IoUringQueue implements DriverQueue, KickAware {
         DriverOptions options = driver.options();
         IoUring r;
         try {
-            r = IoUring.create(options.ringEntries(), options.completionEntries());
+            r = IoUring.create(options.ringEntries(), options.completionEntries(), IoUring.EVENT_LOOP_FLAGS, IoUring.KERNEL);
         } catch (LinuxException e) {
             throw new DriverException("cannot set up the io_uring of queue " + queueIndex + " for " + driver.path()
                     + ": " + IoUringProbe.explain(e.errno()), e);
@@ -111,6 +116,23 @@ final class IoUringQueue implements DriverQueue, KickAware {
         }
         this.fixedFiles = files >= 0;
         this.kernelLimit = ring.cqEntries();
+        LOG.log(System.Logger.Level.INFO, "queue {0} of {1}: io_uring with {2} SQ / {3} CQ entries, setup flags {4}, "
+                + "{5} files", queueIndex, driver.path(), ring.sqEntries(), ring.cqEntries(),
+                IoUring.describeSetupFlags(ring.setupFlags()), fixedFiles ? "registered" : "unregistered");
+    }
+
+    /**
+     * Starts a ring set up disabled (SINGLE_ISSUER): the first thread to submit or reap, the
+     * queue's event loop, becomes its only submitter.
+     */
+    private void startRing() {
+        if (ring.disabled()) {
+            int rc = ring.enable();
+            if (rc < 0) {
+                throw new UncheckedIOException(new LinuxException("io_uring_register(ENABLE_RINGS)", -rc,
+                        "queue " + queueIndex + " of " + driver.path()));
+            }
+        }
     }
 
     @Override
@@ -230,6 +252,7 @@ final class IoUringQueue implements DriverQueue, KickAware {
      * resources, so the next reap retries.
      */
     private void pump() {
+        startRing();
         while (true) {
             prepareKickWork();
             while (backlogSize > 0 && roomInKernel() && prepare(backlog[backlogHead])) {
@@ -276,8 +299,21 @@ final class IoUringQueue implements DriverQueue, KickAware {
 
     @Override
     public int reap() {
+        if (!doorbellStale && ring.cqTail() == ring.cqHead() && !ring.cqOverflowed() && !ring.taskRunPending()
+                && backlogSize == 0 && ring.pending() == 0 && !kickArmPending && !kickRemovePending) {
+            // Nothing to do, and the doorbell cannot be rung for a CQE we already consumed: no
+            // system call, so a polling loop may call this as often as it likes.
+            return 0;
+        }
+        startRing();
+        if (ring.taskRunPending()) {
+            // COOP_TASKRUN: finished I/O waits for us to enter the kernel before its CQEs are
+            // posted; a polling loop never would, so enter now (no wait).
+            ring.submitAndWait(0);
+        }
         // Drain the doorbell before looking at the CQ: a CQE posted after the look rings it again.
         doorbell.drain();
+        doorbellStale = false;
         int delivered = 0;
         while (true) {
             int tail = ring.cqTail();
@@ -295,6 +331,8 @@ final class IoUringQueue implements DriverQueue, KickAware {
                 int flags = ring.cqeFlags(head);
                 // Give the CQE back first: the completion handler may submit or even reap again.
                 ring.consume(head + 1);
+                // This CQE may have rung the doorbell after the drain above.
+                doorbellStale = true;
                 delivered += dispatch(userData, res, flags);
             }
         }
@@ -406,6 +444,7 @@ final class IoUringQueue implements DriverQueue, KickAware {
     @Override
     public int awaitCompletions() {
         pump();
+        startRing();
         return Math.min(ring.submitAndWait(1), 0);
     }
 
@@ -434,6 +473,10 @@ final class IoUringQueue implements DriverQueue, KickAware {
         while (inKernel > 0 && System.nanoTime() < deadline) {
             int rc = ring.submitAndWait(1);
             if (rc < 0 && rc != -Errno.EINTR) {
+                // EEXIST: a SINGLE_ISSUER ring closed by another thread than its event loop
+                // (the loop died); the kernel cancels what it holds when the ring closes.
+                LOG.log(System.Logger.Level.WARNING, "queue {0} of {1}: cannot wait for {2} requests in the kernel: {3}",
+                        queueIndex, driver.path(), inKernel, Errno.describe(-rc));
                 break;
             }
             int tail = ring.cqTail();

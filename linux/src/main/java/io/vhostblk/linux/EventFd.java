@@ -46,6 +46,19 @@ public final class EventFd implements AutoCloseable {
         return rc < 0 ? (int) rc : 0;
     }
 
+    /**
+     * Makes reads of this eventfd non-blocking (O_NONBLOCK on its open file description, which a
+     * peer that passed it shares; eventfd writes never block on it in practice). Returns 0 or
+     * {@code -errno}.
+     */
+    public int makeNonBlocking() {
+        int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        if (flags < 0 || (flags & Libc.O_NONBLOCK) != 0) {
+            return Math.min(flags, 0);
+        }
+        return Math.min(Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK), 0);
+    }
+
     /** Reads and resets the counter; returns the count, or {@code -errno} (EAGAIN when non-blocking and zero). */
     public long drain() {
         long rc = Libc.read(fd, readBuf, 8);

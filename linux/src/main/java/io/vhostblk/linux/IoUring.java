@@ -53,7 +53,26 @@ public final class IoUring implements AutoCloseable {
 
     public static final int SETUP_CQSIZE = 1 << 3;
     public static final int SETUP_CLAMP = 1 << 4;
+    /** The ring starts disabled; {@link #enable()} starts it (and, with SINGLE_ISSUER, names its submitter). 5.10+. */
+    public static final int SETUP_R_DISABLED = 1 << 6;
     public static final int SETUP_SUBMIT_ALL = 1 << 7;
+    /** Completions are posted when the task next enters the kernel, without interrupting it (no IPI). 5.19+. */
+    public static final int SETUP_COOP_TASKRUN = 1 << 8;
+    /** With COOP_TASKRUN: the kernel sets {@link #SQ_TASKRUN} while completions wait for that entry. 5.19+. */
+    public static final int SETUP_TASKRUN_FLAG = 1 << 9;
+    /** Only one task submits (the one that enables the ring): the kernel skips its submission locking. 6.0+. */
+    public static final int SETUP_SINGLE_ISSUER = 1 << 12;
+
+    /**
+     * Setup flags a per-queue event loop wants, best first; each later entry drops what a
+     * kernel may refuse (EINVAL) in the one before. Base flags (CQSIZE, CLAMP) are always added.
+     */
+    public static final int[] EVENT_LOOP_FLAGS = {
+        SETUP_SINGLE_ISSUER | SETUP_R_DISABLED | SETUP_COOP_TASKRUN | SETUP_TASKRUN_FLAG | SETUP_SUBMIT_ALL,
+        SETUP_COOP_TASKRUN | SETUP_TASKRUN_FLAG | SETUP_SUBMIT_ALL,
+        SETUP_SUBMIT_ALL,
+        0,
+    };
 
     public static final int FEAT_SINGLE_MMAP = 1;
     public static final int FEAT_NODROP = 1 << 1;
@@ -61,9 +80,23 @@ public final class IoUring implements AutoCloseable {
     public static final int ENTER_GETEVENTS = 1;
     /** SQ ring flag: completions overflowed into the kernel's list; an enter with GETEVENTS flushes them. */
     public static final int SQ_CQ_OVERFLOW = 1 << 1;
+    /** SQ ring flag (TASKRUN_FLAG): completions wait to be posted until an enter with GETEVENTS. */
+    public static final int SQ_TASKRUN = 1 << 2;
 
     public static final int REGISTER_FILES = 2;
     public static final int REGISTER_EVENTFD = 4;
+    public static final int REGISTER_ENABLE_RINGS = 12;
+
+    /** The io_uring_setup system call, replaceable in tests that play a kernel refusing some flags. */
+    @FunctionalInterface
+    public interface SetupCall {
+        /** Returns the ring fd or {@code -errno}; {@code params} holds the flags at offset 8 and is filled in. */
+        long setup(int sqEntries, MemorySegment params);
+    }
+
+    /** The real system call. */
+    public static final SetupCall KERNEL = (sqEntries, params) ->
+            syscall(SYS_IO_URING_SETUP, sqEntries, params.address(), 0, 0, 0, 0);
 
     static final long OFF_SQ_RING = 0L;
     static final long OFF_CQ_RING = 0x8000000L;
@@ -81,6 +114,8 @@ public final class IoUring implements AutoCloseable {
 
     private final int ringFd;
     private final int features;
+    private final int setupFlags;
+    private boolean disabled;
     private final MemorySegment sqRing;
     private final MemorySegment cqRing;
     private final MemorySegment sqes;
@@ -106,6 +141,8 @@ public final class IoUring implements AutoCloseable {
     private IoUring(int ringFd, MemorySegment params, MemorySegment sqRing, MemorySegment cqRing, MemorySegment sqes, Arena scratch) {
         this.ringFd = ringFd;
         this.features = params.get(JAVA_INT, 20);
+        this.setupFlags = params.get(JAVA_INT, 8);
+        this.disabled = (setupFlags & SETUP_R_DISABLED) != 0;
         this.sqRing = sqRing;
         this.cqRing = cqRing;
         this.sqes = sqes;
@@ -133,34 +170,49 @@ public final class IoUring implements AutoCloseable {
 
     /**
      * Sets up a ring of {@code sqEntries} submission and {@code cqEntries} completion entries
-     * (rounded up to powers of two and clamped to the kernel's maxima).
+     * (rounded up to powers of two and clamped to the kernel's maxima), with SUBMIT_ALL where the
+     * kernel has it.
      *
      * @throws LinuxException with the kernel's errno: ENOSYS (no io_uring), EPERM (disabled by
      *                        sysctl or seccomp), ENOMEM (memlock or memory), EINVAL (bad sizes or flags)
      */
     public static IoUring create(int sqEntries, int cqEntries) throws LinuxException {
+        return create(sqEntries, cqEntries, new int[] {SETUP_SUBMIT_ALL, 0}, KERNEL);
+    }
+
+    /**
+     * Sets up a ring with the first of {@code flagChoices} the kernel accepts: a choice refused
+     * with EINVAL (flags this kernel lacks) is followed by the next; any other refusal, or EINVAL
+     * for the last choice, is thrown. {@link #setupFlags()} tells which choice ran.
+     */
+    public static IoUring create(int sqEntries, int cqEntries, int[] flagChoices, SetupCall call) throws LinuxException {
+        if (flagChoices.length == 0) {
+            throw new IllegalArgumentException("no io_uring setup flags to try");
+        }
         Arena scratch = Arena.ofShared();
         try {
             MemorySegment params = scratch.allocate(PARAMS_SIZE, 8);
-            long fd = setup(sqEntries, cqEntries, SETUP_CQSIZE | SETUP_CLAMP | SETUP_SUBMIT_ALL, params);
-            if (fd == -Errno.EINVAL) {
-                // SUBMIT_ALL arrived in 5.18; without it a bad SQE stops the batch, which
-                // submit() copes with by leaving the rest queued.
-                fd = setup(sqEntries, cqEntries, SETUP_CQSIZE | SETUP_CLAMP, params);
+            long fd = -Errno.EINVAL;
+            int flags = 0;
+            for (int choice : flagChoices) {
+                flags = SETUP_CQSIZE | SETUP_CLAMP | choice;
+                params.fill((byte) 0);
+                params.set(JAVA_INT, 4, cqEntries);
+                params.set(JAVA_INT, 8, flags);
+                fd = call.setup(sqEntries, params);
+                if (fd != -Errno.EINVAL) {
+                    break;
+                }
             }
-            Libc.check("io_uring_setup", fd, sqEntries + " SQ / " + cqEntries + " CQ entries");
+            Libc.check("io_uring_setup", fd, sqEntries + " SQ / " + cqEntries + " CQ entries, flags 0x"
+                    + Integer.toHexString(flags));
+            // Keep the flags as asked, whatever the call left in params.
+            params.set(JAVA_INT, 8, flags);
             return map((int) fd, params, scratch);
         } catch (LinuxException | RuntimeException e) {
             scratch.close();
             throw e;
         }
-    }
-
-    private static long setup(int sqEntries, int cqEntries, int flags, MemorySegment params) {
-        params.fill((byte) 0);
-        params.set(JAVA_INT, 4, cqEntries);
-        params.set(JAVA_INT, 8, flags);
-        return syscall(SYS_IO_URING_SETUP, sqEntries, params.address(), 0, 0, 0, 0);
     }
 
     private static IoUring map(int fd, MemorySegment params, Arena scratch) throws LinuxException {
@@ -206,6 +258,44 @@ public final class IoUring implements AutoCloseable {
 
     public int cqEntries() {
         return cqEntries;
+    }
+
+    /** Names the IORING_SETUP_* bits in {@code flags} for logs, e.g. {@code CQSIZE|CLAMP|SUBMIT_ALL}. */
+    public static String describeSetupFlags(int flags) {
+        String[] names = {"IOPOLL", "SQPOLL", "SQ_AFF", "CQSIZE", "CLAMP", "ATTACH_WQ", "R_DISABLED", "SUBMIT_ALL",
+            "COOP_TASKRUN", "TASKRUN_FLAG", "SQE128", "CQE32", "SINGLE_ISSUER", "DEFER_TASKRUN"};
+        StringBuilder b = new StringBuilder();
+        for (int bit = 0; bit < 32; bit++) {
+            if ((flags & (1 << bit)) != 0) {
+                b.append(b.isEmpty() ? "" : "|").append(bit < names.length ? names[bit] : "0x" + Integer.toHexString(1 << bit));
+            }
+        }
+        return b.isEmpty() ? "none" : b.toString();
+    }
+
+    /** The IORING_SETUP_* flags this ring was set up with (the choice the kernel accepted). */
+    public int setupFlags() {
+        return setupFlags;
+    }
+
+    /** Whether the ring still waits for {@link #enable()} (set up with R_DISABLED). */
+    public boolean disabled() {
+        return disabled;
+    }
+
+    /**
+     * Starts a ring set up with R_DISABLED; with SINGLE_ISSUER the calling thread becomes the only
+     * one that may submit. Returns 0 or {@code -errno}; a no-op for an enabled ring.
+     */
+    public int enable() {
+        if (!disabled) {
+            return 0;
+        }
+        int rc = (int) syscall(SYS_IO_URING_REGISTER, ringFd, REGISTER_ENABLE_RINGS, 0, 0, 0, 0);
+        if (rc == 0) {
+            disabled = false;
+        }
+        return rc;
     }
 
     /** IORING_FEAT_* bits the kernel reported. */
@@ -277,6 +367,14 @@ public final class IoUring implements AutoCloseable {
     /** Whether completions are waiting in the kernel's overflow list (flushed by {@link #submitAndWait}). */
     public boolean cqOverflowed() {
         return ((int) INT.getAcquire(sqRing, sqFlagsOff) & SQ_CQ_OVERFLOW) != 0;
+    }
+
+    /**
+     * Whether completions wait in the kernel for this task to enter it (COOP_TASKRUN with
+     * TASKRUN_FLAG): {@link #submitAndWait submitAndWait(0)} posts them.
+     */
+    public boolean taskRunPending() {
+        return ((int) INT.getAcquire(sqRing, sqFlagsOff) & SQ_TASKRUN) != 0;
     }
 
     /** The kernel's CQ tail, loaded with acquire so the CQEs before it are visible. */

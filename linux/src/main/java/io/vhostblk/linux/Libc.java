@@ -93,6 +93,8 @@ public final class Libc {
     private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, PTR, JAVA_LONG, JAVA_INT));
     private static final MethodHandle MEMFD_CREATE = bind("memfd_create", FunctionDescriptor.of(JAVA_INT, PTR, JAVA_INT));
+    private static final MethodHandle FCNTL = bind("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2));
     private static final MethodHandle IOCTL = bind("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, PTR),
             Linker.Option.firstVariadicArg(2));
     private static final MethodHandle GETPID = LINKER.downcallHandle(
@@ -223,6 +225,19 @@ public final class Libc {
         MemorySegment st = callState();
         try {
             return result((long) PWRITEV.invokeExact(st, fd, iov, count, offset), st);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static final int F_GETFL = 3;
+    public static final int F_SETFL = 4;
+
+    /** {@code fcntl(fd, cmd, arg)} with an int argument (F_GETFL, F_SETFL); the result or {@code -errno}. */
+    public static int fcntl(int fd, int cmd, int arg) {
+        MemorySegment st = callState();
+        try {
+            return (int) result((int) FCNTL.invokeExact(st, fd, cmd, arg), st);
         } catch (Throwable t) {
             throw unexpected(t);
         }

@@ -215,6 +215,21 @@ final class GuestPlan {
         return op(check, "writeback");
     }
 
+    /** Switches the guest's cache mode through cache_type (write back or write through) and checks it took. */
+    GuestPlan cacheMode(String check, boolean writeBack) {
+        return op(check, "cachemode", writeBack ? "back" : "through");
+    }
+
+    /**
+     * {@code count} buffered 4 KiB writes from {@code diskOffset} on, each followed by fsync; the
+     * guest checks it sent a FLUSH per fsync in write-back mode and none in write-through mode, and
+     * reports the counts and the elapsed time. The data is the plan's pattern; the host does not check it.
+     */
+    GuestPlan syncLoop(String check, int count, long diskOffset) {
+        checkBlocks(4096, diskOffset, 4096L * count);
+        return op(check, "syncloop", count, diskOffset);
+    }
+
     /** BLKDISCARD on a range; the guest checks the discard counter rose and the host expects zeros there. */
     GuestPlan discard(String check, long diskOffset, long length) {
         checkBlocks(SECTOR, diskOffset, length);
@@ -307,6 +322,15 @@ final class GuestPlan {
     GuestPlan writeRefused(String check, long diskOffset, int length) {
         checkBlocks(length, diskOffset, length);
         return op(check, "writefails", diskOffset, length);
+    }
+
+    /** One O_DIRECT read or write of {@code length} bytes that the device must fail with an I/O error. */
+    GuestPlan ioFails(String check, String readOrWrite, long diskOffset, int length) {
+        if (!readOrWrite.equals("read") && !readOrWrite.equals("write")) {
+            throw new IllegalArgumentException("read or write, not " + readOrWrite);
+        }
+        checkBlocks(length, diskOffset, length);
+        return op(check, "iofails", readOrWrite, diskOffset, length);
     }
 
     /** A discard that must be refused because the device is read-only. */

@@ -7,9 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -66,7 +64,7 @@ class GuestScenarioTest {
      */
     private static void runPlan(Backend backend, GuestPlan plan) throws Exception {
         Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-" + backend.name().toLowerCase());
-        deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, plan);
@@ -113,7 +111,7 @@ class GuestScenarioTest {
                 }
             }
         } finally {
-            deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
     }
 
@@ -127,17 +125,6 @@ class GuestScenarioTest {
             return DiskImage.compareRange(image, region);
         } catch (IOException e) {
             return "cannot read " + image + ": " + e;
-        }
-    }
-
-    static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }

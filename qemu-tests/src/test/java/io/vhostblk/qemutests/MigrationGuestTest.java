@@ -65,7 +65,7 @@ class MigrationGuestTest {
     @Test
     void guestUnderWriteLoadMigratesBetweenTwoServersAndKeepsItsData() throws Exception {
         Path runDir = TARGET.resolve("qemu-runs").resolve("migrate");
-        GuestScenarioTest.deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, PLAN);
@@ -145,7 +145,7 @@ class MigrationGuestTest {
                     p.destroyForcibly();
                 }
             }
-            GuestScenarioTest.deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
     }
 

@@ -67,7 +67,7 @@ class RestartGuestTest {
     @EnumSource(Stop.class)
     void guestKeepsItsDataAcrossTenServerRestarts(Stop how) throws Exception {
         Path runDir = TARGET.resolve("qemu-runs").resolve("restart-" + how.name().toLowerCase());
-        GuestScenarioTest.deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, PLAN);
@@ -110,7 +110,7 @@ class RestartGuestTest {
                         + run.serialTail(40) + "\n--- last server log ---\n" + restarter.current.logTail(40));
             }
         } finally {
-            GuestScenarioTest.deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
     }
 

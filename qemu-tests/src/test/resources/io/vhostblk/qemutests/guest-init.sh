@@ -156,6 +156,41 @@ op_writeback() {
     if [ "$mode" = "write back" ]; then pass "$1" "$how"; else fail "$1" "write cache is '$mode' (cache_type '$(cat $SYS/cache_type 2>&1)'): the device offers no FLUSH"; fi
 }
 
+# cachemode CHECK back|through: switches the guest's cache mode through cache_type (a config-space
+# write under VIRTIO_BLK_F_CONFIG_WCE that the back-end must honour) and checks it took.
+op_cachemode() {
+    echo "write $2" >$SYS/cache_type 2>/dev/null
+    mode=$(cat $SYS/queue/write_cache)
+    if [ "$mode" = "write $2" ]; then pass "$1"; else fail "$1" "write cache is '$mode' after asking for 'write $2'"; fi
+}
+
+# syncloop CHECK COUNT OFFSET: COUNT buffered 4 KiB writes from OFFSET on, each followed by fsync
+# (fio --fsync=1 on the raw device). In write-back mode every fsync must send a FLUSH, in
+# write-through mode none; passes with the counts and the elapsed time (10 ms resolution).
+op_syncloop() {
+    mode=$(tr ' ' _ <$SYS/queue/write_cache)
+    f0=$(stat_field 16)
+    w0=$(stat_field 5)
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    i=0
+    while [ $i -lt "$2" ]; do
+        if ! run dd if=/pattern of=$DEV bs=4096 count=1 seek=$(($3 / 4096 + i)) conv=notrunc,fsync; then
+            fail "$1" "write+fsync number $i failed: $OUT"
+            return
+        fi
+        i=$((i + 1))
+    done
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    flushes=$(($(stat_field 16) - f0))
+    writes=$(($(stat_field 5) - w0))
+    ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
+    detail="mode=$mode pairs=$2 writes=$writes flushes=$flushes ms=$ms"
+    case $mode in
+    write_back) [ "$flushes" -ge "$2" ] ;;
+    *) [ "$flushes" -eq 0 ] ;;
+    esac && pass "$1" "$detail" || fail "$1" "$detail: expected a FLUSH per fsync in write-back mode and none in write-through mode"
+}
+
 # discard CHECK OFFSET LENGTH
 op_discard() {
     before=$(stat_field 12)
@@ -373,6 +408,23 @@ op_writefails() {
     fi
 }
 
+# iofails CHECK read|write OFFSET LENGTH: one O_DIRECT transfer the device must fail with an I/O error
+op_iofails() {
+    if [ "$2" = read ]; then
+        run dd if=$DEV of=/dev/null bs="$4" count=1 skip="$3" iflag=direct,skip_bytes
+    else
+        run dd if=/pattern of=$DEV bs="$4" count=1 seek="$3" oflag=direct,seek_bytes conv=notrunc
+    fi
+    st=$?
+    if [ $st = 0 ]; then
+        fail "$1" "the $2 of $4 bytes at $3 succeeded"
+    elif printf '%s' "$OUT" | grep -q "Input/output error"; then
+        pass "$1" "$(printf '%s' "$OUT" | head -n 1)"
+    else
+        fail "$1" "the $2 failed, but not with an I/O error: $OUT"
+    fi
+}
+
 # discardfails CHECK OFFSET LENGTH
 op_discardfails() {
     if run $BLKDISCARD -f -o "$2" -l "$3" $DEV; then
@@ -413,7 +465,7 @@ while read -r op check args; do
     esac
     # shellcheck disable=SC2086 # the arguments are split on purpose
     case $op in
-    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | discard | zeroout | punch | flush | genloop | migwrite | fsync | writefails | discardfails)
+    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | genloop | migwrite | fsync | writefails | iofails | discardfails)
         "op_$op" "$check" $args ;;
     *) fail "$check" "unknown plan operation '$op'" ;;
     esac

@@ -1,6 +1,6 @@
 package io.vhostblk.frontend;
 
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.compat.UsedSink;
 import io.vhostblk.drivers.KickAware;
 import io.vhostblk.linux.EventFd;
@@ -32,7 +32,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
     private final String label;
     private final SplitVirtqueue queue;
-    private final QueueContext context;
+    private final VirtioBlkHandler context;
     private final EventFd kick;
     private final EventFd call;
     private final EventFd stopSignal;
@@ -40,7 +40,8 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private final MemorySegment pollFds;
     private final int pollCount;
     private final Thread thread;
-    private final long pollNanos;
+    private final AdaptiveWait waiter;
+    private final AdaptiveWait.Source ringSource = new RingSource();
     private final KickAware ringWait;
     private volatile boolean stopping;
     private boolean closed;
@@ -55,7 +56,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     public QueueLoop(String label, SplitVirtqueue queue, ContextFactory contexts, EventFd kick, EventFd call,
                      QueueTuning tuning) throws VhostUserException {
         this.label = label;
-        this.pollNanos = tuning.pollMicros() * 1000L;
+        this.waiter = new AdaptiveWait(new PollWindow(tuning.pollMicros() * 1000L), System::nanoTime);
         this.queue = queue;
         this.kick = kick;
         this.call = call;
@@ -69,7 +70,18 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         }
         // With an io_uring driver the kick fd is watched on the driver's own ring: one
         // io_uring_enter both submits the batch and sleeps until a kick or a completion.
-        this.ringWait = kick == null || !tuning.kickOnRing() ? null : context.kickAware();
+        KickAware onRing = kick == null || !tuning.kickOnRing() ? null : context.kickAware();
+        if (onRing != null) {
+            // A multishot poll may post two CQEs for kicks that one read already drained: the
+            // second read must not block (a front-end may pass a blocking eventfd).
+            int rc = kick.makeNonBlocking();
+            if (rc < 0) {
+                LOG.log(Level.WARNING, label + ": cannot make the kick eventfd non-blocking ("
+                        + io.vhostblk.linux.Errno.describe(-rc) + "); watching it with poll() instead of on the ring");
+                onRing = null;
+            }
+        }
+        this.ringWait = onRing;
         if (ringWait != null) {
             ringWait.armKick(kick.fd(), kick::drain);
             context.alsoSignal(kick);
@@ -87,7 +99,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     /** Builds a queue's compat-lib context around the loop's used-ring sink. */
     @FunctionalInterface
     public interface ContextFactory {
-        QueueContext create(UsedSink sink) throws Exception;
+        VirtioBlkHandler create(UsedSink sink) throws Exception;
     }
 
     /** Starts the loop thread. */
@@ -108,30 +120,26 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     }
 
     private void run() {
-        LOG.log(Level.INFO, label + ": queue started (size " + queue.size() + ", first avail " + queue.nextAvail() + ")");
+        LOG.log(Level.INFO, label + ": queue started (size " + queue.size() + ", first avail " + queue.nextAvail()
+                + ", poll window up to " + waiter.window().maxNanos() / 1000 + " us)");
         try {
+            // Guest kicks stay off while the loop works or polls; waitForWork turns them on
+            // only to sleep (AdaptiveWait).
             while (!stopping) {
                 if (!broken) {
-                    queue.setKicksEnabled(false);
                     drainAvail();
                 }
                 context.flushBatch();
                 context.reap();
                 publish();
-                if (!broken) {
-                    queue.setKicksEnabled(true);
-                    // A request made available between the drain and re-enabling kicks sent no kick.
-                    if (queue.hasAvail()) {
-                        continue;
-                    }
-                }
                 waitForWork();
             }
             finishInFlight();
         } catch (RuntimeException | Error e) {
             LOG.log(Level.ERROR, label + ": queue loop failed; the queue stops serving", e);
         } finally {
-            LOG.log(Level.INFO, label + ": queue stopped at avail index " + queue.nextAvail());
+            LOG.log(Level.INFO, label + ": queue stopped at avail index " + queue.nextAvail() + " (waits ended by polling "
+                    + waiter.polled() + ", by the re-check " + waiter.rechecked() + ", by a sleep " + waiter.slept() + ")");
         }
     }
 
@@ -193,9 +201,37 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     }
 
     private void waitForWork() {
-        if (pollNanos > 0 && !broken && spinForWork()) {
-            return;
+        if (broken) {
+            sleepOnFds();
+        } else {
+            waiter.await(ringSource);
         }
+    }
+
+    /** The queue's side of {@link AdaptiveWait}: its avail ring, its driver's completions and its fds. */
+    private final class RingSource implements AdaptiveWait.Source {
+        @Override
+        public boolean workReady() {
+            return stopping || queue.hasAvail() || (context.inFlight() > 0 && context.reap() > 0);
+        }
+
+        @Override
+        public void kicksEnabled(boolean enabled) {
+            queue.setKicksEnabled(enabled);
+        }
+
+        @Override
+        public boolean availPending() {
+            return queue.hasAvail();
+        }
+
+        @Override
+        public void sleep() {
+            sleepOnFds();
+        }
+    }
+
+    private void sleepOnFds() {
         if (ringWait != null && !broken) {
             int rc = ringWait.awaitCompletions();
             if (rc < 0 && rc != -io.vhostblk.linux.Errno.EINTR) {
@@ -220,21 +256,6 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         if ((revents(POLL_MAILBOX) & Libc.POLLIN) != 0) {
             context.mailboxSeen();
         }
-    }
-
-    /**
-     * Adaptive polling: watches the avail ring and the driver for a short while before paying
-     * for a sleep and a wake-up. Returns whether work turned up.
-     */
-    private boolean spinForWork() {
-        long deadline = System.nanoTime() + pollNanos;
-        do {
-            if (queue.hasAvail() || (context.inFlight() > 0 && context.reap() > 0) || stopping) {
-                return true;
-            }
-            Thread.onSpinWait();
-        } while (System.nanoTime() < deadline);
-        return false;
     }
 
     /**

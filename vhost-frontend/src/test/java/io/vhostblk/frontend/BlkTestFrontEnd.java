@@ -3,8 +3,8 @@ package io.vhostblk.frontend;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
+import io.vhostblk.virtio.GuestRam;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -29,7 +29,7 @@ final class BlkTestFrontEnd implements AutoCloseable {
     static final int RING_SIZE = 16;
 
     final GuestRam ram;
-    DriverRing ring;
+    SplitRingDriver ring;
     final EventFd kick;
     final EventFd call;
     private final long header;
@@ -46,7 +46,7 @@ final class BlkTestFrontEnd implements AutoCloseable {
 
     BlkTestFrontEnd(int maxData) throws Exception {
         this.ram = GuestRam.memfd(0, new GuestRam.Region(0, 1 << 20));
-        this.ring = new DriverRing(ram, RING_SIZE);
+        this.ring = new SplitRingDriver(ram, RING_SIZE);
         this.kick = EventFd.create(true);
         this.call = EventFd.create(true);
         this.maxData = maxData;
@@ -105,7 +105,7 @@ final class BlkTestFrontEnd implements AutoCloseable {
 
     /** A device reset as the guest sees it: a fresh, zeroed ring, and (as QEMU does) the inflight area dropped. */
     void resetRing() {
-        ring = new DriverRing(ram, RING_SIZE);
+        ring = new SplitRingDriver(ram, RING_SIZE);
         if (inflightFd >= 0) {
             Libc.munmap(inflight);
             Libc.close(inflightFd);
@@ -124,13 +124,13 @@ final class BlkTestFrontEnd implements AutoCloseable {
     /** Offers a read or write of {@code len} bytes at {@code sector} in request slot {@code slot}; returns the head. */
     int offer(int slot, int type, long sector, int len) {
         MemorySegment h = ram.at(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES);
-        h.set(DriverRing.U32, 0, type);
-        h.set(DriverRing.U32, 4, 0);
-        h.set(DriverRing.U64, 8, sector);
+        h.set(SplitRingDriver.U32, 0, type);
+        h.set(SplitRingDriver.U32, 4, 0);
+        h.set(SplitRingDriver.U64, 8, sector);
         ram.at(status + slot, 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 0x7f);
         long buf = data + (long) slot * maxData;
-        int head = ring.addChain(DriverRing.Buf.readable(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES),
-                new DriverRing.Buf(buf, len, type == VirtioBlk.T_IN), DriverRing.Buf.writable(status + slot, 1));
+        int head = ring.addChain(SplitRingDriver.Buf.readable(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES),
+                new SplitRingDriver.Buf(buf, len, type == VirtioBlk.T_IN), SplitRingDriver.Buf.writable(status + slot, 1));
         if (head < 0) {
             throw new IllegalStateException("ring full");
         }

@@ -4,7 +4,7 @@ import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.DirtyLog;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.GuestRam;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

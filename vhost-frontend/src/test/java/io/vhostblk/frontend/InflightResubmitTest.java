@@ -3,7 +3,7 @@ package io.vhostblk.frontend;
 import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.virtio.InflightRegion;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
+import io.vhostblk.virtio.SplitRingDriver;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,8 +1,7 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -56,7 +55,7 @@ class DirtyLogTest {
 
     @Test
     void everyByteTheDeviceWritesHasItsPageMarked() throws Exception {
-        DriverRing driver = new DriverRing(ram, 8);
+        SplitRingDriver driver = new SplitRingDriver(ram, 8);
         long header = ram.alloc(16, PAGE);
         long data = ram.alloc(3 * PAGE, PAGE) + 100; // straddles four pages
         long status = ram.alloc(PAGE, PAGE) + PAGE - 1;
@@ -97,7 +96,7 @@ class DirtyLogTest {
 
     @Test
     void withoutAUsedRingLogAddressOnlyBuffersAreMarked() throws Exception {
-        DriverRing driver = new DriverRing(ram, 8);
+        SplitRingDriver driver = new SplitRingDriver(ram, 8);
         long buf = ram.alloc(PAGE, PAGE);
         SplitVirtqueue q = driver.deviceQueue(false, false);
         q.logWritesTo(log, -1);

@@ -1,8 +1,7 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -26,7 +25,7 @@ class InflightRegionTest {
     private static final int SIZE = 8;
 
     private GuestRam ram;
-    private DriverRing driver;
+    private SplitRingDriver driver;
     private Arena arena;
     /** The front-end's shared memory for one queue's region. */
     private MemorySegment shared;
@@ -35,7 +34,7 @@ class InflightRegionTest {
     @BeforeEach
     void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        driver = new DriverRing(ram, SIZE);
+        driver = new SplitRingDriver(ram, SIZE);
         arena = Arena.ofConfined();
         shared = arena.allocate(InflightRegion.queueBytes(SIZE), InflightRegion.ALIGNMENT);
         buf = ram.alloc(4096, 16);

@@ -1,0 +1,84 @@
+package io.vhostblk.frontend;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** The adaptive poll window's arithmetic, fed with chosen wait durations (no clock). */
+class PollWindowTest {
+    private static final long MAX = 50_000;
+
+    @Test
+    void startsAtZeroAndGrowsByDoublingWhileWorkArrivesWithinTheLimit() {
+        PollWindow w = new PollWindow(MAX);
+        assertEquals(0, w.nanos(), "no polling until a wait shows it would have paid");
+        w.observe(10_000);
+        assertEquals(PollWindow.START_NANOS, w.nanos());
+        w.observe(10_000);
+        assertEquals(8_000, w.nanos());
+        w.observe(10_000);
+        assertEquals(16_000, w.nanos());
+        w.observe(40_000);
+        assertEquals(32_000, w.nanos());
+        w.observe(45_000);
+        assertEquals(MAX, w.nanos(), "clamped at the limit");
+        w.observe(49_000);
+        assertEquals(MAX, w.nanos());
+    }
+
+    @Test
+    void workFoundWithinTheWindowLeavesItAlone() {
+        PollWindow w = grownTo(16_000);
+        w.observe(1);
+        w.observe(16_000);
+        assertEquals(16_000, w.nanos());
+    }
+
+    @Test
+    void waitsLongerThanTheLimitHalveTheWindowDownToZero() {
+        PollWindow w = grownTo(MAX);
+        w.observe(MAX + 1);
+        assertEquals(25_000, w.nanos());
+        w.observe(10_000_000);
+        assertEquals(12_500, w.nanos());
+        w.observe(10_000_000);
+        assertEquals(6_250, w.nanos());
+        w.observe(10_000_000);
+        assertEquals(0, w.nanos(), "below the first step it stops polling: an idle queue only sleeps");
+        w.observe(10_000_000);
+        assertEquals(0, w.nanos());
+    }
+
+    @Test
+    void aZeroLimitNeverPolls() {
+        PollWindow w = new PollWindow(0);
+        w.observe(1);
+        w.observe(0);
+        w.observe(1_000_000);
+        assertEquals(0, w.nanos());
+    }
+
+    @Test
+    void aLimitBelowTheFirstStepIsTheOnlyStep() {
+        PollWindow w = new PollWindow(2_000);
+        w.observe(1_500);
+        assertEquals(2_000, w.nanos());
+        w.observe(3_000);
+        assertEquals(0, w.nanos());
+    }
+
+    @Test
+    void aNegativeLimitIsRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new PollWindow(-1));
+    }
+
+    private static PollWindow grownTo(long nanos) {
+        PollWindow w = new PollWindow(MAX);
+        while (w.nanos() < nanos) {
+            w.observe(Math.min(MAX, Math.max(1, w.nanos() * 2)));
+        }
+        assertEquals(nanos, w.nanos());
+        return w;
+    }
+}
