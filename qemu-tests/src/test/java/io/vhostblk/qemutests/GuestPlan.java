@@ -270,6 +270,49 @@ final class GuestPlan {
         return op(check, "flush", blockSize, diskOffset, length, patternOffset);
     }
 
+    /**
+     * A write+verify loop for restart tests: each of {@code generations} rounds writes every one of
+     * {@code blocks} 4 KiB blocks with {@link #generationBlock} (4 O_DIRECT writers in parallel), fsyncs, reads all back
+     * and compares, then prints {@code VBTEST SYNCED gen-<g>} and waits for the host. What the disk
+     * holds is the last generation's blocks; the host checks that itself at each SYNCED.
+     */
+    GuestPlan generations(String check, int blocks, int generations) {
+        checkRange(0, (long) blocks * GENERATION_BLOCK, 0);
+        if (blocks % 4 != 0) {
+            throw new IllegalArgumentException("4 writers share the blocks: " + blocks);
+        }
+        return op(check, "genloop", blocks, generations);
+    }
+
+    static final int GENERATION_BLOCK = 4096;
+
+    /**
+     * Four O_DIRECT writers rewrite their quarter of {@code blocks} with {@link #generationBlock},
+     * generation after generation, while the host migrates the guest ({@code VBTEST SYNCED migrate},
+     * answered from the destination); then each quarter must hold its writer's last generation, and
+     * generation {@code finalGeneration} is written to every block, fsynced and read back. Two readers
+     * meanwhile verify the MiB at {@code readAt}, which the caller prefills with pattern bytes from 0.
+     */
+    GuestPlan migrationWrites(String check, int blocks, int finalGeneration, long readAt) {
+        checkRange(0, (long) blocks * GENERATION_BLOCK, 0);
+        checkRange(readAt, 1 << 20, 0);
+        if (blocks % 4 != 0 || readAt < (long) blocks * GENERATION_BLOCK) {
+            throw new IllegalArgumentException("4 writers share the blocks, and the read MiB lies after them: "
+                    + blocks + ", " + readAt);
+        }
+        return op(check, "migwrite", blocks, finalGeneration, readAt);
+    }
+
+    /** The content of block {@code block} in generation {@code generation}: "%07d:%07d\n" repeated. */
+    static byte[] generationBlock(int block, int generation) {
+        byte[] record = String.format("%07d:%07d\n", block, generation).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] out = new byte[GENERATION_BLOCK];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = record[i % record.length];
+        }
+        return out;
+    }
+
     /** fsync of /dev/vda: a FLUSH, so everything written before is durable when the host looks. */
     GuestPlan fsync(String check) {
         return op(check, "fsync");

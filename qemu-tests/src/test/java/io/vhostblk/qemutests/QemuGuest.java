@@ -38,10 +38,19 @@ final class QemuGuest {
 
     /** Boots the guest and waits for it to power off (or kills it at the timeout); never leaves QEMU running. */
     static GuestRun run(Config config, SyncedCheck syncedCheck) throws IOException, InterruptedException {
+        return run(config, syncedCheck, "");
+    }
+
+    /**
+     * As {@link #run(Config, SyncedCheck)}, with {@code chardevOptions} appended to the vhost-user
+     * socket's chardev (",reconnect=1" keeps the guest across back-end restarts).
+     */
+    static GuestRun run(Config config, SyncedCheck syncedCheck, String chardevOptions)
+            throws IOException, InterruptedException {
         Path qemu = HostTools.program("qemu-system-x86_64", "qemu-system-x86");
         Path serialLog = config.runDir().resolve("serial.log");
         Path stderrLog = config.runDir().resolve("qemu.log");
-        List<String> command = command(qemu, config);
+        List<String> command = command(qemu, config, chardevOptions);
         Files.writeString(config.runDir().resolve("qemu.cmdline"), String.join(" ", command) + "\n");
 
         List<String> serial = Collections.synchronizedList(new ArrayList<>());
@@ -67,7 +76,8 @@ final class QemuGuest {
                 Map.copyOf(hostVerdicts), serialLog, stderrLog, command);
     }
 
-    private static List<String> command(Path qemu, Config c) {
+    /** QEMU's command line for {@code c} (mutable, so a caller may append options such as -incoming). */
+    static List<String> command(Path qemu, Config c, String chardevOptions) {
         GuestPlan plan = c.plan();
         Accelerator accel = Accelerator.forGuests(qemu, c.kernel());
         List<String> cmd = new ArrayList<>(List.of(qemu.toString(),
@@ -85,7 +95,7 @@ final class QemuGuest {
                 // The serial console on stdio: we read the guest's reports and answer its SYNCED requests.
                 "-chardev", "stdio,id=console,signal=off",
                 "-serial", "chardev:console",
-                "-chardev", "socket,id=vb0,path=" + c.socket(),
+                "-chardev", "socket,id=vb0,path=" + c.socket() + chardevOptions,
                 "-device", "vhost-user-blk-pci,chardev=vb0,num-queues=" + plan.queues()));
         return cmd;
     }

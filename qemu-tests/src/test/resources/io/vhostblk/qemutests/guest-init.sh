@@ -231,6 +231,153 @@ op_flush() {
     if read -t 60 reply </dev/console; then pass "$1" "flushes $before -> $after"; else fail "$1" "the host did not answer within 60 s"; fi
 }
 
+# genloop CHECK BLOCKS GENERATIONS: each generation writes every 4 KiB block with "%07d:%07d\n"
+# (block, generation) repeated, by 4 O_DIRECT writers in parallel (so requests overlap and may
+# complete out of order), fsyncs, reads every block back and compares, then has the host check the
+# image (SYNCED gen-G). SYNCED go-G tells the host the generation's I/O starts. Runs while the host restarts the back-end under it: any I/O error, here or
+# in the kernel log, fails the check.
+op_genloop() {
+    share=$(($2 / 4))
+    g=1
+    while [ $g -le "$3" ]; do
+        awk -v n="$2" -v g=$g 'BEGIN { for (b = 0; b < n; b++) { r = sprintf("%07d:%07d\n", b, g); for (i = 0; i < 256; i++) printf "%s", r } }' >/tmp/gen
+        # The host may take the back-end down at any moment from here on.
+        say SYNCED "go-$g"
+        if ! read -t 120 reply </dev/console; then
+            fail "$1" "generation $g: the host did not answer within 120 s"
+            return
+        fi
+        pids=
+        k=0
+        while [ $k -lt 4 ]; do
+            dd if=/tmp/gen of=$DEV bs=4096 skip=$((k * share)) seek=$((k * share)) count=$share \
+                oflag=direct conv=notrunc >/tmp/w$k.log 2>&1 &
+            pids="$pids $!"
+            k=$((k + 1))
+        done
+        k=0
+        for p in $pids; do
+            if ! wait "$p"; then
+                fail "$1" "generation $g: writer $k failed: $(cat /tmp/w$k.log)"
+                return
+            fi
+            k=$((k + 1))
+        done
+        if ! run sync -d $DEV; then
+            fail "$1" "generation $g: fsync failed: $OUT"
+            return
+        fi
+        if ! run dd if=$DEV of=/tmp/got bs=4096 count="$2" iflag=direct; then
+            fail "$1" "generation $g: read back failed: $OUT"
+            return
+        fi
+        if ! run cmp /tmp/got /tmp/gen; then
+            fail "$1" "generation $g: data reads back wrong: $OUT"
+            return
+        fi
+        say SYNCED "gen-$g"
+        if ! read -t 120 reply </dev/console; then
+            fail "$1" "generation $g: the host did not answer within 120 s"
+            return
+        fi
+        g=$((g + 1))
+    done
+    errors=$(dmesg | grep -iE "I/O error|blk_update_request|print_req_error" | tail -n 3)
+    if [ -n "$errors" ]; then fail "$1" "kernel log reports I/O errors: $errors"; else pass "$1" "$3 generations of $2 blocks, no I/O error"; fi
+}
+
+# migwrite CHECK BLOCKS FINAL READ_AT: four O_DIRECT writers rewrite their quarter of the 4 KiB blocks with
+# "%07d:%07d\n" (block, generation), generation after generation, while the host migrates the guest
+# (SYNCED migrate, answered from the destination once the migration completed). Then the writers stop;
+# each one's blocks must hold its last completed generation; a final generation FINAL is written to
+# every block, fsynced and read back. Meanwhile two readers check the prefilled MiB at READ_AT.
+gen_blocks() { # FIRST COUNT GENERATION > file
+    awk -v s="$1" -v n="$2" -v g="$3" 'BEGIN { for (b = s; b < s + n; b++) { r = sprintf("%07d:%07d\n", b, g); for (i = 0; i < 256; i++) printf "%s", r } }'
+}
+op_migwrite() {
+    share=$(($2 / 4))
+    rm -f /tmp/stop /tmp/last*
+    pids=
+    k=0
+    while [ $k -lt 4 ]; do
+        (
+            g=1
+            while [ ! -e /tmp/stop ]; do
+                gen_blocks $((k * share)) $share $g >/tmp/m$k
+                dd if=/tmp/m$k of=$DEV bs=4096 seek=$((k * share)) count=$share oflag=direct conv=notrunc 2>/tmp/w$k.log || exit 1
+                echo $g >/tmp/last$k
+                g=$((g + 1))
+            done
+        ) &
+        pids="$pids $!"
+        k=$((k + 1))
+    done
+    # Two readers verify the host's prefill (READ_AT.. +1 MiB, pattern from 0) in alternating halves, so
+    # a read buffer the device filled but the migration did not carry over would hold the other half.
+    half=524288
+    dd if=/pattern of=/tmp/want0 bs=65536 count=8 2>/dev/null
+    dd if=/pattern of=/tmp/want1 bs=65536 skip=8 count=8 2>/dev/null
+    rpids=
+    j=0
+    while [ $j -lt 2 ]; do
+        (
+            i=$j
+            while [ ! -e /tmp/stop ]; do
+                h=$((i % 2))
+                dd if=$DEV of=/tmp/r$j bs=65536 count=8 skip=$(($4 + h * half)) iflag=direct,skip_bytes 2>/tmp/rlog$j || exit 1
+                cmp /tmp/r$j /tmp/want$h >/tmp/rlog$j 2>&1 || exit 2
+                i=$((i + 1))
+            done
+        ) &
+        rpids="$rpids $!"
+        j=$((j + 1))
+    done
+    say SYNCED migrate
+    if ! read -t 600 reply </dev/console; then
+        touch /tmp/stop
+        fail "$1" "the host did not answer within 600 s"
+        return
+    fi
+    touch /tmp/stop
+    k=0
+    for p in $pids; do
+        if ! wait "$p"; then fail "$1" "writer $k failed: $(cat /tmp/w$k.log)"; return; fi
+        k=$((k + 1))
+    done
+    j=0
+    for p in $rpids; do
+        wait "$p"
+        st=$?
+        if [ $st != 0 ]; then fail "$1" "reader $j failed (status $st): $(cat /tmp/rlog$j)"; return; fi
+        j=$((j + 1))
+    done
+    reached=
+    k=0
+    while [ $k -lt 4 ]; do
+        if [ -f /tmp/last$k ]; then
+            g=$(cat /tmp/last$k)
+            reached="$reached $g"
+            gen_blocks $((k * share)) $share $g >/tmp/want
+            if ! run dd if=$DEV of=/tmp/got bs=4096 skip=$((k * share)) count=$share iflag=direct; then
+                fail "$1" "read back of writer $k's blocks failed: $OUT"
+                return
+            fi
+            if ! run cmp /tmp/got /tmp/want; then
+                fail "$1" "writer $k's blocks do not hold its last generation $g: $OUT: $(head -c 16 /tmp/got)"
+                return
+            fi
+        fi
+        k=$((k + 1))
+    done
+    gen_blocks 0 "$2" "$3" >/tmp/want
+    if ! run dd if=/tmp/want of=$DEV bs=4096 count="$2" oflag=direct conv=notrunc; then fail "$1" "final write failed: $OUT"; return; fi
+    if ! run sync -d $DEV; then fail "$1" "fsync failed: $OUT"; return; fi
+    if ! run dd if=$DEV of=/tmp/got bs=4096 count="$2" iflag=direct; then fail "$1" "final read failed: $OUT"; return; fi
+    if ! run cmp /tmp/got /tmp/want; then fail "$1" "final generation reads back wrong: $OUT"; return; fi
+    errors=$(dmesg | grep -iE "I/O error|blk_update_request|print_req_error" | tail -n 3)
+    if [ -n "$errors" ]; then fail "$1" "kernel log reports I/O errors: $errors"; else pass "$1" "writers reached generations$reached"; fi
+}
+
 # fsync CHECK
 op_fsync() {
     before=$(stat_field 16)
@@ -318,7 +465,7 @@ while read -r op check args; do
     esac
     # shellcheck disable=SC2086 # the arguments are split on purpose
     case $op in
-    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | fsync | writefails | iofails | discardfails)
+    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | genloop | migwrite | fsync | writefails | iofails | discardfails)
         "op_$op" "$check" $args ;;
     *) fail "$check" "unknown plan operation '$op'" ;;
     esac

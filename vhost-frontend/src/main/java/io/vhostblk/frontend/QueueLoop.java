@@ -182,6 +182,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
     @Override
     public void used(int head, int writtenLength) {
+        queue.logWritable(context.chainFor(head));
         queue.pushUsed(head, writtenLength);
         usedPending = true;
     }

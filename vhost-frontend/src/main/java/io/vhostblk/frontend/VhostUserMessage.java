@@ -33,9 +33,9 @@ public final class VhostUserMessage {
         return new VhostUserMessage(request.code(), flags, payload, fds);
     }
 
-    /** The reply to this message carrying {@code body}. */
-    public VhostUserMessage reply(byte[] body) {
-        return new VhostUserMessage(code, VhostUserProtocol.VERSION | VhostUserProtocol.FLAG_REPLY, body, new int[0]);
+    /** The reply to this message carrying {@code body} (and {@code fds}, which stay the sender's to close). */
+    public VhostUserMessage reply(byte[] body, int... fds) {
+        return new VhostUserMessage(code, VhostUserProtocol.VERSION | VhostUserProtocol.FLAG_REPLY, body, fds);
     }
 
     /** The raw request number. */

@@ -6,6 +6,8 @@ public final class VhostUserProtocol {
     public static final long F_PROTOCOL_FEATURES = 1L << 30;
     /** VIRTIO_RING_F_INDIRECT_DESC. */
     public static final long F_RING_INDIRECT_DESC = 1L << 28;
+    /** VHOST_F_LOG_ALL: log every guest write in the dirty bitmap (live migration). */
+    public static final long F_LOG_ALL = 1L << 26;
     /** VIRTIO_RING_F_EVENT_IDX. */
     public static final long F_RING_EVENT_IDX = 1L << 29;
 

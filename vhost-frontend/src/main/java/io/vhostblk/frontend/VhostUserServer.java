@@ -18,8 +18,12 @@ import java.nio.file.Path;
  * Serves one device's vhost-user socket: listens on a path and runs one front-end session at a
  * time on a platform thread named {@code vhost-user-<device>}.
  *
- * <p>While a front-end is connected, another one that connects is accepted and closed at once
- * (it sees end of stream), so it fails fast instead of hanging in the backlog. When a session
+ * <p>While a front-end is connected, another one that connects waits in the backlog for up to
+ * {@link #TAKEOVER_GRACE_MILLIS}: a front-end that reconnects at once (QEMU's reconnect, a
+ * restarted client) usually arrives before the server has read its old connection's end of
+ * stream, and must be served once that session has torn down. If the old connection is still
+ * alive after the grace, the newcomer is accepted and closed (it sees end of stream), so it
+ * fails instead of hanging. The connection is always read before the listener. When a session
  * ends — the front-end disconnected, or sent a message that breaks the protocol — its queues
  * are stopped, the device is reset, the reason is logged, and the server waits for the next
  * front-end (QEMU's reconnect). {@link #close()} stops everything promptly from any thread.
@@ -27,9 +31,15 @@ import java.nio.file.Path;
 public final class VhostUserServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserServer.class.getName());
 
+    /** How long a second front-end waits for the connected one to go away before it is refused. */
+    static final int TAKEOVER_GRACE_MILLIS = 1000;
+
+    private static final int WAKE_TIMEOUT = -1;
     private static final int WAKE_STOP = 0;
     private static final int WAKE_LISTENER = 1;
     private static final int WAKE_CONNECTION = 2;
+    /** Order in which ready descriptors are served: a departing front-end's end of stream before a newcomer. */
+    private static final int[] PRIORITY = {WAKE_STOP, WAKE_CONNECTION, WAKE_LISTENER};
 
     private final String deviceId;
     private final VhostUserDevice device;
@@ -97,7 +107,7 @@ public final class VhostUserServer implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pollFds = arena.allocate(Libc.POLLFD, 3);
             while (!stopping) {
-                int wake = await(pollFds, -1);
+                int wake = await(pollFds, -1, true, -1);
                 if (wake == WAKE_STOP) {
                     break;
                 }
@@ -127,15 +137,27 @@ public final class VhostUserServer implements AutoCloseable {
         String reason = "front-end disconnected";
         VhostUserChannel channel = new VhostUserChannel(socket);
         VhostUserSession session = new VhostUserSession(deviceId, device, channel);
+        // When a second front-end is waiting: the System.nanoTime() at which it is refused.
+        long refuseAt = 0;
+        boolean newcomerWaiting = false;
         try {
             while (true) {
-                int wake = await(pollFds, socket.fd());
+                int timeout = newcomerWaiting
+                        ? (int) Math.max(0, (refuseAt - System.nanoTime() + 999_999) / 1_000_000) : -1;
+                int wake = await(pollFds, socket.fd(), !newcomerWaiting, timeout);
                 if (wake == WAKE_STOP) {
                     reason = "server stopping";
                     break;
                 }
                 if (wake == WAKE_LISTENER) {
+                    // Probably the same front-end reconnecting: give its old connection time to end.
+                    newcomerWaiting = true;
+                    refuseAt = System.nanoTime() + TAKEOVER_GRACE_MILLIS * 1_000_000L;
+                    continue;
+                }
+                if (wake == WAKE_TIMEOUT) {
                     refuseSecondFrontEnd();
+                    newcomerWaiting = false;
                     continue;
                 }
                 if (!session.serveOne()) {
@@ -191,27 +213,30 @@ public final class VhostUserServer implements AutoCloseable {
     }
 
     /**
-     * Waits until the stop signal, the listener or (when {@code connectionFd >= 0}) the
-     * connection is readable, in that priority.
+     * Waits until the stop signal, (when {@code connectionFd >= 0}) the connection or (when
+     * {@code watchListener}) the listener is readable, in that priority, or {@code timeoutMillis}
+     * passed ({@link #WAKE_TIMEOUT}; -1 waits for ever).
      */
-    private int await(MemorySegment pollFds, int connectionFd) throws LinuxException {
-        int count = connectionFd >= 0 ? 3 : 2;
+    private int await(MemorySegment pollFds, int connectionFd, boolean watchListener, int timeoutMillis)
+            throws LinuxException {
         setPollFd(pollFds, WAKE_STOP, stopSignal.fd());
-        setPollFd(pollFds, WAKE_LISTENER, listener.fd());
-        if (connectionFd >= 0) {
-            setPollFd(pollFds, WAKE_CONNECTION, connectionFd);
-        }
+        // poll ignores negative descriptors.
+        setPollFd(pollFds, WAKE_LISTENER, watchListener ? listener.fd() : -1);
+        setPollFd(pollFds, WAKE_CONNECTION, connectionFd);
         while (true) {
-            int rc = Libc.poll(pollFds, count, -1);
+            int rc = Libc.poll(pollFds, 3, timeoutMillis);
             if (rc == -Errno.EINTR) {
                 continue;
             }
             Libc.check("poll", rc, "vhost-user socket of device " + deviceId);
-            for (int i = 0; i < count; i++) {
+            for (int i : PRIORITY) {
                 short revents = pollFds.getAtIndex(ValueLayout.JAVA_SHORT, i * 4L + 3);
                 if (revents != 0) {
                     return i;
                 }
+            }
+            if (rc == 0) {
+                return WAKE_TIMEOUT;
             }
         }
     }

@@ -1,12 +1,16 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.linux.EventFd;
+import io.vhostblk.linux.Libc;
+import io.vhostblk.linux.LinuxException;
+import io.vhostblk.virtio.DirtyLog;
 import io.vhostblk.virtio.GuestMemory;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioException;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,7 +33,9 @@ public final class VhostUserSession implements AutoCloseable {
     public static final long PROTOCOL_FEATURES = protocolBit(VhostUserProtocol.PROTOCOL_F_MQ)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIG)
-            | protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE);
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD)
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_LOG_SHMFD);
 
     /** SET_VRING_KICK/CALL/ERR u64: bits 0-7 the ring index, bit 8 "no descriptor". */
     private static final long VRING_INDEX_MASK = 0xff;
@@ -45,12 +51,19 @@ public final class VhostUserSession implements AutoCloseable {
     private long ackedProtocolFeatures;
     private boolean owner;
     private GuestMemory memory;
+    /** Requests in flight, shared with the front-end so a restarted back-end can finish them; null until given. */
+    private InflightArea inflight;
+    /** The front-end's dirty bitmap (SET_LOG_BASE) and its mapping; written only while LOG_ALL is acked. */
+    private DirtyLog dirtyLog;
+    private MemorySegment dirtyLogMapping;
+    /** SET_LOG_FD's eventfd: kept (and closed) but unused, as nothing is cached between log writes. */
+    private EventFd logFd;
 
     public VhostUserSession(String deviceId, VhostUserDevice device, VhostUserChannel channel) {
         this.deviceId = deviceId;
         this.device = device;
         this.channel = channel;
-        this.offeredFeatures = device.features() | VhostUserProtocol.F_PROTOCOL_FEATURES;
+        this.offeredFeatures = device.features() | VhostUserProtocol.F_PROTOCOL_FEATURES | VhostUserProtocol.F_LOG_ALL;
         int queues = device.maxQueues();
         if (queues < 1 || queues > VRING_INDEX_MASK + 1) {
             throw new IllegalArgumentException("device " + deviceId + ": maxQueues " + queues + " not in 1..256");
@@ -155,7 +168,46 @@ public final class VhostUserSession implements AutoCloseable {
                 requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_RESET_DEVICE, "RESET_DEVICE");
                 requireEmpty(msg);
                 resetRings();
+                // What was in flight belonged to the rings just forgotten (QEMU frees its copy on reset too).
+                replaceInflight(null);
                 ackedFeatures = 0;
+                yield null;
+            }
+            case GET_INFLIGHT_FD -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD, "INFLIGHT_SHMFD");
+                InflightInfo asked = InflightInfo.decode(msg);
+                checkInflightGeometry(msg, asked);
+                InflightArea area;
+                try {
+                    area = InflightArea.create(deviceId, asked.numQueues(), asked.queueSize());
+                } catch (LinuxException e) {
+                    throw new VhostUserException(msg.name() + ": cannot create the inflight area", e);
+                }
+                replaceInflight(area);
+                LOG.log(Level.INFO, "device " + deviceId + ": inflight area created, " + asked.numQueues() + " queues of "
+                        + asked.queueSize() + ", " + area.size() + " bytes");
+                yield msg.reply(new InflightInfo(area.size(), 0, asked.numQueues(), asked.queueSize()).encode(), area.fd());
+            }
+            case SET_INFLIGHT_FD -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD, "INFLIGHT_SHMFD");
+                InflightInfo given = InflightInfo.decode(msg);
+                msg.requireFds(1);
+                checkInflightGeometry(msg, given);
+                long needed = InflightArea.bytesFor(given.numQueues(), given.queueSize());
+                if (given.mmapSize() < needed || given.mmapOffset() < 0 || given.mmapOffset() % 4096 != 0) {
+                    throw new VhostUserException(msg.name() + ": mmap_size " + given.mmapSize() + " at offset "
+                            + given.mmapOffset() + " cannot hold " + given.numQueues() + " queues of " + given.queueSize()
+                            + " (" + needed + " bytes at a page-aligned offset)");
+                }
+                InflightArea area;
+                try {
+                    area = InflightArea.adopt(msg.takeFd(0), given);
+                } catch (LinuxException e) {
+                    throw new RequestFailedException(msg.name() + ": cannot map the inflight area", e);
+                }
+                replaceInflight(area);
+                LOG.log(Level.INFO, "device " + deviceId + ": inflight area set, " + given.numQueues() + " queues of "
+                        + given.queueSize());
                 yield null;
             }
             case GET_QUEUE_NUM -> {
@@ -180,9 +232,9 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_VRING_ADDR -> {
                 VringAddress a = VringAddress.decode(msg);
                 Vring v = vring(msg, a.index());
-                if (a.flags() != 0) {
+                if ((a.flags() & ~VringAddress.F_LOG) != 0) {
                     throw new VhostUserException(msg.name() + ": vring " + v.index + " flags 0x" + Integer.toHexString(a.flags())
-                            + " not supported (dirty logging is not offered)");
+                            + " has bits other than VHOST_VRING_F_LOG");
                 }
                 reconfigure(v, () -> v.address = a);
                 yield null;
@@ -273,8 +325,36 @@ public final class VhostUserSession implements AutoCloseable {
                 }
                 yield null;
             }
-            case SET_LOG_BASE, SET_LOG_FD -> throw new VhostUserException(msg.name()
-                    + ": dirty-page logging (migration) is not supported by this back-end");
+            case SET_LOG_BASE -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_LOG_SHMFD, "LOG_SHMFD");
+                msg.requirePayloadSize(16);
+                msg.requireFds(1);
+                java.nio.ByteBuffer b = msg.payload();
+                long size = b.getLong();
+                long offset = b.getLong();
+                int fd = msg.takeFd(0);
+                MemorySegment mapping;
+                try {
+                    if (size <= 0 || offset < 0 || offset % 4096 != 0) {
+                        throw new VhostUserException(msg.name() + ": log of " + size + " bytes at offset " + offset
+                                + " is not a positive size at a page-aligned offset");
+                    }
+                    mapping = Libc.mmap(size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, offset);
+                } catch (LinuxException e) {
+                    throw new RequestFailedException(msg.name() + ": cannot map the " + size + "-byte dirty log", e);
+                } finally {
+                    Libc.close(fd);
+                }
+                replaceDirtyLog(mapping);
+                LOG.log(Level.INFO, "device " + deviceId + ": dirty log set, " + size + " bytes");
+                // The front-end waits for this reply before it relies on the log.
+                yield msg.reply(VhostUserMessage.u64(0));
+            }
+            case SET_LOG_FD -> {
+                msg.requireFds(1);
+                logFd = Vring.replace(logFd, EventFd.adopt(msg.takeFd(0)));
+                yield null;
+            }
             default -> throw new VhostUserException(msg.name() + ": not supported by this back-end"
                     + " (its protocol feature is not offered)");
         };
@@ -316,6 +396,36 @@ public final class VhostUserSession implements AutoCloseable {
             old.close();
         }
         LOG.log(Level.INFO, "device " + deviceId + ": memory table set, " + table.regions().size() + " regions");
+        startAll(restart);
+    }
+
+    private void checkInflightGeometry(VhostUserMessage msg, InflightInfo info) throws VhostUserException {
+        if (info.numQueues() < 1 || info.numQueues() > vrings.length
+                || info.queueSize() < 1 || info.queueSize() > VhostUserProtocol.MAX_QUEUE_SIZE) {
+            throw new VhostUserException(msg.name() + ": " + info.numQueues() + " queues of " + info.queueSize()
+                    + " not within 1.." + vrings.length + " queues of 1.." + VhostUserProtocol.MAX_QUEUE_SIZE);
+        }
+    }
+
+    /** Swaps the dirty log; the rings that write to the old one stop first (its mapping goes away). */
+    private void replaceDirtyLog(MemorySegment mapping) throws RequestFailedException {
+        List<Vring> restart = stopAll();
+        if (dirtyLogMapping != null) {
+            Libc.munmap(dirtyLogMapping);
+        }
+        dirtyLogMapping = mapping;
+        dirtyLog = mapping == null ? null : new DirtyLog(mapping);
+        startAll(restart);
+    }
+
+    /** Swaps the inflight area; the rings that use the old one stop first (its mapping goes away). */
+    private void replaceInflight(InflightArea fresh) throws RequestFailedException {
+        List<Vring> restart = stopAll();
+        InflightArea old = inflight;
+        inflight = fresh;
+        if (old != null) {
+            old.close();
+        }
         startAll(restart);
     }
 
@@ -376,10 +486,25 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void start(Vring v) throws RequestFailedException {
         VringAddress a = v.address;
+        int resubmitted;
+        int resumeAt;
         try {
             SplitVirtqueue queue = new SplitVirtqueue(memory, v.size, a.descUserAddr(), a.availUserAddr(),
                     a.usedUserAddr(), v.base, (ackedFeatures & VhostUserProtocol.F_RING_EVENT_IDX) != 0,
-                    (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0);
+                    (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0,
+                    inflight != null ? inflight.region(v.index) : null);
+            // Read before the queue's thread starts taking requests.
+            resubmitted = queue.inflight().resubmitPending();
+            resumeAt = queue.nextAvail();
+            if ((ackedFeatures & VhostUserProtocol.F_LOG_ALL) != 0 && dirtyLog != null) {
+                // Used-ring writes are logged only at the address the front-end gave for them.
+                queue.logWritesTo(dirtyLog, (a.flags() & VringAddress.F_LOG) != 0 ? a.logGuestAddr() : -1);
+            }
+            if (v.call != null) {
+                // The guest may be waiting for an interrupt a previous back-end never sent (it died,
+                // or the front-end dropped the signal while reconnecting): a spurious one is harmless.
+                v.call.signal();
+            }
             v.worker = device.startQueue(v.index, queue, v.kick, v.call);
             v.queue = queue;
         } catch (VirtioException | VhostUserException e) {
@@ -387,7 +512,9 @@ public final class VhostUserSession implements AutoCloseable {
                     + ", desc 0x" + Long.toHexString(a.descUserAddr()) + ", avail 0x" + Long.toHexString(a.availUserAddr())
                     + ", used 0x" + Long.toHexString(a.usedUserAddr()) + ")", e);
         }
-        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, size " + v.size + ", base " + v.base);
+        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, size " + v.size + ", base " + v.base
+                + (resumeAt != v.base ? ", resumed at avail index " + resumeAt + " from the inflight area" : "")
+                + (resubmitted > 0 ? ", " + resubmitted + " requests in flight before the restart resubmitted" : ""));
     }
 
     private void stop(Vring v) {
@@ -457,6 +584,16 @@ public final class VhostUserSession implements AutoCloseable {
         try {
             resetRings();
         } finally {
+            if (inflight != null) {
+                inflight.close();
+                inflight = null;
+            }
+            if (dirtyLogMapping != null) {
+                Libc.munmap(dirtyLogMapping);
+                dirtyLogMapping = null;
+                dirtyLog = null;
+            }
+            logFd = Vring.replace(logFd, null);
             if (memory != null) {
                 memory.close();
                 memory = null;

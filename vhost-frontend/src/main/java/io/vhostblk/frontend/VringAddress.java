@@ -9,7 +9,7 @@ import java.nio.ByteBuffer;
 public record VringAddress(int index, int flags, long descUserAddr, long usedUserAddr, long availUserAddr,
                            long logGuestAddr) {
     public static final int SIZE = 40;
-    /** VHOST_VRING_F_LOG: log used-ring writes (migration); this back-end does not support dirty logging. */
+    /** VHOST_VRING_F_LOG: log used-ring writes at log_guest_addr (migration). */
     public static final int F_LOG = 1;
 
     public static VringAddress decode(VhostUserMessage m) throws VhostUserException {

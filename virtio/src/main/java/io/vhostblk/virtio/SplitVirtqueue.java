@@ -25,6 +25,11 @@ import java.nio.ByteOrder;
  * writable one; INDIRECT only when negotiated, never nested, never with NEXT; an indirect table
  * non-empty, a multiple of 16 bytes, at most {@code size} entries and inside one region; the sum
  * of buffer lengths fits in 32 bits.
+ *
+ * <p>Inflight tracking: every head handed out is flagged in an {@link InflightRegion} first,
+ * and cleared only after the used index covering it is published. At construction the region
+ * is reconciled with the ring ({@link InflightRegion#recover}): requests a previous back-end
+ * left in flight are handed out again by {@link #popAvail()}, oldest first, before new ones.
  */
 public final class SplitVirtqueue {
     /** Largest split-queue size the spec allows. */
@@ -59,6 +64,12 @@ public final class SplitVirtqueue {
     private final boolean indirect;
     private final long usedEventOffset;
     private final long availEventOffset;
+    private final InflightRegion inflight;
+    /** Where the back-end's writes are logged during migration, or null; set before the queue runs. */
+    private DirtyLog dirtyLog;
+    /** The log for used-ring writes (null when the front-end gave no address for them) and that address. */
+    private DirtyLog usedLog;
+    private long usedLogGpa;
 
     private int nextAvail;
     /** Last avail.idx read; entries up to it may be consumed without another acquire. */
@@ -77,6 +88,16 @@ public final class SplitVirtqueue {
      */
     public SplitVirtqueue(GuestMemory memory, int size, long descUserAddr, long availUserAddr, long usedUserAddr,
                           int nextAvail, boolean eventIdx, boolean indirect) throws VirtioException {
+        this(memory, size, descUserAddr, availUserAddr, usedUserAddr, nextAvail, eventIdx, indirect, null);
+    }
+
+    /**
+     * @param inflight the front-end's inflight region for this queue (it decides where the queue
+     *                 resumes unless it was never initialised), or null to track in private memory
+     */
+    public SplitVirtqueue(GuestMemory memory, int size, long descUserAddr, long availUserAddr, long usedUserAddr,
+                          int nextAvail, boolean eventIdx, boolean indirect, InflightRegion inflight)
+            throws VirtioException {
         if (size < 1 || size > MAX_SIZE || Integer.bitCount(size) != 1) {
             throw new VirtioException("queue size " + size + " is not a power of two in [1, " + MAX_SIZE + "]");
         }
@@ -97,11 +118,12 @@ public final class SplitVirtqueue {
         this.used = ring(memory, "used ring", usedUserAddr, 6L + 8L * size, USED_ALIGN);
         this.usedEventOffset = 4L + 2L * size;
         this.availEventOffset = 4L + 8L * size;
-        this.nextAvail = nextAvail;
-        this.availShadow = nextAvail;
         // The used index lives in guest memory: after a reconnect it is the truth, not zero.
         this.nextUsed = (short) INDEX.getAcquire(used, 2L) & 0xffff;
         this.publishedUsed = nextUsed;
+        this.inflight = inflight != null ? inflight : InflightRegion.detached(size);
+        this.nextAvail = this.inflight.recover(nextUsed, size, nextAvail);
+        this.availShadow = this.nextAvail;
     }
 
     private static void checkAligned(String what, long uva, int align) throws VirtioException {
@@ -151,8 +173,45 @@ public final class SplitVirtqueue {
         return nextUsed;
     }
 
-    /** Pops the next available head (acquire read of avail.idx), or -1 when the ring is empty. */
+    /**
+     * Logs every guest write from now on into {@code log} (live migration): used-ring writes at
+     * {@code usedLogGpa} (the front-end's log_guest_addr; negative: none given, not logged), and
+     * what {@link #logWritable} is given. Call before the queue's loop runs; null turns logging off.
+     */
+    public void logWritesTo(DirtyLog log, long usedLogGpa) {
+        this.dirtyLog = log;
+        this.usedLog = usedLogGpa >= 0 ? log : null;
+        this.usedLogGpa = usedLogGpa;
+    }
+
+    /** Marks every device-writable buffer of a completed chain in the dirty log, if logging (data and status byte). */
+    public void logWritable(DescriptorChain chain) {
+        DirtyLog log = dirtyLog;
+        if (log == null) {
+            return;
+        }
+        for (int i = 0; i < chain.segmentCount(); i++) {
+            if (chain.writable(i)) {
+                log.markHost(memory, chain.address(i), chain.length(i));
+            }
+        }
+    }
+
+    /** The inflight bookkeeping of this queue. */
+    public InflightRegion inflight() {
+        return inflight;
+    }
+
+    /**
+     * Pops the next head to process and flags it in flight: first any request a previous
+     * back-end left in flight, then the avail ring (acquire read of avail.idx); -1 when empty.
+     */
     public int popAvail() throws VirtioException {
+        int resubmitted = inflight.nextResubmit();
+        if (resubmitted >= 0) {
+            // Still flagged, with its original fetch counter: a second crash keeps the order.
+            return resubmitted;
+        }
         if (nextAvail == availShadow && !refreshAvail()) {
             return -1;
         }
@@ -162,6 +221,7 @@ public final class SplitVirtqueue {
                     + ", beyond queue size " + size);
         }
         nextAvail = (nextAvail + 1) & 0xffff;
+        inflight.markInflight(head);
         return head;
     }
 
@@ -171,7 +231,7 @@ public final class SplitVirtqueue {
      * {@link #popAvail()} reports it.
      */
     public boolean hasAvail() {
-        return nextAvail != availShadow || ((short) INDEX.getAcquire(avail, 2L) & 0xffff) != nextAvail;
+        return inflight.resubmitPending() > 0 || nextAvail != availShadow || ((short) INDEX.getAcquire(avail, 2L) & 0xffff) != nextAvail;
     }
 
     /** Re-reads avail.idx (acquire); true when it is ahead of nextAvail. */
@@ -325,6 +385,9 @@ public final class SplitVirtqueue {
             return 0;
         }
         memory.regionSegment(r).set(ValueLayout.JAVA_BYTE, gpa - memory.regionGuestAddr(r), status);
+        if (dirtyLog != null) {
+            dirtyLog.mark(gpa, 1);
+        }
         return 1;
     }
 
@@ -355,14 +418,22 @@ public final class SplitVirtqueue {
                 + "descriptor " + idx + ": " + problem);
     }
 
-    /** Writes a used element; becomes visible to the guest at the next {@link #publishUsed()}. */
+    /**
+     * Writes a used element; becomes visible to the guest at the next {@link #publishUsed()}.
+     *
+     * @throws IllegalStateException head is not in flight (completing it twice would corrupt the guest's ring)
+     */
     public void pushUsed(int head, int writtenLength) {
         if (head < 0 || head >= size) {
             throw new IllegalArgumentException("head " + head + " is beyond queue size " + size);
         }
+        inflight.markUsed(head);
         long off = 4L + 8L * (nextUsed & mask);
         used.set(U32, off, head);
         used.set(U32, off + 4, writtenLength);
+        if (usedLog != null) {
+            usedLog.mark(usedLogGpa + off, 8);
+        }
         nextUsed = (nextUsed + 1) & 0xffff;
     }
 
@@ -373,7 +444,12 @@ public final class SplitVirtqueue {
         if (old == now) {
             return false;
         }
+        inflight.beforePublish();
         INDEX.setRelease(used, 2L, (short) now);
+        if (usedLog != null) {
+            usedLog.mark(usedLogGpa + 2, 2);
+        }
+        inflight.afterPublish(now);
         publishedUsed = now;
         // The driver's suppression field must be read after our index is visible, or both sides
         // may decide the other will act (lost interrupt).
@@ -408,9 +484,15 @@ public final class SplitVirtqueue {
         if (eventIdx) {
             if (enabled) {
                 used.set(U16, availEventOffset, (short) nextAvail);
+                if (usedLog != null) {
+                    usedLog.mark(usedLogGpa + availEventOffset, 2);
+                }
             }
         } else {
             used.set(U16, 0L, (short) (enabled ? 0 : USED_F_NO_NOTIFY));
+            if (usedLog != null) {
+                usedLog.mark(usedLogGpa, 2);
+            }
         }
         VarHandle.fullFence();
     }

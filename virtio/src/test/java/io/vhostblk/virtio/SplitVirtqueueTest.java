@@ -85,7 +85,7 @@ class SplitVirtqueueTest {
         driver.setUsedIdx(0x1234);
         SplitVirtqueue q = queue();
         assertEquals(0x1234, q.nextUsed());
-        q.pushUsed(0, 0);
+        push(q, 0, 0);
         q.publishUsed();
         assertEquals(0x1235, driver.usedIdx());
     }
@@ -416,11 +416,17 @@ class SplitVirtqueueTest {
 
     // ---- used ring and notifications ----
 
+    /** Completes head as the device does: it must have been handed out (flagged in flight) first. */
+    private static void push(SplitVirtqueue q, int head, int len) {
+        q.inflight().markInflight(head);
+        q.pushUsed(head, len);
+    }
+
     @Test
     void publishesUsedElementsWithRelease() throws Exception {
         SplitVirtqueue q = queue();
-        q.pushUsed(3, 513);
-        q.pushUsed(5, 1);
+        push(q, 3, 513);
+        push(q, 5, 1);
         assertEquals(0, driver.usedIdx(), "not visible before publish");
         assertTrue(q.publishUsed(), "first publish always signals");
         assertEquals(2, driver.usedIdx());
@@ -434,29 +440,29 @@ class SplitVirtqueueTest {
     @Test
     void honoursNoInterruptWithoutEventIdx() throws Exception {
         SplitVirtqueue q = queue();
-        q.pushUsed(0, 0);
+        push(q, 0, 0);
         q.publishUsed();
         driver.setAvailFlags(1);
-        q.pushUsed(1, 0);
+        push(q, 1, 0);
         assertFalse(q.publishUsed());
         driver.setAvailFlags(0);
-        q.pushUsed(2, 0);
+        push(q, 2, 0);
         assertTrue(q.publishUsed());
     }
 
     @Test
     void eventIdxSignalsOnlyWhenUsedEventIsCrossed() throws Exception {
         SplitVirtqueue q = driver.deviceQueue(true, true);
-        q.pushUsed(0, 0);
+        push(q, 0, 0);
         assertTrue(q.publishUsed()); // first one: unconditional
         driver.setAvailFlags(1); // ignored with EVENT_IDX
         driver.setUsedEvent(3); // wake me when used.idx passes 3, i.e. becomes 4
-        q.pushUsed(1, 0);
+        push(q, 1, 0);
         assertFalse(q.publishUsed(), "1 -> 2 does not cross 3");
-        q.pushUsed(2, 0);
-        q.pushUsed(3, 0);
+        push(q, 2, 0);
+        push(q, 3, 0);
         assertTrue(q.publishUsed(), "2 -> 4 crosses 3 within the batch");
-        q.pushUsed(4, 0);
+        push(q, 4, 0);
         assertFalse(q.publishUsed(), "already signalled for 3");
     }
 
@@ -464,12 +470,12 @@ class SplitVirtqueueTest {
     void eventIdxAcrossIndexWrap() throws Exception {
         driver.setUsedIdx(65534);
         SplitVirtqueue q = driver.deviceQueue(true, true);
-        q.pushUsed(0, 0);
+        push(q, 0, 0);
         q.publishUsed(); // 65535, the unconditional first signal
         driver.setUsedEvent(0); // wants an interrupt when used.idx goes 0 -> 1
-        q.pushUsed(1, 0);
+        push(q, 1, 0);
         assertFalse(q.publishUsed(), "65535 -> 0 does not pass event 0");
-        q.pushUsed(2, 0);
+        push(q, 2, 0);
         assertTrue(q.publishUsed(), "0 -> 1 passes event 0");
     }
 

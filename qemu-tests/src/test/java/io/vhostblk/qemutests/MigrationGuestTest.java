@@ -1,0 +1,242 @@
+package io.vhostblk.qemutests;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Live migration of a guest under write load between two QEMUs on this machine, each with its own
+ * vhost-blk server on the same image: the destination waits with {@code -incoming}; while four
+ * guest writers rewrite their blocks generation after generation and two readers check prefilled
+ * data (so the device writes read buffers), the host migrates the source over QMP. The back-ends log the guest pages they write (dirty log) and drain their queues when
+ * stopped; after the migration the guest, now on the destination, checks every block holds its
+ * writer's last generation, writes a final generation and reads it back; the host checks the image.
+ */
+class MigrationGuestTest {
+    private static final Duration TIMEOUT = Duration.ofSeconds(600);
+    private static final Path TARGET = Path.of("target").toAbsolutePath();
+    private static final int BLOCKS = 256;
+    private static final int FINAL_GENERATION = 1000;
+    /** Where the readers check data the host wrote before boot: device writes into guest read buffers. */
+    private static final long READ_AT = 4L << 20;
+    private static final GuestPlan PLAN = GuestPlan.writable("migrate", 8L << 20, 1, 1)
+            .prefill(READ_AT, 1 << 20, 0)
+            .migrationWrites("migration", BLOCKS, FINAL_GENERATION, READ_AT);
+
+    private static RunLock runLock;
+    private static GuestKernel kernel;
+    private static Path initramfs;
+
+    @BeforeAll
+    static void prepareGuest() throws Exception {
+        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
+        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
+        kernel = GuestKernel.find();
+        initramfs = Initramfs.build(TARGET.resolve("guest-migrate"), kernel, List.of(PLAN));
+    }
+
+    @AfterAll
+    static void releaseLock() throws IOException {
+        if (runLock != null) {
+            runLock.close();
+        }
+    }
+
+    @Test
+    void guestUnderWriteLoadMigratesBetweenTwoServersAndKeepsItsData() throws Exception {
+        Path runDir = TARGET.resolve("qemu-runs").resolve("migrate");
+        TestDirs.deleteRecursively(runDir);
+        Files.createDirectories(runDir);
+        Path image = runDir.resolve("disk.img");
+        DiskImage.create(image, PLAN);
+        Path qemu = HostTools.program("qemu-system-x86_64", "qemu-system-x86");
+        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vb-");
+        Path migration = socketDir.resolve("migration.sock");
+        Path sourceQmp = socketDir.resolve("source-qmp.sock");
+        List<String> serial = Collections.synchronizedList(new ArrayList<>());
+        Map<String, String> verdicts = Collections.synchronizedMap(new LinkedHashMap<>());
+        List<Process> qemus = new ArrayList<>();
+        long start = System.nanoTime();
+        try (StorageBackend sourceServer = VhostBlkServer.start(new ExportSpec(image, PLAN.diskSize(), 1, false,
+                     socketDir.resolve("source.sock"), runDir.resolve("source-backend.log")));
+             StorageBackend destServer = VhostBlkServer.start(new ExportSpec(image, PLAN.diskSize(), 1, false,
+                     socketDir.resolve("dest.sock"), runDir.resolve("dest-backend.log")))) {
+            Process dest = startQemu(qemu, runDir, "dest", destServer.socket(),
+                    List.of("-incoming", "unix:" + migration));
+            qemus.add(dest);
+            Process source = startQemu(qemu, runDir, "source", sourceServer.socket(),
+                    List.of("-qmp", "unix:" + sourceQmp + ",server=on,wait=off"));
+            qemus.add(source);
+            Thread destConsole = pump(dest, runDir.resolve("dest-serial.log"), serial, check -> {
+                verdicts.put(check, "the destination guest asked for '" + check + "', which is no step of the plan");
+                return true;
+            });
+            Thread sourceConsole = pump(source, runDir.resolve("source-serial.log"), serial, check -> {
+                if (!check.equals("migrate")) {
+                    verdicts.put(check, "the source guest asked for '" + check + "', which is no step of the plan");
+                    return true;
+                }
+                String problem = migrate(sourceQmp, migration);
+                verdicts.put(check, problem == null ? "" : problem);
+                // The guest now runs on the destination: its console input is the destination's.
+                ack(dest);
+                return false;
+            });
+            boolean exited = dest.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            source.destroy();
+            source.waitFor(10, TimeUnit.SECONDS);
+            for (Process p : qemus) {
+                if (p.isAlive()) {
+                    p.destroyForcibly();
+                    p.waitFor(10, TimeUnit.SECONDS);
+                }
+            }
+            destConsole.join(10_000);
+            sourceConsole.join(10_000);
+            GuestRun run = new GuestRun(List.copyOf(serial), exited ? dest.exitValue() : -1, !exited,
+                    Duration.ofNanos(System.nanoTime() - start), Map.copyOf(verdicts),
+                    runDir.resolve("dest-serial.log"), runDir.resolve("dest-qemu.log"), List.of());
+            List<String> problems = new ArrayList<>();
+            run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
+            run.hostProblems().forEach(p -> problems.add("host: " + p));
+            if (!verdicts.containsKey("migrate")) {
+                problems.add("the guest never asked for the migration");
+            }
+            String image1 = RestartGuestTest.checkGeneration(image, BLOCKS, FINAL_GENERATION);
+            if (image1 != null) {
+                problems.add("image file after the guest powered off: " + image1);
+            }
+            for (StorageBackend s : List.of(sourceServer, destServer)) {
+                StorageBackend.Exit exit = s.stop();
+                if (!exit.clean()) {
+                    problems.add(s.socket().getFileName() + " server must exit 0 on SIGTERM, but it " + exit);
+                }
+            }
+            if (!problems.isEmpty()) {
+                fail("migration: " + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n"
+                        + run.serialTail(40) + "\n--- source server log ---\n" + sourceServer.logTail(20)
+                        + "\n--- destination server log ---\n" + destServer.logTail(20)
+                        + "\n--- source QEMU ---\n" + Logs.tail(runDir.resolve("source-qemu.log"), 10)
+                        + "\n--- destination QEMU ---\n" + Logs.tail(runDir.resolve("dest-qemu.log"), 10));
+            }
+        } finally {
+            for (Process p : qemus) {
+                if (p.isAlive()) {
+                    p.destroyForcibly();
+                }
+            }
+            TestDirs.deleteRecursively(socketDir);
+        }
+    }
+
+    private static Process startQemu(Path qemu, Path runDir, String name, Path socket, List<String> extra)
+            throws IOException {
+        List<String> command = QemuGuest.command(qemu,
+                new QemuGuest.Config(kernel, initramfs, PLAN, socket, runDir, TIMEOUT), "");
+        command.addAll(extra);
+        Files.writeString(runDir.resolve(name + "-qemu.cmdline"), String.join(" ", command) + "\n");
+        return new ProcessBuilder(command).redirectError(runDir.resolve(name + "-qemu.log").toFile()).start();
+    }
+
+    /** Handles a SYNCED request; returns whether the console's own process gets the ack. */
+    @FunctionalInterface
+    private interface SyncedHandler {
+        boolean handle(String check);
+    }
+
+    private static Thread pump(Process process, Path log, List<String> serial, SyncedHandler handler) {
+        return Thread.ofPlatform().daemon().name("serial-" + log.getFileName()).start(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                    StandardCharsets.ISO_8859_1)); var out = Files.newBufferedWriter(log, StandardCharsets.ISO_8859_1)) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    serial.add(line);
+                    out.write(line);
+                    out.write('\n');
+                    out.flush();
+                    int at = line.indexOf("VBTEST SYNCED ");
+                    if (at >= 0 && handler.handle(line.substring(at + "VBTEST SYNCED ".length()).strip())) {
+                        ack(process);
+                    }
+                }
+            } catch (IOException e) {
+                serial.add("[harness] console of " + log.getFileName() + " ended: " + e);
+            }
+        });
+    }
+
+    private static void ack(Process process) {
+        try {
+            OutputStream in = process.getOutputStream();
+            in.write("ack\n".getBytes(StandardCharsets.US_ASCII));
+            in.flush();
+        } catch (IOException e) {
+            // The guest never gets its answer; it reports the missing reply itself.
+        }
+    }
+
+    /** Migrates the source over QMP and waits (bounded) for the outcome; null when it completed. */
+    private static String migrate(Path qmp, Path migration) {
+        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            ch.connect(UnixDomainSocketAddress.of(qmp));
+            BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch), StandardCharsets.UTF_8));
+            var out = Channels.newOutputStream(ch);
+            in.readLine(); // greeting
+            String caps = command(in, out, "{\"execute\":\"qmp_capabilities\"}");
+            if (!caps.contains("\"return\"")) {
+                return "qmp_capabilities: " + caps;
+            }
+            String started = command(in, out, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:" + migration + "\"}}");
+            if (!started.contains("\"return\"")) {
+                return "migrate: " + started;
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
+            while (System.nanoTime() < deadline) {
+                String status = command(in, out, "{\"execute\":\"query-migrate\"}");
+                if (status.contains("\"status\": \"completed\"") || status.contains("\"status\":\"completed\"")) {
+                    return null;
+                }
+                if (status.contains("failed") || status.contains("cancelled")) {
+                    return "migration ended: " + status;
+                }
+                Thread.sleep(200);
+            }
+            return "migration did not complete within 300 s";
+        } catch (IOException | InterruptedException e) {
+            return "QMP: " + e;
+        }
+    }
+
+    /** Sends one QMP command and returns its reply line, skipping asynchronous events. */
+    private static String command(BufferedReader in, OutputStream out, String json) throws IOException {
+        out.write((json + "\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (!line.contains("\"event\"")) {
+                return line;
+            }
+        }
+        throw new IOException("QMP closed the connection");
+    }
+}
