@@ -30,6 +30,7 @@ public final class VhostUserServer implements AutoCloseable {
     private static final int WAKE_STOP = 0;
     private static final int WAKE_LISTENER = 1;
     private static final int WAKE_CONNECTION = 2;
+    private static final int[] WAKE_ORDER = {WAKE_STOP, WAKE_CONNECTION, WAKE_LISTENER};
 
     private final String deviceId;
     private final VhostUserDevice device;
@@ -207,9 +208,11 @@ public final class VhostUserServer implements AutoCloseable {
                 continue;
             }
             Libc.check("poll", rc, "vhost-user socket of device " + deviceId);
-            for (int i = 0; i < count; i++) {
-                short revents = pollFds.getAtIndex(ValueLayout.JAVA_SHORT, i * 4L + 3);
-                if (revents != 0) {
+            // The connection before the listener: a front-end that closes and reconnects at once
+            // makes both readable, and its new connection must wait for the old session's end
+            // (seen on the connection), not be refused as a second front-end.
+            for (int i : WAKE_ORDER) {
+                if (i < count && pollFds.getAtIndex(ValueLayout.JAVA_SHORT, i * 4L + 3) != 0) {
                     return i;
                 }
             }
