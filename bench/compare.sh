@@ -8,6 +8,7 @@
 #                    [--runtime 5s] [--ramp 1s] [--file-size 1G] [--no-file] [--no-null]
 #                    [--queues "1 2"] [--bench-args "--poll"] [--vb-args "--poll-us 0"]
 #                    [--qsd-aio io_uring|native] [--work DIR] [--jobs "NAME:ARGS;..."]
+#                    [--rbd CONF:POOL/IMAGE] [--pin BACKEND_CPUS:GENERATOR_CPUS]
 #
 # Pinning (default): the back-end under test runs on --backend-cpus and the load generator on
 # --generator-cpus (taskset -c lists; default: the last CPU for the generator, all others for
@@ -19,6 +20,8 @@
 # Backings: "null" (qsd null-co,read-zeroes=off vs vhost-blk --driver null) and "file" (a fully
 # written image opened with O_DIRECT: qsd cache.direct=on,aio=io_uring (or --qsd-aio native) vs
 # vhost-blk --driver io_uring). Both back-ends export as many queues as the largest --queues.
+# With --rbd, also "rbd": an existing Ceph RBD image (qsd driver=rbd vs vhost-blk --driver rbd;
+# the client is client.admin with the keyring CONF names; qsd needs qemu-block-extra).
 # qemu-storage-daemon runs its export in an iothread (--object iothread + iothread=), as QEMU
 # users configure it. vhost-blk runs with its defaults plus --vb-args.
 # Needs: qemu-storage-daemon, taskset (util-linux), JDK 25 (bin/find-jdk), the server jar
@@ -32,6 +35,7 @@ file_size=1G
 qsd_aio=io_uring
 do_null=1
 do_file=1
+rbd=""
 work=""
 reps=2
 pinned=1
@@ -49,6 +53,8 @@ while [ $# -gt 0 ]; do
     --qsd-aio) qsd_aio=$2; shift 2 ;;
     --no-file) do_file=0; shift ;;
     --no-null) do_null=0; shift ;;
+    --rbd) rbd=$2; shift 2 ;;
+    --pin) backend_cpus=${2%%:*}; generator_cpus=${2#*:}; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
@@ -58,7 +64,7 @@ while [ $# -gt 0 ]; do
     --unpinned) pinned=0; shift ;;
     --bench-args) bench_args=$2; shift 2 ;;
     --vb-args) vb_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -186,6 +192,18 @@ start_vb_file() {
     --driver io_uring --queues "$max_queues" $vb_args
 }
 
+start_qsd_rbd() {
+  start_backend qsd "$work/qsd-rbd-$1.log" "$sock" "$qsd" \
+    --blockdev "driver=rbd,node-name=r0,pool=${rbd_image%%/*},image=${rbd_image#*/},conf=$rbd_conf,user=admin,cache.direct=on" \
+    --object iothread,id=iot0 \
+    --export "type=vhost-user-blk,id=e0,node-name=r0,addr.type=unix,addr.path=$sock,writable=on,num-queues=$max_queues,iothread=iot0"
+}
+start_vb_rbd() {
+  # shellcheck disable=SC2086
+  start_backend vhost-blk "$work/vb-rbd-$1.log" "$sock" "${java[@]}" -jar "$jar" serve --socket "$sock" --driver rbd \
+    --disk "rbd:$rbd_image" --rbd-conf "$rbd_conf" --queues "$max_queues" $vb_args
+}
+
 # compare BACKING: the rounds, qsd and vhost-blk alternating.
 compare() {
   local backing=$1
@@ -213,6 +231,10 @@ if [ "$do_file" = 1 ]; then
     dd if=/dev/urandom of="$img" bs=1M count="$count" status=none conv=fsync
   fi
   compare file
+fi
+if [ -n "$rbd" ]; then
+  rbd_conf=${rbd%%:*} rbd_image=${rbd#*:}
+  compare rbd
 fi
 
 # The table: one row per backing/job/queues; each cell "min / median" over the rounds;

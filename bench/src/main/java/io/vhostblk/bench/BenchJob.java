@@ -1,5 +1,7 @@
 package io.vhostblk.bench;
 
+import io.vhostblk.hooks.LatencyHistogram;
+
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.List;

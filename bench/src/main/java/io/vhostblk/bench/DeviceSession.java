@@ -10,10 +10,10 @@ import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.BlkConfig;
 import io.vhostblk.virtio.GuestMemory;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.GuestRam;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -111,7 +111,7 @@ final class DeviceSession implements AutoCloseable {
             fe.setMemTable(new MemoryTable(List.of(region)), ram.fd(0));
             boolean eventIdx = (features & VirtioBlk.bit(VirtioBlk.F_RING_EVENT_IDX)) != 0;
             for (int q = 0; q < o.queues(); q++) {
-                DriverRing ring = new DriverRing(ram, o.ringSize());
+                SplitRingDriver ring = new SplitRingDriver(ram, o.ringSize());
                 EventFd kick = EventFd.create(false);
                 EventFd call;
                 try {
@@ -195,6 +195,24 @@ final class DeviceSession implements AutoCloseable {
         return deviceQueues;
     }
 
+    /** Hangs up at once without stopping the rings, for a back-end that is gone or about to be killed. */
+    void abandon() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        hangUp();
+    }
+
+    private void hangUp() {
+        frontEnd.close();
+        for (QueueRing r : rings) {
+            r.kick().close();
+            r.call().close();
+        }
+        ram.close();
+    }
+
     /** Stops every ring (GET_VRING_BASE), hangs up and frees the guest RAM; the first failure is thrown after all of it. */
     @Override
     public void close() throws BenchException {
@@ -214,12 +232,7 @@ final class DeviceSession implements AutoCloseable {
                 }
             }
         } finally {
-            frontEnd.close();
-            for (QueueRing r : rings) {
-                r.kick().close();
-                r.call().close();
-            }
-            ram.close();
+            hangUp();
         }
         if (failure != null) {
             throw failure;

@@ -1,5 +1,7 @@
 package io.vhostblk.bench;
 
+import io.vhostblk.hooks.LatencyHistogram;
+
 /** What one queue saw; written by its thread only, read after the thread has ended (or merged into a total). */
 final class QueueStats {
     /** Latency of requests completed inside the measured interval. */

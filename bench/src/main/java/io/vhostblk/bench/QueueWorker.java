@@ -1,10 +1,10 @@
 package io.vhostblk.bench;
 
 import io.vhostblk.linux.Libc;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.GuestRam;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -21,14 +21,14 @@ import java.lang.management.ManagementFactory;
 final class QueueWorker implements Runnable {
     private static final int CALL_POLL_MILLIS = 100;
     private static final int EINTR = 4;
-    private static final ValueLayout.OfInt U32 = DriverRing.U32;
-    private static final ValueLayout.OfLong U64 = DriverRing.U64;
+    private static final ValueLayout.OfInt U32 = SplitRingDriver.U32;
+    private static final ValueLayout.OfLong U64 = SplitRingDriver.U64;
     private static final byte STATUS_UNSET = (byte) 0xff;
 
     private enum Phase { MAIN, READ_BACK }
 
     private final int queue;
-    private final DriverRing ring;
+    private final SplitRingDriver ring;
     private final QueueRing fds;
     private final boolean eventIdx;
     private final boolean busyPoll;

@@ -2,10 +2,10 @@ package io.vhostblk.compat;
 
 import io.vhostblk.drivers.DriverException;
 import io.vhostblk.linux.Libc;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -17,20 +17,20 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
 
-import static io.vhostblk.virtio.testing.DriverRing.U32;
-import static io.vhostblk.virtio.testing.DriverRing.U64;
+import static io.vhostblk.virtio.SplitRingDriver.U32;
+import static io.vhostblk.virtio.SplitRingDriver.U64;
 
 /**
- * A guest driving one virtqueue of a {@link QueueContext}: requests built as a Linux guest builds
+ * A guest driving one virtqueue of a {@link VirtioBlkHandler}: requests built as a Linux guest builds
  * them (header, data, status byte) in indirect chains, so a ring of N descriptors can hold N
  * requests in flight; the context's answers go to the used ring, and the guest side reaps them and
  * checks each head comes back exactly once.
  */
 final class GuestRequests implements AutoCloseable {
     final GuestRam ram;
-    final DriverRing ring;
+    final SplitRingDriver ring;
     final SplitVirtqueue queue;
-    QueueContext context;
+    VirtioBlkHandler context;
     /** Every (head, length) the context handed to its {@link UsedSink}, in order. */
     final List<int[]> sinkCalls = new ArrayList<>();
 
@@ -52,15 +52,15 @@ final class GuestRequests implements AutoCloseable {
 
     GuestRequests(long ramBytes, int ringSize) throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, ramBytes));
-        ring = new DriverRing(ram, ringSize);
+        ring = new SplitRingDriver(ram, ringSize);
         queue = ring.deviceQueue(false, true);
         for (int i = 0; i < ringSize; i++) {
             freeHeaders.add(ram.alloc(32, 16));
         }
     }
 
-    QueueContext open(BlockDevice device) throws DriverException {
-        context = new QueueContext(device, 0, ring.size(), 256, (head, len) -> {
+    VirtioBlkHandler open(BlockDevice device) throws DriverException {
+        context = new VirtioBlkHandler(device, 0, ring.size(), 256, (head, len) -> {
             sinkCalls.add(new int[]{head, len});
             queue.pushUsed(head, len);
         });

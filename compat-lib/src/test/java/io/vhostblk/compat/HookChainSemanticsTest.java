@@ -5,6 +5,7 @@ import io.vhostblk.compat.GuestRequests.Posted;
 import io.vhostblk.drivers.BlockDriver;
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.ChainEntry;
@@ -196,29 +197,32 @@ class HookChainSemanticsTest {
         Arena arena = Arena.ofShared();
         closeLast.add(arena);
         int[] opened = new int[1];
-        long[] bounceIov = new long[1];
-        List<Long> iovAtDriver = new ArrayList<>();
+        IoVector[] bounceIov = new IoVector[1];
+        List<IoVector> iovAtDriver = new ArrayList<>();
         BlockDriver d = TestDrivers.recording(disk, r -> {
             if (r.op() == BlockOp.WRITE) {
-                iovAtDriver.add(r.iov().address());
+                iovAtDriver.add(r.data());
             }
         });
         device = new BlockDevice("disk0", "vm1", d, true);
         g.open(device);
         device.hooks(new HookChain(List.of(module("invert", c -> {
             opened[0]++;
-            MemorySegment[] b = Iov.single(arena, 64 * 1024);
-            bounceIov[0] = b[0].address();
+            MemorySegment buf = arena.allocate(64 * 1024, 4096);
+            IoVector bounce = new IoVector(1);
+            bounceIov[0] = bounce;
             return r -> {
                 if (r.op() == BlockOp.WRITE) {
+                    // What goes below is not the guest's request: a child request over the bounce buffer.
                     int n = (int) r.length();
-                    byte[] data = Iov.read(r.iov(), r.iovCount(), n);
+                    byte[] data = Iov.read(r.data(), n);
                     for (int i = 0; i < n; i++) {
                         data[i] ^= (byte) 0xff;
                     }
-                    MemorySegment.copy(data, 0, b[1], ValueLayout.JAVA_BYTE, 0, n);
-                    b[0].set(ValueLayout.JAVA_LONG, 8, n);
-                    r.set(BlockOp.WRITE, r.offset(), n, b[0], 1, false);
+                    MemorySegment.copy(data, 0, buf, ValueLayout.JAVA_BYTE, 0, n);
+                    BlockRequest child = c.child(r).set(BlockOp.WRITE, r.offset(), n, bounce.wrap(buf, 0, n, false), false);
+                    c.submitBelow(child, (x, result) -> c.complete(r, result));
+                    return HookAction.TAKE_OVER;
                 }
                 return HookAction.PASS;
             };
@@ -258,7 +262,7 @@ class HookChainSemanticsTest {
                 return HookAction.PASS;
             }
             log.add("answer:" + r.offset());
-            Iov.write(r.iov(), r.iovCount(), answer);
+            Iov.write(r.data(), answer);
             r.result(r.length());
             return HookAction.COMPLETE;
         });
@@ -299,7 +303,7 @@ class HookChainSemanticsTest {
             }
             workers.execute(() -> {
                 workerThreads.add(Thread.currentThread().getName());
-                Iov.write(r.iov(), r.iovCount(), pattern((int) r.length(), (int) (r.offset() / BLOCK)));
+                Iov.write(r.data(), pattern((int) r.length(), (int) (r.offset() / BLOCK)));
                 c.execute(() -> {
                     if (Thread.currentThread() != loop) {
                         wrongThread.add(Thread.currentThread().getName());
@@ -362,17 +366,18 @@ class HookChainSemanticsTest {
         return module("remap", c -> {
             BlockRequest meta = c.newRequest();
             BlockRequest data = c.newRequest();
-            MemorySegment[] metaBuf = Iov.single(arena, 512);
+            MemorySegment metaBuf = arena.allocate(512, 4096);
+            IoVector metaData = IoVector.over(metaBuf, true);
             return r -> {
                 if (r.op() != BlockOp.READ && r.op() != BlockOp.WRITE) {
                     return HookAction.PASS;
                 }
                 BlockOp op = r.op();
-                meta.set(BlockOp.READ, 0, 512, metaBuf[0], 1, false);
+                meta.set(BlockOp.READ, 0, 512, metaData, false);
                 c.submitBelow(meta, (m, metaResult) -> {
                     results.add(metaResult);
-                    long delta = metaBuf[1].get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
-                    data.set(op, r.offset() + delta, r.length(), r.iov(), r.iovCount(), false);
+                    long delta = metaBuf.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+                    data.set(op, r.offset() + delta, r.length(), r.data(), false);
                     c.submitBelow(data, (q, dataResult) -> {
                         results.add(dataResult);
                         c.complete(r, dataResult);
@@ -493,7 +498,7 @@ class HookChainSemanticsTest {
             public HookAction beforeDriver(BlockRequest r) {
                 log.add("before:inline");
                 if (r.op() == BlockOp.READ) {
-                    Iov.write(r.iov(), r.iovCount(), answer);
+                    Iov.write(r.data(), answer);
                     c.complete(r, r.length());
                     return HookAction.TAKE_OVER;
                 }
@@ -649,6 +654,48 @@ class HookChainSemanticsTest {
     }
 
     @Test
+    void aModuleChangingTheRequestItWasGivenFailsItBeforeTheLayersBelowSeeIt() throws Exception {
+        List<LogRecord> errors = captureErrors();
+        device = openRecorded(g, "disk0");
+        ChainEntry mover = module("mover", c -> r -> {
+            if (r.op() == BlockOp.WRITE) {
+                r.set(BlockOp.WRITE, r.offset() + BLOCK, r.length(), r.data(), false); // the v1 way: now refused
+            }
+            return HookAction.PASS;
+        });
+        device.hooks(new HookChain(List.of(resultRecorder("above"), mover, recorder("below"))));
+        byte[] data = pattern(BLOCK, 8);
+        Done failed = g.run(VirtioBlk.T_OUT, 8, bufferWith(data), BLOCK, false);
+        assertEquals(VirtioBlk.S_IOERR, failed.status());
+        assertEquals(List.of("before:above", "after:above=" + -Errno.EIO), log, "nothing below the module ran");
+        assertEquals(List.of(), driverLog);
+        assertEquals(List.of("above", "below"), device.chain().names(), "the module was taken out of the chain");
+        assertTrue(mentions(errors, "child request"), "the log says what to do instead");
+        assertEquals(0, g.context.inFlight());
+    }
+
+    @Test
+    void aModuleThatCompletesARequestAndAlsoPassesItIsTakenOutAndTheGuestGetsOneAnswer() throws Exception {
+        List<LogRecord> errors = captureErrors();
+        device = openRecorded(g, "disk0");
+        ChainEntry confused = module("confused", c -> r -> {
+            if (r.op() == BlockOp.READ) {
+                c.complete(r, r.length()); // answers it ...
+                return HookAction.PASS;    // ... and passes it on as well
+            }
+            return HookAction.PASS;
+        });
+        device.hooks(new HookChain(List.of(resultRecorder("above"), confused, recorder("below"))));
+        Done r = g.run(VirtioBlk.T_IN, 8, g.buffer(BLOCK, 0), BLOCK, true);
+        assertEquals(VirtioBlk.S_OK, r.status(), "the answer it gave stands");
+        assertEquals(List.of("before:above", "after:above=" + BLOCK), log, "nothing below ran, the guest was answered once");
+        assertEquals(List.of(), driverLog);
+        assertEquals(List.of("above", "below"), device.chain().names());
+        assertTrue(mentions(errors, "confused"));
+        assertEquals(0, g.context.inFlight());
+    }
+
+    @Test
     void aFailClosedModuleThatThrowsStopsTheDevice() throws Exception {
         List<LogRecord> errors = captureErrors();
         device = openRecorded(g, "disk0");
@@ -748,7 +795,7 @@ class HookChainSemanticsTest {
         Random random = new Random(20240601);
         BlockDriver d = TestDrivers.deferred(disk, random, 0.25);
         device = new BlockDevice("disk0", "vm1", d, true);
-        QueueContext ctx = g.open(device);
+        VirtioBlkHandler ctx = g.open(device);
         List<String> problems = new ArrayList<>();
         Map<ChainEntry, List<Counting>> hooksOf = new IdentityHashMap<>();
         Function<String, ChainEntry> counting = name -> {
@@ -942,7 +989,7 @@ class HookChainSemanticsTest {
         ChainEntry a = recorder("a");
         ChainEntry b = module("b", c -> r -> {
             if (r.op() == BlockOp.READ && r.offset() == 0) {
-                Iov.write(r.iov(), r.iovCount(), new byte[(int) r.length()]);
+                Iov.write(r.data(), new byte[(int) r.length()]);
                 r.result(r.length());
                 return HookAction.COMPLETE;
             }

@@ -3,9 +3,13 @@ package io.vhostblk.drivers;
 import java.lang.foreign.MemorySegment;
 
 /**
- * A block request in the driver's standard form: operation, byte offset and length, and the data
- * as a native {@code struct iovec} array pointing into guest memory (or into a module's bounce
- * buffer). Instances are preallocated per queue slot and reused, so nothing is allocated per I/O.
+ * A block request in the driver's standard form: operation, byte offset and length, and its data as
+ * an {@link IoVector} (guest memory, or a module's bounce buffer). Instances are preallocated per
+ * queue slot and reused, so nothing is allocated per I/O.
+ *
+ * <p>A hook never changes a request it is given (the runner checks, and takes a module that does out
+ * of the chain): to send something else below, it fills a child request ({@link #parent()} is the
+ * request it serves) and submits that.
  */
 public final class BlockRequest {
     private final int slot;
@@ -14,25 +18,30 @@ public final class BlockRequest {
     private BlockOp op;
     private long offset;
     private long length;
-    private MemorySegment iov = MemorySegment.NULL;
-    private int iovCount;
+    private final BlockRequest parent;
+    private IoVector data = IoVector.NONE;
     private boolean unmap;
     private long submittedNanos;
     private long result;
 
     public BlockRequest(int slot, String deviceId, int queueIndex) {
+        this(slot, deviceId, queueIndex, null);
+    }
+
+    /** A child request: what a module sends below on behalf of {@code parent}. */
+    public BlockRequest(int slot, String deviceId, int queueIndex, BlockRequest parent) {
         this.slot = slot;
         this.deviceId = deviceId;
         this.queueIndex = queueIndex;
+        this.parent = parent;
     }
 
-    /** Refills this request for a new I/O. */
-    public BlockRequest set(BlockOp op, long offset, long length, MemorySegment iov, int iovCount, boolean unmap) {
+    /** Refills this request for a new I/O; {@code data} is {@link IoVector#NONE} for requests without data. */
+    public BlockRequest set(BlockOp op, long offset, long length, IoVector data, boolean unmap) {
         this.op = op;
         this.offset = offset;
         this.length = length;
-        this.iov = iov;
-        this.iovCount = iovCount;
+        this.data = data;
         this.unmap = unmap;
         return this;
     }
@@ -64,13 +73,23 @@ public final class BlockRequest {
         return length;
     }
 
-    /** Native array of {@code struct iovec} ({@code io.vhostblk.linux.Libc.IOVEC}). */
-    public MemorySegment iov() {
-        return iov;
+    /** The data: device-writable buffers for READ, the device-readable data for WRITE, {@link IoVector#NONE} otherwise. */
+    public IoVector data() {
+        return data;
     }
 
-    public int iovCount() {
-        return iovCount;
+    /** The request this child request serves, or null (a guest request, or a module's own I/O). */
+    public BlockRequest parent() {
+        return parent;
+    }
+
+    /** The data's native {@code struct iovec} array, for the kernel (drivers only). */
+    MemorySegment iov() {
+        return data.nativeIovec();
+    }
+
+    int iovCount() {
+        return data.segmentCount();
     }
 
     /** For WRITE_ZEROES: the guest allows the range to be deallocated. */

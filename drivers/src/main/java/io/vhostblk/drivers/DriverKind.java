@@ -13,9 +13,11 @@ public enum DriverKind {
     /** A memory-backed disk that vanishes with the process. */
     RAM,
     /** Discards writes; reads return without data (or zeros). */
-    NULL;
+    NULL,
+    /** A Ceph RBD image through librbd ({@code rbd:POOL/IMAGE[@SNAP]}). */
+    RBD;
 
-    /** Parses {@code auto}, {@code io_uring} (or {@code io-uring}, {@code uring}), {@code file}, {@code ram}, {@code null}. */
+    /** Parses {@code auto}, {@code io_uring} (or {@code io-uring}, {@code uring}), {@code file}, {@code ram}, {@code null}, {@code rbd}. */
     public static DriverKind parse(String name) {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "auto" -> AUTO;
@@ -23,8 +25,9 @@ public enum DriverKind {
             case "file" -> FILE;
             case "ram", "memory" -> RAM;
             case "null" -> NULL;
+            case "rbd" -> RBD;
             default -> throw new IllegalArgumentException(
-                    "unknown driver '" + name + "'; expected auto, io_uring, file, ram or null");
+                    "unknown driver '" + name + "'; expected auto, io_uring, file, ram, null or rbd");
         };
     }
 }

@@ -10,10 +10,11 @@ package io.vhostblk.drivers;
  *                          {@code ringEntries}, and the most requests the ring keeps in the kernel at once
  * @param readZeroes        null driver: reads fill the buffer with zeros (a correct device) instead
  *                          of leaving guest memory untouched (fastest, for benchmarking only)
+ * @param rbd               rbd driver: how to reach the Ceph cluster
  */
-public record DriverOptions(boolean direct, int ringEntries, int completionEntries, boolean readZeroes) {
-    /** O_DIRECT, 128 SQ entries, 1024 CQ entries (a whole typical virtqueue in flight), null reads untouched. */
-    public static final DriverOptions DEFAULTS = new DriverOptions(true, 128, 1024, false);
+public record DriverOptions(boolean direct, int ringEntries, int completionEntries, boolean readZeroes, RbdClient rbd) {
+    /** O_DIRECT, 128 SQ entries, 1024 CQ entries (a whole typical virtqueue in flight), null reads untouched, librados defaults. */
+    public static final DriverOptions DEFAULTS = new DriverOptions(true, 128, 1024, false, RbdClient.DEFAULTS);
 
     public DriverOptions {
         if (ringEntries < 1 || ringEntries > 32768) {
@@ -22,18 +23,25 @@ public record DriverOptions(boolean direct, int ringEntries, int completionEntri
         if (completionEntries < 1 || completionEntries > 65536) {
             throw new IllegalArgumentException("io_uring completion entries must be 1..65536, not " + completionEntries);
         }
+        if (rbd == null) {
+            throw new IllegalArgumentException("rbd client settings are required (RbdClient.DEFAULTS)");
+        }
         completionEntries = Math.min(65536, Math.max(completionEntries, 2 * ringEntries));
     }
 
     public DriverOptions withDirect(boolean value) {
-        return new DriverOptions(value, ringEntries, completionEntries, readZeroes);
+        return new DriverOptions(value, ringEntries, completionEntries, readZeroes, rbd);
     }
 
     public DriverOptions withRing(int sqEntries, int cqEntries) {
-        return new DriverOptions(direct, sqEntries, cqEntries, readZeroes);
+        return new DriverOptions(direct, sqEntries, cqEntries, readZeroes, rbd);
+    }
+
+    public DriverOptions withRbd(RbdClient value) {
+        return new DriverOptions(direct, ringEntries, completionEntries, readZeroes, value);
     }
 
     public DriverOptions withReadZeroes(boolean value) {
-        return new DriverOptions(direct, ringEntries, completionEntries, value);
+        return new DriverOptions(direct, ringEntries, completionEntries, value, rbd);
     }
 }

@@ -12,7 +12,7 @@ public final class Drivers {
     /**
      * Opens a driver.
      *
-     * @param path     the image or block device (ignored by RAM and null)
+     * @param path     the image or block device (ignored by RAM and null); for rbd {@code rbd:POOL/IMAGE[@SNAP]}
      * @param size     bytes; -1 takes an existing image's size (RAM and null need a size)
      * @param readOnly refuse writes (file-backed kinds)
      */
@@ -31,6 +31,24 @@ public final class Drivers {
             }
             case RAM -> RamDriver.create(size);
             case NULL -> NullDriver.create(size, options.readZeroes());
+            case RBD -> rbd(path, size, readOnly, options.rbd());
         };
+    }
+
+    private static BlockDriver rbd(Path path, long size, boolean readOnly, RbdClient client) throws DriverException {
+        RbdImageName name;
+        try {
+            name = RbdImageName.parse(String.valueOf(path));
+        } catch (IllegalArgumentException e) {
+            throw new DriverException(e.getMessage(), e);
+        }
+        RbdDriver driver = RbdDriver.open(name, readOnly, client);
+        if (size >= 0 && size != driver.capacity()) {
+            long actual = driver.capacity();
+            driver.close();
+            throw new DriverException(name + ": the image has " + actual + " bytes, not the " + size + " asked for "
+                    + "(leave the size out to take the image's; resize with 'rbd resize')");
+        }
+        return driver;
     }
 }

@@ -1,5 +1,7 @@
 package io.vhostblk.drivers;
 
+import io.vhostblk.linux.Errno;
+
 /**
  * A device that stores nothing, for measuring the rest of the stack (Linux null_blk, qemu's
  * null-co). Writes, flushes, discards succeed at once. Reads either leave the guest's buffer as
@@ -44,7 +46,16 @@ public final class NullDriver extends MemoryBackedDriver {
     @Override
     long run(BlockRequest r, long offset, long length) {
         return switch (r.op()) {
-            case READ -> readZeroes ? Iovecs.zeroIov(r.iov(), r.iovCount(), length) : length;
+            case READ -> {
+                if (!readZeroes) {
+                    yield length;
+                }
+                if (r.data().length() < length) {
+                    yield -Errno.EINVAL;
+                }
+                r.data().fillZero(0, length);
+                yield length;
+            }
             case WRITE -> length;
             case FLUSH, DISCARD, WRITE_ZEROES -> 0;
         };

@@ -1,5 +1,6 @@
 package io.vhostblk.drivers;
 
+import io.vhostblk.linux.Errno;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
 
@@ -54,11 +55,23 @@ public final class RamDriver extends MemoryBackedDriver {
     @Override
     long run(BlockRequest r, long offset, long length) {
         return switch (r.op()) {
-            case READ -> Iovecs.copy(memory, offset, r.iov(), r.iovCount(), length, true);
-            case WRITE -> Iovecs.copy(memory, offset, r.iov(), r.iovCount(), length, false);
+            case READ -> {
+                if (r.data().length() < length) {
+                    yield -Errno.EINVAL;
+                }
+                r.data().copyFrom(memory, offset, 0, length);
+                yield length;
+            }
+            case WRITE -> {
+                if (r.data().length() < length) {
+                    yield -Errno.EINVAL;
+                }
+                r.data().copyTo(0, memory, offset, length);
+                yield length;
+            }
             case FLUSH -> 0;
             case DISCARD, WRITE_ZEROES -> {
-                Iovecs.zero(memory, offset, length);
+                IoVector.zero(memory, offset, length);
                 yield 0;
             }
         };

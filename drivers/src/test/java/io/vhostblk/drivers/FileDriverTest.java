@@ -1,7 +1,6 @@
 package io.vhostblk.drivers;
 
 import io.vhostblk.linux.Errno;
-import io.vhostblk.linux.Libc;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,13 +26,8 @@ class FileDriverTest {
     private final List<Long> results = new ArrayList<>();
 
     /** An iovec array over the given buffers. */
-    private MemorySegment iov(MemorySegment... bufs) {
-        MemorySegment iov = arena.allocate(Libc.IOVEC, bufs.length);
-        for (int i = 0; i < bufs.length; i++) {
-            iov.set(ValueLayout.JAVA_LONG, i * 16L, bufs[i].address());
-            iov.set(ValueLayout.JAVA_LONG, i * 16L + 8, bufs[i].byteSize());
-        }
-        return iov;
+    private IoVector iov(MemorySegment... bufs) {
+        return TestIo.iov(arena, bufs);
     }
 
     private long run(DriverQueue q, BlockRequest r) {
@@ -64,11 +58,11 @@ class FileDriverTest {
             new Random(7).nextBytes(pattern);
             MemorySegment.copy(pattern, 0, a, ValueLayout.JAVA_BYTE, 0, 512);
             MemorySegment.copy(pattern, 512, b, ValueLayout.JAVA_BYTE, 0, 3584);
-            BlockRequest w = new BlockRequest(3, "dev", 0).set(BlockOp.WRITE, 8192, 4096, iov(a, b), 2, false);
+            BlockRequest w = new BlockRequest(3, "dev", 0).set(BlockOp.WRITE, 8192, 4096, iov(a, b), false);
             assertEquals(4096, run(q, w));
 
             MemorySegment back = arena.allocate(4096);
-            BlockRequest r = new BlockRequest(4, "dev", 0).set(BlockOp.READ, 8192, 4096, iov(back), 1, false);
+            BlockRequest r = new BlockRequest(4, "dev", 0).set(BlockOp.READ, 8192, 4096, iov(back), false);
             assertEquals(4096, run(q, r));
             assertArrayEquals(pattern, back.toArray(ValueLayout.JAVA_BYTE));
         }
@@ -84,11 +78,11 @@ class FileDriverTest {
              DriverQueue q = d.openQueue(0, (r, res) -> results.add(res))) {
             MemorySegment buf = arena.allocate(65536);
             buf.fill((byte) 0x5a);
-            assertEquals(65536, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE, 0, 65536, iov(buf), 1, false)));
-            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.DISCARD, 4096, 8192, buf, 0, false)));
-            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE_ZEROES, 32768, 4096, buf, 0, false)));
-            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE_ZEROES, 40960, 4096, buf, 0, true)));
-            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.FLUSH, 0, 0, buf, 0, false)));
+            assertEquals(65536, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE, 0, 65536, iov(buf), false)));
+            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.DISCARD, 4096, 8192, IoVector.NONE, false)));
+            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE_ZEROES, 32768, 4096, IoVector.NONE, false)));
+            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE_ZEROES, 40960, 4096, IoVector.NONE, true)));
+            assertEquals(0, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.FLUSH, 0, 0, IoVector.NONE, false)));
         }
         byte[] data = Files.readAllBytes(img);
         for (int i = 0; i < 65536; i++) {
@@ -104,9 +98,9 @@ class FileDriverTest {
         try (FileDriver d = FileDriver.open(img, -1, true);
              DriverQueue q = d.openQueue(0, (r, res) -> results.add(res))) {
             MemorySegment buf = arena.allocate(512);
-            assertEquals(-Errno.EROFS, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE, 0, 512, iov(buf), 1, false)));
-            assertEquals(-Errno.EROFS, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.DISCARD, 0, 512, buf, 0, false)));
-            assertEquals(512, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.READ, 0, 512, iov(buf), 1, false)));
+            assertEquals(-Errno.EROFS, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.WRITE, 0, 512, iov(buf), false)));
+            assertEquals(-Errno.EROFS, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.DISCARD, 0, 512, IoVector.NONE, false)));
+            assertEquals(512, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.READ, 0, 512, iov(buf), false)));
         }
     }
 
@@ -119,7 +113,7 @@ class FileDriverTest {
             MemorySegment buf = arena.allocate(4096);
             buf.fill((byte) 1);
             Files.write(img, new byte[]{9, 9}, java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
-            assertEquals(4096, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.READ, 0, 4096, iov(buf), 1, false)));
+            assertEquals(4096, run(q, new BlockRequest(0, "dev", 0).set(BlockOp.READ, 0, 4096, iov(buf), false)));
             assertEquals(9, buf.get(ValueLayout.JAVA_BYTE, 1));
             assertEquals(0, buf.get(ValueLayout.JAVA_BYTE, 2));
             assertEquals(0, buf.get(ValueLayout.JAVA_BYTE, 4095));

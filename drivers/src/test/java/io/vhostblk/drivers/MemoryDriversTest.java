@@ -40,16 +40,16 @@ class MemoryDriversTest {
             MemorySegment b = arena.allocate(7192);
             MemorySegment.copy(pattern, 0, a, ValueLayout.JAVA_BYTE, 0, 1000);
             MemorySegment.copy(pattern, 1000, b, ValueLayout.JAVA_BYTE, 0, 7192);
-            assertEquals(8192, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 4096, 8192, TestIo.iov(arena, a, b), 2, false)));
+            assertEquals(8192, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 4096, 8192, TestIo.iov(arena, a, b), false)));
 
             MemorySegment back = arena.allocate(8192);
-            assertEquals(8192, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.READ, 4096, 8192, TestIo.iov(arena, back), 1, false)));
+            assertEquals(8192, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.READ, 4096, 8192, TestIo.iov(arena, back), false)));
             assertArrayEquals(pattern, back.toArray(ValueLayout.JAVA_BYTE));
 
-            assertEquals(0, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.DISCARD, 4096, 512, MemorySegment.NULL, 0, false)));
-            assertEquals(0, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.WRITE_ZEROES, 8192, 1024, MemorySegment.NULL, 0, false)));
-            assertEquals(0, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.FLUSH, 0, 0, MemorySegment.NULL, 0, false)));
-            assertEquals(8192, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.READ, 4096, 8192, TestIo.iov(arena, back), 1, false)));
+            assertEquals(0, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.DISCARD, 4096, 512, IoVector.NONE, false)));
+            assertEquals(0, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.WRITE_ZEROES, 8192, 1024, IoVector.NONE, false)));
+            assertEquals(0, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.FLUSH, 0, 0, IoVector.NONE, false)));
+            assertEquals(8192, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.READ, 4096, 8192, TestIo.iov(arena, back), false)));
             for (int i = 0; i < 8192; i++) {
                 boolean zeroed = i < 512 || (i >= 4096 && i < 5120);
                 assertEquals(zeroed ? 0 : pattern[i], back.get(ValueLayout.JAVA_BYTE, i), "byte " + i);
@@ -62,9 +62,9 @@ class MemoryDriversTest {
         try (RamDriver d = RamDriver.create(8192);
              DriverQueue q = d.openQueue(0, (r, res) -> results.add(res))) {
             MemorySegment buf = arena.allocate(4096);
-            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.READ, 6144, 4096, TestIo.iov(arena, buf), 1, false)));
-            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 0, 8192, TestIo.iov(arena, buf), 1, false)));
-            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.DISCARD, 8192, 512, MemorySegment.NULL, 0, false)));
+            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.READ, 6144, 4096, TestIo.iov(arena, buf), false)));
+            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 0, 8192, TestIo.iov(arena, buf), false)));
+            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "ram", 0).set(BlockOp.DISCARD, 8192, 512, IoVector.NONE, false)));
         }
         assertThrows(DriverException.class, () -> RamDriver.create(1000));
     }
@@ -75,8 +75,8 @@ class MemoryDriversTest {
         try (NullDriver d = NullDriver.create(1 << 30, false);
              DriverQueue q = d.openQueue(0, (r, res) -> results.add(res))) {
             buf.fill((byte) 7);
-            assertEquals(4096, run(q, new BlockRequest(0, "null", 0).set(BlockOp.WRITE, 0, 4096, TestIo.iov(arena, buf), 1, false)));
-            assertEquals(4096, run(q, new BlockRequest(0, "null", 0).set(BlockOp.READ, 0, 4096, TestIo.iov(arena, buf), 1, false)));
+            assertEquals(4096, run(q, new BlockRequest(0, "null", 0).set(BlockOp.WRITE, 0, 4096, TestIo.iov(arena, buf), false)));
+            assertEquals(4096, run(q, new BlockRequest(0, "null", 0).set(BlockOp.READ, 0, 4096, TestIo.iov(arena, buf), false)));
             assertEquals(7, buf.get(ValueLayout.JAVA_BYTE, 100));
             assertFalse(d.supportsDiscard(), "discarded ranges would not read back as zeros");
         }
@@ -84,11 +84,11 @@ class MemoryDriversTest {
              DriverQueue q = d.openQueue(0, (r, res) -> results.add(res))) {
             MemorySegment a = buf.asSlice(0, 1000);
             MemorySegment b = buf.asSlice(1000, 3096);
-            assertEquals(4096, run(q, new BlockRequest(0, "null", 0).set(BlockOp.READ, 1 << 20, 4096, TestIo.iov(arena, a, b), 2, false)));
+            assertEquals(4096, run(q, new BlockRequest(0, "null", 0).set(BlockOp.READ, 1 << 20, 4096, TestIo.iov(arena, a, b), false)));
             for (int i = 0; i < 4096; i++) {
                 assertEquals(0, buf.get(ValueLayout.JAVA_BYTE, i), "byte " + i);
             }
-            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "null", 0).set(BlockOp.READ, 1L << 30, 512, TestIo.iov(arena, a), 1, false)));
+            assertEquals(-Errno.EINVAL, run(q, new BlockRequest(0, "null", 0).set(BlockOp.READ, 1L << 30, 512, TestIo.iov(arena, a), false)));
             assertTrue(d.supportsDiscard());
         }
     }
@@ -100,10 +100,10 @@ class MemoryDriversTest {
             DriverQueue rq = ram.openQueue(0, (r, res) -> done[0] += res);
             DriverQueue nq = nul.openQueue(0, (r, res) -> done[0] += res);
             MemorySegment buf = arena.allocate(4096);
-            BlockRequest write = new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 8192, 4096, TestIo.iov(arena, buf.asSlice(0, 512), buf.asSlice(512)), 2, false);
-            BlockRequest read = new BlockRequest(1, "ram", 0).set(BlockOp.READ, 8192, 4096, TestIo.iov(arena, buf), 1, false);
-            BlockRequest zero = new BlockRequest(2, "ram", 0).set(BlockOp.WRITE_ZEROES, 8192, 4096, MemorySegment.NULL, 0, false);
-            long before = 0;
+            BlockRequest write = new BlockRequest(0, "ram", 0).set(BlockOp.WRITE, 8192, 4096, TestIo.iov(arena, buf.asSlice(0, 512), buf.asSlice(512)), false);
+            BlockRequest read = new BlockRequest(1, "ram", 0).set(BlockOp.READ, 8192, 4096, TestIo.iov(arena, buf), false);
+            BlockRequest zero = new BlockRequest(2, "ram", 0).set(BlockOp.WRITE_ZEROES, 8192, 4096, IoVector.NONE, false);
+            long before = 0; // compiled synchronously (drivers/pom.xml): warm-up counts decide what runs compiled
             for (int i = 0; i < 200_000; i++) {
                 if (i == 100_000) {
                     before = TestIo.allocatedBytes();

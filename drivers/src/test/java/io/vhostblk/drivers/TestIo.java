@@ -15,14 +15,13 @@ final class TestIo {
     private TestIo() {
     }
 
-    /** An iovec array over the given buffers. */
-    static MemorySegment iov(Arena arena, MemorySegment... bufs) {
-        MemorySegment iov = arena.allocate(Libc.IOVEC, bufs.length);
-        for (int i = 0; i < bufs.length; i++) {
-            iov.set(ValueLayout.JAVA_LONG, i * 16L, bufs[i].address());
-            iov.set(ValueLayout.JAVA_LONG, i * 16L + 8, bufs[i].byteSize());
+    /** Request data over the given buffers (device-writable, so that one vector serves reads and writes). */
+    static IoVector iov(Arena arena, MemorySegment... bufs) {
+        IoVector v = new IoVector(bufs.length, arena).clear(true);
+        for (MemorySegment b : bufs) {
+            v.add(b, 0, b.byteSize());
         }
-        return iov;
+        return v;
     }
 
     /** Reaps until the queue has nothing in flight, sleeping on its completion fd in between. */

@@ -2,7 +2,11 @@ package io.vhostblk.hooks;
 
 /** What a hook decides at the pre-call point. */
 public enum HookAction {
-    /** Hand the request on to the next hook, then the driver (its iovec possibly replaced by a bounce buffer). */
+    /**
+     * Hand the request on, unchanged, to the next hook and then the driver. To send anything else below
+     * (another offset, a bounce buffer, another operation) take it over and submit a child request
+     * ({@link HookContext#child}).
+     */
     PASS,
     /** The hook answered the request itself, with {@link io.vhostblk.drivers.BlockRequest#result(long)} set; the driver is not called. */
     COMPLETE,

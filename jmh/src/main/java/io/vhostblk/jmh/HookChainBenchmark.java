@@ -1,8 +1,9 @@
 package io.vhostblk.jmh;
 
 import io.vhostblk.compat.BlockDevice;
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.DriverCompletion;
 import io.vhostblk.drivers.NullDriver;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.ChainEntry;
@@ -11,11 +12,11 @@ import io.vhostblk.hooks.HookChain;
 import io.vhostblk.hooks.HookContext;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.virtio.DescriptorException;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -48,9 +49,13 @@ public class HookChainBenchmark {
     @Param({"0", "1", "3"})
     public int modules;
 
+    /** How each module sends the request on: {@code pass} (PASS), or {@code child} (a child request, as crypt and zero-detect do). */
+    @Param({"pass", "child"})
+    public String via;
+
     private GuestRam ram;
     private SplitVirtqueue queue;
-    private QueueContext context;
+    private VirtioBlkHandler context;
     private NullDriver driver;
     private int head;
     private int usedLength;
@@ -68,15 +73,28 @@ public class HookChainBenchmark {
         }
     }
 
+    /** A module that sends every request below as a child request and completes the parent with its result. */
+    private static final class ChildForwarder implements ModuleInstance {
+        @Override
+        public BlockHook openQueue(HookContext context) {
+            DriverCompletion done = (child, result) -> context.complete(child.parent(), result);
+            return r -> {
+                BlockRequest child = context.child(r).set(r.op(), r.offset(), r.length(), r.data(), r.unmap());
+                context.submitBelow(child, done);
+                return HookAction.TAKE_OVER;
+            };
+        }
+    }
+
     @Setup(Level.Trial)
     public void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        DriverRing ring = new DriverRing(ram, QUEUE_SIZE);
+        SplitRingDriver ring = new SplitRingDriver(ram, QUEUE_SIZE);
         long header = ram.alloc(VirtioBlk.HEADER_BYTES, 16);
         long data = ram.alloc(4096, 4096);
         long status = ram.alloc(1, 1);
-        ram.at(header, VirtioBlk.HEADER_BYTES).set(DriverRing.U32, 0, VirtioBlk.T_IN);
-        ram.at(header, VirtioBlk.HEADER_BYTES).set(DriverRing.U64, 8, 2048);
+        ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U32, 0, VirtioBlk.T_IN);
+        ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U64, 8, 2048);
         head = ring.addChain(Buf.readable(header, VirtioBlk.HEADER_BYTES), Buf.writable(data, 4096),
                 Buf.writable(status, 1));
         ring.publish();
@@ -85,10 +103,10 @@ public class HookChainBenchmark {
         BlockDevice device = new BlockDevice("bench", "jmh", driver, true);
         List<ChainEntry> entries = new ArrayList<>();
         for (int i = 0; i < modules; i++) {
-            entries.add(new ChainEntry("pass" + i, "1", new PassThrough()));
+            entries.add(new ChainEntry(via + i, "1", via.equals("child") ? new ChildForwarder() : new PassThrough()));
         }
         device.hooks(new HookChain(entries));
-        context = new QueueContext(device, 0, QUEUE_SIZE, 2 * QUEUE_SIZE, (h, len) -> usedLength = len);
+        context = new VirtioBlkHandler(device, 0, QUEUE_SIZE, 2 * QUEUE_SIZE, (h, len) -> usedLength = len);
         request();
         if (usedLength != 4097) {
             throw new IllegalStateException("the read did not complete with 4096 bytes + status: " + usedLength);

@@ -1,9 +1,9 @@
 package io.vhostblk.jmh;
 
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioException;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.GuestRam;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -39,7 +39,7 @@ public class UsedPublishBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws VirtioException {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        DriverRing driver = new DriverRing(ram, QUEUE_SIZE);
+        SplitRingDriver driver = new SplitRingDriver(ram, QUEUE_SIZE);
         // The driver asks for an interrupt on every completion, the costliest EVENT_IDX case.
         driver.setUsedEvent(0);
         queue = driver.deviceQueue(true, false);

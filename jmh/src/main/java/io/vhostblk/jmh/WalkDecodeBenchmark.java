@@ -4,12 +4,12 @@ import io.vhostblk.virtio.BlkRequest;
 import io.vhostblk.virtio.BlkRequestDecoder;
 import io.vhostblk.virtio.DescriptorChain;
 import io.vhostblk.virtio.DescriptorException;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -41,12 +41,12 @@ public class WalkDecodeBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws VirtioException {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        DriverRing driver = new DriverRing(ram, QUEUE_SIZE);
+        SplitRingDriver driver = new SplitRingDriver(ram, QUEUE_SIZE);
         long header = ram.alloc(VirtioBlk.HEADER_BYTES, 16);
         long data = ram.alloc(4096, 4096);
         long status = ram.alloc(1, 1);
-        ram.at(header, VirtioBlk.HEADER_BYTES).set(DriverRing.U32, 0, VirtioBlk.T_IN);
-        ram.at(header, VirtioBlk.HEADER_BYTES).set(DriverRing.U64, 8, 2048);
+        ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U32, 0, VirtioBlk.T_IN);
+        ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U64, 8, 2048);
         head = driver.addChain(Buf.readable(header, VirtioBlk.HEADER_BYTES), Buf.writable(data, 4096),
                 Buf.writable(status, 1));
         driver.publish();

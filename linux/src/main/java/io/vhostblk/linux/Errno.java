@@ -23,6 +23,7 @@ public final class Errno {
     public static final int ENOSYS = 38;
     public static final int EOPNOTSUPP = 95;
     public static final int ECONNRESET = 104;
+    public static final int ETIMEDOUT = 110;
     public static final int ETIME = 62;
     public static final int ECANCELED = 125;
 
@@ -46,6 +47,7 @@ public final class Errno {
             Map.entry(ENOSYS, "ENOSYS (function not implemented)"),
             Map.entry(EOPNOTSUPP, "EOPNOTSUPP (operation not supported)"),
             Map.entry(ECONNRESET, "ECONNRESET (connection reset by peer)"),
+            Map.entry(ETIMEDOUT, "ETIMEDOUT (connection timed out)"),
             Map.entry(ETIME, "ETIME (timer expired)"),
             Map.entry(ECANCELED, "ECANCELED (operation canceled)"));
 

@@ -88,10 +88,14 @@ class BenchAgainstBackendsTest {
         ProcessBackend b = start(backend, 1, false);
         BenchReport w = job(b, "--rw", "write", "--verify", "--size", "1M", "--runtime", "1s", "--ramp", "0");
         assertTrue(w.ok(), w.problem() + "\n" + w.toText());
-        assertTrue(w.writes() >= 256, "a second of writes covers the 256 blocks of 1 MiB: " + w.toText());
-        assertEquals(256, w.verifiedBlocks(), "every written block is read back: " + w.toText());
-        // A new connection: the data must still be there, read at random.
-        BenchReport r = job(b, "--rw", "randread", "--verify", "--size", "1M", "--runtime", "1s", "--ramp", "0");
+        // Sequential writes from block 0: how far a second gets depends on the machine, so the
+        // checks follow what was written rather than assume all 256 blocks of 1 MiB.
+        long written = Math.min(256, w.writes());
+        assertTrue(written > 0, "no write completed: " + w.toText());
+        assertEquals(written, w.verifiedBlocks(), "every written block is read back: " + w.toText());
+        // A new connection: the data must still be there, read at random within what was written.
+        BenchReport r = job(b, "--rw", "randread", "--verify", "--size", Long.toString(written * 4096), "--runtime", "1s",
+                "--ramp", "0");
         assertTrue(r.ok(), r.problem() + "\n" + r.toText());
         assertEquals(r.reads(), r.ios(), r.toText());
         assertTrue(r.verifiedBlocks() >= r.ios() && r.verifiedBlocks() > 0, r.toText());
@@ -205,12 +209,22 @@ class BenchAgainstBackendsTest {
         return args;
     }
 
-    private static BenchReport job(ProcessBackend b, String... extra) throws BenchUsageException {
-        try {
-            return new BenchJob(BenchOptions.parse(args(b, extra))).run();
-        } catch (BenchException e) {
-            return fail("bench against " + b.name() + " failed: " + e.getMessage() + "\n--- log ---\n"
-                    + b.logTail(30), e);
+    /**
+     * Runs a bench job. A back-end serves one front-end at a time and notices the previous job's
+     * hang-up a moment later, refusing a connection that comes first: a job refused before any
+     * I/O is tried again (a bounded number of times).
+     */
+    private static BenchReport job(ProcessBackend b, String... extra) throws BenchUsageException, InterruptedException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return new BenchJob(BenchOptions.parse(args(b, extra))).run();
+            } catch (BenchException e) {
+                if (attempt == 50 || !e.getMessage().startsWith("setting up the device")) {
+                    return fail("bench against " + b.name() + " failed: " + e.getMessage() + "\n--- log ---\n"
+                            + b.logTail(30), e);
+                }
+                Thread.sleep(100);
+            }
         }
     }
 

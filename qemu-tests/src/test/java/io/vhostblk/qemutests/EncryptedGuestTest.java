@@ -3,30 +3,24 @@ package io.vhostblk.qemutests;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.vhostblk.hooks.Sha256;
 import io.vhostblk.modules.crypt.FormatOptions;
 import io.vhostblk.modules.crypt.KdfOptions;
 import io.vhostblk.modules.crypt.LuksVersion;
 import io.vhostblk.modules.crypt.LuksVolume;
 import io.vhostblk.modules.crypt.Secret;
 import io.vhostblk.modules.crypt.UnlockedVolume;
-import java.io.File;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -39,12 +33,13 @@ import org.junit.jupiter.api.Test;
 class EncryptedGuestTest {
     private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(180);
     private static final Path TARGET = Path.of("target").toAbsolutePath();
-    private static final Path MODULE_TARGET = Path.of("..", "modules", "crypt", "target").toAbsolutePath().normalize();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
-    private static final long DISK = 32 * MIB;
+    static final long DISK = 32 * MIB;
+    /** Where a LUKS1 payload starts with a 512-bit key (cryptsetup aligns it to 2 MiB). */
+    private static final long LUKS1_PAYLOAD_OFFSET = 2 * MIB;
     /** The passphrase, as a key file holds it (no newline: vhost-blk, cryptsetup and QEMU read files whole). */
-    private static final byte[] PASSPHRASE = "vhost-blk crypt test passphrase".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] PASSPHRASE = "vhost-blk crypt test passphrase".getBytes(StandardCharsets.US_ASCII);
 
     /** Writes of every shape through the encrypting path: pool-sized, lane-sized, WRITE_ZEROES, FLUSH. */
     static final GuestPlan ENCRYPTED_RW = encryptedReadWrite();
@@ -194,11 +189,17 @@ class EncryptedGuestTest {
         Path plainIn = runDir.resolve("plain-in.raw");
         DiskImage.create(plainIn, plan);
         String secret = "secret,id=sec0,file=" + key;
-        // qemu-img times PBKDF2 with the thread's CPU clock and gives up when that reads 0 ms, which
-        // a coarse (tick-based) clock does now and then: try again then.
-        HostTools.run(List.of(qemuImg.toString(), "create", "-f", "luks", "--object", secret,
-                "-o", "key-secret=sec0,iter-time=10", image.toString(), Long.toString(DISK)), 60,
-                "Unable to get accurate CPU usage");
+        // The LUKS1 header comes from cryptsetup with a fixed PBKDF2 iteration count: qemu-img create
+        // times PBKDF2 with the thread's CPU clock and fails where that clock reads 0 ms. qemu-img then
+        // encrypts every payload byte, so the guest reads qemu's ciphertext.
+        try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.allocate(1), LUKS1_PAYLOAD_OFFSET + DISK - 1);
+        }
+        HostTools.run(List.of(HostTools.program("cryptsetup", "cryptsetup-bin").toString(), "luksFormat", "--batch-mode",
+                "--type", "luks1", "--cipher", "aes-xts-plain64", "--key-size", "512", "--hash", "sha256",
+                "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+                "--align-payload", Long.toString(LUKS1_PAYLOAD_OFFSET / 512), "--key-file", key.toString(), image.toString()), 60);
         HostTools.run(List.of(qemuImg.toString(), "convert", "-n", "--object", secret, "-f", "raw", plainIn.toString(),
                 "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + image), 120);
         List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);
@@ -225,17 +226,7 @@ class EncryptedGuestTest {
 
     /** Boots the plan against vhost-blk with the crypt module; returns the problems found. */
     private static List<String> boot(GuestPlan plan, Path runDir, Path image, Path key, SyncedCheck synced) throws Exception {
-        Path jar = moduleJar();
-        Path policy = runDir.resolve("policy.conf");
-        Files.writeString(policy, String.join("\n",
-                "vm = " + plan.name(),
-                "module-dir = " + jar.getParent(),
-                "chain = crypt",
-                "[module crypt]",
-                "jar = " + jar.getFileName(),
-                "sha256 = " + Sha256.of(Files.readAllBytes(jar)),
-                "set.key-file = " + key,
-                "") );
+        Path policy = CryptModule.writePolicy(runDir.resolve("policy.conf"), plan.name(), key);
         List<String> problems = new ArrayList<>();
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
         try {
@@ -266,7 +257,7 @@ class EncryptedGuestTest {
                 }
             }
         } finally {
-            deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
         return problems;
     }
@@ -279,44 +270,31 @@ class EncryptedGuestTest {
 
         private static List<String> command(ExportSpec spec, Path policy) {
             String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-            String classPath = Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                    .filter(e -> !e.contains("vhost-blk-module-crypt") && !e.contains("modules/crypt") && !e.contains("bcprov"))
-                    .collect(Collectors.joining(File.pathSeparator));
+            String classPath = CryptModule.serverClassPath();
             return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString());
         }
     }
 
-    private static Path moduleJar() throws IOException {
-        if (Files.isDirectory(MODULE_TARGET)) {
-            try (DirectoryStream<Path> s = Files.newDirectoryStream(MODULE_TARGET, "vhost-blk-module-crypt-*.jar")) {
-                for (Path p : s) {
-                    return p;
-                }
-            }
-        }
-        return fail("no crypt module jar in " + MODULE_TARGET + " (build it: ./mvnw -B -pl modules/crypt -am package)");
-    }
-
     private static Path freshRunDir(GuestPlan plan) throws IOException {
         Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk");
-        deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         return runDir;
     }
 
-    private static Path keyFile(Path runDir) throws IOException {
+    static Path keyFile(Path runDir) throws IOException {
         return Files.write(runDir.resolve("passphrase"), PASSPHRASE);
     }
 
-    private static UnlockedVolume unlock(Path image) throws IOException {
+    static UnlockedVolume unlock(Path image) throws IOException {
         try (Secret s = Secret.copyOf(PASSPHRASE)) {
             return LuksVolume.unlock(image, s);
         }
     }
 
-    private static void writePlaintext(UnlockedVolume v, long guestOffset, byte[] plain) throws IOException {
+    static void writePlaintext(UnlockedVolume v, long guestOffset, byte[] plain) throws IOException {
         byte[] c = new byte[plain.length];
         v.cipher().encrypt(guestOffset / 512, MemorySegment.ofArray(plain), MemorySegment.ofArray(c), v.sectorSize());
         try (FileChannel ch = FileChannel.open(v.image(), StandardOpenOption.WRITE)) {
@@ -327,7 +305,7 @@ class EncryptedGuestTest {
         }
     }
 
-    private static byte[] readPlaintext(UnlockedVolume v, long guestOffset, int length) throws IOException {
+    static byte[] readPlaintext(UnlockedVolume v, long guestOffset, int length) throws IOException {
         byte[] data = new byte[length];
         try (FileChannel ch = FileChannel.open(v.image(), StandardOpenOption.READ)) {
             ByteBuffer b = ByteBuffer.wrap(data);
@@ -342,7 +320,7 @@ class EncryptedGuestTest {
         return data;
     }
 
-    private static String firstDifference(byte[] expected, byte[] actual) {
+    static String firstDifference(byte[] expected, byte[] actual) {
         if (expected.length != actual.length) {
             return "length " + actual.length + ", expected " + expected.length;
         }
@@ -369,16 +347,5 @@ class EncryptedGuestTest {
     private static void report(GuestPlan plan, List<String> problems, Path runDir) {
         assertTrue(problems.isEmpty(), "plan '" + plan.name() + "' on an encrypted image (" + runDir + "): "
                 + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems));
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

@@ -281,6 +281,15 @@ final class GuestPlan {
         return op(check, "writefails", diskOffset, length);
     }
 
+    /** One O_DIRECT read or write of {@code length} bytes that the device must fail with an I/O error. */
+    GuestPlan ioFails(String check, String readOrWrite, long diskOffset, int length) {
+        if (!readOrWrite.equals("read") && !readOrWrite.equals("write")) {
+            throw new IllegalArgumentException("read or write, not " + readOrWrite);
+        }
+        checkBlocks(length, diskOffset, length);
+        return op(check, "iofails", readOrWrite, diskOffset, length);
+    }
+
     /** A discard that must be refused because the device is read-only. */
     GuestPlan discardRefused(String check, long diskOffset, long length) {
         checkBlocks(SECTOR, diskOffset, length);

@@ -91,27 +91,6 @@ final class HostTools {
 
     /** Runs a short host command to completion and returns its merged output; fails on error or timeout. */
     static String run(List<String> command, int timeoutSeconds) {
-        return run(command, timeoutSeconds, null);
-    }
-
-    /**
-     * Like {@link #run(List, int)}, but tries again (up to 5 times) when the output contains
-     * {@code transientError}: for tools that fail now and then for reasons of their own.
-     */
-    static String run(List<String> command, int timeoutSeconds, String transientError) {
-        for (int attempt = 1; ; attempt++) {
-            String[] output = new String[1];
-            int status = attempt(command, timeoutSeconds, output);
-            if (status == 0) {
-                return output[0];
-            }
-            if (transientError == null || !output[0].contains(transientError) || attempt == 5) {
-                return fail(String.join(" ", command) + " exited with " + status + ":\n" + output[0]);
-            }
-        }
-    }
-
-    private static int attempt(List<String> command, int timeoutSeconds, String[] output) {
         try {
             Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
             try {
@@ -119,18 +98,19 @@ final class HostTools {
                 if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
                     fail(String.join(" ", command) + " did not finish within " + timeoutSeconds + " s");
                 }
-                output[0] = new String(out);
-                return p.exitValue();
+                String text = new String(out);
+                if (p.exitValue() != 0) {
+                    fail(String.join(" ", command) + " exited with " + p.exitValue() + ":\n" + text);
+                }
+                return text;
             } finally {
                 p.destroyForcibly();
             }
         } catch (IOException e) {
-            fail("cannot run " + String.join(" ", command), e);
-            return -1;
+            return fail("cannot run " + String.join(" ", command), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            fail("interrupted running " + String.join(" ", command), e);
-            return -1;
+            return fail("interrupted running " + String.join(" ", command), e);
         }
     }
 

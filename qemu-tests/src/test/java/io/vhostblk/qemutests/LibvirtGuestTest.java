@@ -91,7 +91,10 @@ class LibvirtGuestTest {
             String validation = new String(validate.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertEquals(0, validate.waitFor(), "libvirt's schema refused the domain:\n" + validation);
 
-            Path root = Files.createDirectories(runDir.resolve("libvirt-root").resolve("etc"));
+            // libvirt puts the QEMU monitor socket under its root: a root below a long checkout path
+            // makes that socket path longer than sun_path holds, so the root lives in the short /tmp dir.
+            Path libvirtRoot = sockets.resolve("root");
+            Path root = Files.createDirectories(libvirtRoot.resolve("etc"));
             Files.writeString(root.resolve("qemu.conf"), """
                     user = "root"
                     group = "root"
@@ -99,7 +102,7 @@ class LibvirtGuestTest {
                     remember_owner = 0
                     stdio_handler = "file"
                     """);
-            GuestRun run = runDomain(runner, runDir.resolve("libvirt-root"), domain, console, runDir.resolve("virt-qemu-run.log"));
+            GuestRun run = runDomain(runner, libvirtRoot, domain, console, runDir.resolve("virt-qemu-run.log"));
             List<String> problems = new ArrayList<>(run.problems(PLAN.checks()));
             String imageProblem = DiskImage.compare(image, PLAN.expectedImage(), PLAN);
             if (imageProblem != null) {

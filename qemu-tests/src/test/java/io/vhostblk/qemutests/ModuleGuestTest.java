@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -96,7 +95,7 @@ class ModuleGuestTest {
     @Test
     void guestDataSurvivesModulesTogglingUnderIoAndCtlShowsTheirCounters() throws Exception {
         Path runDir = TARGET.resolve("qemu-runs").resolve(PLAN.name() + "-vhost_blk");
-        deleteRecursively(runDir);
+        TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         Path image = runDir.resolve(DEVICE);
         DiskImage.create(image, PLAN);
@@ -155,7 +154,7 @@ class ModuleGuestTest {
                 }
             }
         } finally {
-            deleteRecursively(socketDir);
+            TestDirs.deleteRecursively(socketDir);
         }
     }
 
@@ -365,17 +364,6 @@ class ModuleGuestTest {
                 fail("the control socket " + file + " did not appear\n" + server.logTail(40));
             }
             Thread.sleep(50);
-        }
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }

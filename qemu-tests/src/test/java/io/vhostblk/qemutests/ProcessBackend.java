@@ -20,11 +20,22 @@ abstract class ProcessBackend implements StorageBackend {
     private final String name;
     private final ExportSpec spec;
     private final Process process;
+    private final String readyLine;
 
     /** Starts {@code command} and waits until it listens on the spec's socket; fails with its log otherwise. */
     protected ProcessBackend(String name, ExportSpec spec, List<String> command) {
+        this(name, spec, command, null);
+    }
+
+    /**
+     * Like {@link #ProcessBackend(String, ExportSpec, List)}, but ready only once the log also has
+     * {@code readyLine}: the socket file appears at bind(), a moment before listen(), and a client
+     * connecting in between is refused.
+     */
+    protected ProcessBackend(String name, ExportSpec spec, List<String> command, String readyLine) {
         this.name = name;
         this.spec = spec;
+        this.readyLine = readyLine;
         try {
             Files.writeString(spec.log(), "$ " + String.join(" ", command) + "\n");
             this.process = new ProcessBuilder(command)
@@ -48,7 +59,7 @@ abstract class ProcessBackend implements StorageBackend {
 
     private void awaitSocket() throws InterruptedException {
         long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
-        while (!Files.exists(spec.socket())) {
+        while (!Files.exists(spec.socket()) || (readyLine != null && !Logs.tail(spec.log(), 200).contains(readyLine))) {
             if (!process.isAlive()) {
                 fail(name + " exited with status " + process.exitValue() + " before creating its socket "
                         + spec.socket() + "\n--- " + name + " log (" + spec.log() + ") ---\n" + logTail(40));

@@ -8,9 +8,11 @@ import java.util.List;
 /** Our server, {@code io.vhostblk.server.VhostBlkMain serve}, in its own JVM on the test's class path. */
 final class VhostBlkServer extends ProcessBackend {
     static final String MAIN_CLASS = "io.vhostblk.server.VhostBlkMain";
+    /** What serve prints once it listens on its socket. */
+    static final String READY_LINE = " with QEMU options:";
 
     private VhostBlkServer(ExportSpec spec, List<String> command) {
-        super("vhost-blk server", spec, command);
+        super("vhost-blk server", spec, command, READY_LINE);
     }
 
     /** Starts the server for {@code spec} and waits for its socket. */
@@ -24,7 +26,9 @@ final class VhostBlkServer extends ProcessBackend {
         String java = ProcessHandle.current().info().command()
                 .orElse(System.getProperty("java.home") + "/bin/java");
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), MAIN_CLASS, "serve",
+                // With a policy the modules must come from their jars alone, not from the test's class path.
+                "-cp", spec.serverArgs().contains("--policy") ? CryptModule.serverClassPath() : System.getProperty("java.class.path"),
+                MAIN_CLASS, "serve",
                 "--socket", spec.socket().toString(),
                 "--disk", spec.image().toString(),
                 "--size", Long.toString(spec.size()),
@@ -32,6 +36,7 @@ final class VhostBlkServer extends ProcessBackend {
         if (spec.readOnly()) {
             command.add("--read-only");
         }
+        command.addAll(spec.serverArgs());
         return new VhostBlkServer(spec, command);
     }
 }

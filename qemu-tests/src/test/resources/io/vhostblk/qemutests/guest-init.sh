@@ -261,6 +261,23 @@ op_writefails() {
     fi
 }
 
+# iofails CHECK read|write OFFSET LENGTH: one O_DIRECT transfer the device must fail with an I/O error
+op_iofails() {
+    if [ "$2" = read ]; then
+        run dd if=$DEV of=/dev/null bs="$4" count=1 skip="$3" iflag=direct,skip_bytes
+    else
+        run dd if=/pattern of=$DEV bs="$4" count=1 seek="$3" oflag=direct,seek_bytes conv=notrunc
+    fi
+    st=$?
+    if [ $st = 0 ]; then
+        fail "$1" "the $2 of $4 bytes at $3 succeeded"
+    elif printf '%s' "$OUT" | grep -q "Input/output error"; then
+        pass "$1" "$(printf '%s' "$OUT" | head -n 1)"
+    else
+        fail "$1" "the $2 failed, but not with an I/O error: $OUT"
+    fi
+}
+
 # discardfails CHECK OFFSET LENGTH
 op_discardfails() {
     if run $BLKDISCARD -f -o "$2" -l "$3" $DEV; then
@@ -301,7 +318,7 @@ while read -r op check args; do
     esac
     # shellcheck disable=SC2086 # the arguments are split on purpose
     case $op in
-    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | fsync | writefails | discardfails)
+    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | fsync | writefails | iofails | discardfails)
         "op_$op" "$check" $args ;;
     *) fail "$check" "unknown plan operation '$op'" ;;
     esac

@@ -1,6 +1,6 @@
 package io.vhostblk.server;
 
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.hooks.CodeDigest;
 import io.vhostblk.hooks.ModuleException;
 
@@ -30,7 +30,7 @@ final class CompatLibCheck {
     private static synchronized CodeDigest running() throws StartupException {
         if (running == null) {
             try {
-                running = CodeDigest.of(QueueContext.class);
+                running = CodeDigest.of(VirtioBlkHandler.class);
             } catch (ModuleException e) {
                 throw new StartupException("compat-lib: " + e.getMessage(), e);
             }

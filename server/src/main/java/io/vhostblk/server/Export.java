@@ -6,6 +6,7 @@ import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.DriverOptions;
 import io.vhostblk.drivers.Drivers;
+import io.vhostblk.drivers.FaultyDriver;
 import io.vhostblk.frontend.QueueTuning;
 import io.vhostblk.frontend.VhostUserServer;
 import io.vhostblk.frontend.VirtioBlkDevice;
@@ -51,7 +52,7 @@ final class Export {
         }
         long size = options.size();
         if (size < 0 && options.driver() != DriverKind.RAM && options.driver() != DriverKind.NULL
-                && !Files.exists(options.disk())) {
+                && options.driver() != DriverKind.RBD && !Files.exists(options.disk())) {
             size = DEFAULT_NEW_IMAGE_SIZE;
         }
         // The policy, the compat-lib pin and the module digests are checked before anything is opened.
@@ -59,7 +60,11 @@ final class Export {
         BlockDriver driver;
         try {
             driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
-                    DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes()));
+                    DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes())
+                            .withRbd(options.rbd()));
+            if (options.inject() != null) {
+                driver = FaultyDriver.wrap(driver, options.inject(), options.deviceId());
+            }
         } catch (DriverException e) {
             modules.abandon();
             throw new StartupException(options.deviceId() + ": " + e.getMessage(), e);

@@ -1,10 +1,13 @@
 package io.vhostblk.server;
 
+import io.vhostblk.drivers.RbdImageName;
+
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -42,7 +45,8 @@ record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Devic
             "read-zeroes", new Switch("--read-zeroes", true),
             "kick-on-ring", new Switch("--kick-on-ring", true));
     /** Keys whose value is a path, resolved against the configuration's directory. */
-    private static final List<String> PATH_KEYS = List.of("socket", "disk", "policy", "module-dir", "control");
+    private static final List<String> PATH_KEYS = List.of("socket", "disk", "policy", "module-dir", "control",
+            "rbd-conf", "rbd-keyring");
 
     /** A boolean key: the option is given when the value equals {@code whenValue}. */
     private record Switch(String option, boolean whenValue) {
@@ -128,7 +132,7 @@ record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Devic
         if (sections.isEmpty()) {
             throw new ConfigException(name + ": no [device ID] section: a host configuration serves at least one device");
         }
-        Path control = top.containsKey("control") ? base.resolve(top.get("control").value()) : null;
+        Path control = top.containsKey("control") ? path(name, base, top.get("control"), "control") : null;
         InetSocketAddress metrics = null;
         if (top.containsKey("metrics")) {
             Field f = top.get("metrics");
@@ -157,6 +161,15 @@ record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Devic
         return new HostConfig(file, control, metrics, List.copyOf(devices));
     }
 
+    /** A path value resolved against the configuration's directory; one the file system refuses (a NUL byte) is an error of its line. */
+    private static Path path(String name, Path base, Field f, String field) throws ConfigException {
+        try {
+            return base.resolve(f.value());
+        } catch (InvalidPathException e) {
+            throw error(name, f.line(), field, "is not a usable path (" + e.getReason() + ")");
+        }
+    }
+
     /**
      * A section's keys become {@code serve}'s options and are checked by the same parser, so the
      * config and the command line accept exactly the same things; its errors point at the key's line.
@@ -178,7 +191,8 @@ record HostConfig(Path file, Path control, InetSocketAddress metrics, List<Devic
                 continue;
             }
             String option = "--" + key;
-            String value = PATH_KEYS.contains(key) ? base.resolve(f.value()).toString() : f.value();
+            String value = PATH_KEYS.contains(key) && !RbdImageName.isRbd(f.value())
+                    ? path(name, base, f, "device " + id + ": " + key).toString() : f.value();
             args.add(option);
             args.add(value);
             byOption.put(option, f);

@@ -1,6 +1,9 @@
 package io.vhostblk.server;
 
 import io.vhostblk.drivers.DriverKind;
+import io.vhostblk.drivers.FaultSpec;
+import io.vhostblk.drivers.RbdClient;
+import io.vhostblk.drivers.RbdImageName;
 import io.vhostblk.frontend.QueueTuning;
 
 import java.net.InetSocketAddress;
@@ -11,7 +14,7 @@ import java.util.List;
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
                            boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
-                           InetSocketAddress metrics) {
+                           InetSocketAddress metrics, RbdClient rbd, FaultSpec inject) {
 
     /** The VM name when neither --vm nor the policy gives one. */
     public static final String UNKNOWN_VM = "unknown";
@@ -37,7 +40,17 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
               --driver KIND     auto (default: io_uring, or the file driver with a
                                 logged reason when the kernel refuses io_uring),
                                 io_uring, file, ram (memory, --size bytes, lost on
-                                exit) or null (discards writes; for benchmarks)
+                                exit), null (discards writes; for benchmarks) or
+                                rbd (a Ceph image: --disk rbd:POOL/IMAGE[@SNAP],
+                                a snapshot read-only; docs/rbd.md)
+              --rbd-conf FILE   rbd: the cluster's ceph.conf (default: librados's search,
+                                $CEPH_CONF, /etc/ceph/ceph.conf)
+              --rbd-id NAME     rbd: the client name without 'client.' (default admin)
+              --rbd-keyring FILE
+                                rbd: the client's keyring (default: ceph.conf's)
+              --rbd-timeout S   rbd: seconds connecting, or one request, may wait for
+                                the cluster before failing (the guest sees an I/O
+                                error). Default 30
               --no-direct       open the image without O_DIRECT (through the host
                                 page cache); io_uring driver only
               --read-zeroes     null driver: reads return zeros (default: reads leave
@@ -67,6 +80,15 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                                 serve Prometheus metrics at http://ADDR:PORT/metrics
                                 (ADDR defaults to 127.0.0.1; give another address to
                                 expose them beyond this host). Default: off
+              --inject SPEC     fault injection for tests and benchmarks (never in
+                                production): comma-separated latency=500us,
+                                eio=START-END (bytes, END exclusive; repeatable),
+                                eio-nth=N, enospc-after=BYTES, short=N (every Nth
+                                read/write reports a short transfer), power-cut or
+                                power-cut=N (after N writes every request fails;
+                                writes no completed flush covered are rolled back on
+                                exit), reorder=SEED (power cut: each such write
+                                survives at random). See docs/reliability.md
               --help            this text
 
             Stops cleanly on SIGTERM or SIGINT: in-flight requests finish, the image is
@@ -93,6 +115,11 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         Path moduleDir = null;
         Path control = null;
         InetSocketAddress metrics = null;
+        Path rbdConf = null;
+        String rbdId = null;
+        Path rbdKeyring = null;
+        int rbdTimeout = RbdClient.DEFAULTS.timeoutSeconds();
+        FaultSpec inject = null;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -114,6 +141,11 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
                 case "--module-dir" -> moduleDir = Path.of(value(args, ++i, a));
                 case "--control" -> control = Path.of(value(args, ++i, a));
                 case "--metrics" -> metrics = metricsAddress(a, value(args, ++i, a));
+                case "--rbd-conf" -> rbdConf = Path.of(value(args, ++i, a));
+                case "--rbd-id" -> rbdId = value(args, ++i, a);
+                case "--rbd-keyring" -> rbdKeyring = Path.of(value(args, ++i, a));
+                case "--rbd-timeout" -> rbdTimeout = intValue(a, value(args, ++i, a), 1, 86_400);
+                case "--inject" -> inject = faultSpec(value(args, ++i, a));
                 default -> throw new UsageException("unknown option '" + a + "' (see vhost-blk serve --help)");
             }
         }
@@ -122,6 +154,21 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
         }
         if (disk == null && driver != DriverKind.RAM && driver != DriverKind.NULL) {
             throw new UsageException("--disk is required");
+        }
+        boolean rbdDisk = disk != null && RbdImageName.isRbd(disk.toString());
+        if (driver == DriverKind.RBD || rbdDisk) {
+            if (driver != DriverKind.RBD && driver != DriverKind.AUTO) {
+                throw new UsageException("--disk " + disk + " is an RBD image; it needs --driver rbd, not "
+                        + driver.name().toLowerCase(java.util.Locale.ROOT));
+            }
+            driver = DriverKind.RBD;
+            try {
+                RbdImageName.parse(disk.toString());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--disk: " + e.getMessage());
+            }
+        } else if (rbdConf != null || rbdId != null || rbdKeyring != null) {
+            throw new UsageException("--rbd-conf, --rbd-id and --rbd-keyring need --driver rbd");
         }
         if (Integer.bitCount(queueSize) != 1) {
             throw new UsageException("--queue-size: " + queueSize + " is not a power of two");
@@ -145,13 +192,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             throw new UsageException("--module-dir needs --policy (the policy names the jars and their digests)");
         }
         if (id == null) {
-            id = disk.getFileName().toString();
+            id = driver == DriverKind.RBD ? RbdImageName.parse(disk.toString()).image() : disk.getFileName().toString();
         }
         if ((driver == DriverKind.RAM || driver == DriverKind.NULL) && size < 0) {
             throw new UsageException("--size is required with --driver " + driver.name().toLowerCase(java.util.Locale.ROOT));
         }
         return new ServeOptions(socket, disk, size, queues, queueSize, readOnly, id, vm, writeback, driver, direct,
-                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, metrics);
+                readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, metrics,
+                new RbdClient(rbdConf, rbdId, rbdKeyring, rbdTimeout), inject);
     }
 
     /** {@code PORT} (on loopback) or {@code HOST:PORT}; an IPv6 host goes in brackets. */
@@ -173,6 +221,14 @@ public record ServeOptions(Path socket, Path disk, long size, int queues, int qu
             return DriverKind.parse(v);
         } catch (IllegalArgumentException e) {
             throw new UsageException("--driver: " + e.getMessage());
+        }
+    }
+
+    private static FaultSpec faultSpec(String v) throws UsageException {
+        try {
+            return FaultSpec.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--inject: " + e.getMessage());
         }
     }
 

@@ -1,18 +1,18 @@
 package io.vhostblk.server;
 
 import io.vhostblk.compat.BlockDevice;
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
+import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-import static io.vhostblk.virtio.testing.DriverRing.U32;
-import static io.vhostblk.virtio.testing.DriverRing.U64;
+import static io.vhostblk.virtio.SplitRingDriver.U32;
+import static io.vhostblk.virtio.SplitRingDriver.U64;
 
 /**
  * One virtqueue of a device driven the way a guest does it, on the test's thread: each request
@@ -24,9 +24,9 @@ final class GuestQueue implements AutoCloseable {
     private static final int SIZE = 64;
 
     private final GuestRam ram;
-    private final DriverRing ring;
+    private final SplitRingDriver ring;
     private final SplitVirtqueue queue;
-    private final QueueContext context;
+    private final VirtioBlkHandler context;
     private final long header;
     private final long data;
     private final long status;
@@ -34,9 +34,9 @@ final class GuestQueue implements AutoCloseable {
 
     GuestQueue(BlockDevice device) throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        ring = new DriverRing(ram, SIZE);
+        ring = new SplitRingDriver(ram, SIZE);
         queue = ring.deviceQueue(false, false);
-        context = new QueueContext(device, 0, SIZE, 2 * SIZE, (head, len) -> {
+        context = new VirtioBlkHandler(device, 0, SIZE, 2 * SIZE, (head, len) -> {
             queue.pushUsed(head, len);
             queue.publishUsed();
         });

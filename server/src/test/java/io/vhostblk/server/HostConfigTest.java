@@ -62,6 +62,24 @@ class HostConfigTest {
     }
 
     @Test
+    void anRbdDeviceKeepsItsImageNameAndResolvesItsClientFiles() throws Exception {
+        HostConfig c = parse("""
+                [device vol1]
+                socket = vol1.sock
+                disk = rbd:volumes/vol1@gold
+                rbd-conf = ceph/c2.conf
+                rbd-id = vhost
+                rbd-keyring = /etc/ceph/c2.client.vhost.keyring
+                rbd-timeout = 90
+                """);
+        ServeOptions o = c.devices().get(0).options();
+        assertEquals(DriverKind.RBD, o.driver());
+        assertEquals("rbd:volumes/vol1@gold", o.disk().toString());
+        assertEquals(new io.vhostblk.drivers.RbdClient(Path.of("/etc/vhost-blk/ceph/c2.conf"), "vhost",
+                Path.of("/etc/ceph/c2.client.vhost.keyring"), 90), o.rbd());
+    }
+
+    @Test
     void errorsNameTheFileTheLineAndTheField() {
         assertEquals("/etc/vhost-blk/host.conf:3: device a: queues: 0 is outside 1..64",
                 error("[device a]\nsocket = a.sock\nqueues = 0\ndisk = a.img\n"));
@@ -86,6 +104,11 @@ class HostConfigTest {
                 error("[device a]\nmetrics = 9750\n"));
         assertEquals("/etc/vhost-blk/host.conf:1: metrics: 'web' is not a number",
                 error("metrics = web\n[device a]\nsocket = s\ndisk = d\n"));
+        // Found by HostConfigFuzzTest: a NUL byte in a path escaped as an InvalidPathException.
+        assertEquals("/etc/vhost-blk/host.conf:3: device a: disk: is not a usable path (Nul character not allowed)",
+                error("[device a]\nsocket = s\ndisk = a\u0000b\n"));
+        assertEquals("/etc/vhost-blk/host.conf:1: control: is not a usable path (Nul character not allowed)",
+                error("control = \u0000\n[device a]\nsocket = s\ndisk = d\n"));
     }
 
     @Test

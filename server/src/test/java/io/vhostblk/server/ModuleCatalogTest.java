@@ -6,7 +6,7 @@ import io.vhostblk.hooks.ChainEntry;
 import io.vhostblk.hooks.HookChain;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.Sha256;
-import io.vhostblk.hooks.testing.ModuleJarBuilder;
+import io.vhostblk.testsupport.ModuleJarBuilder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -44,13 +44,13 @@ class MultiDeviceServeTest {
         assertTrue(r.startsWith("0\n"), what + ": bench failed:\n" + r);
     }
 
-    private static Object ctl(Path control, String command) throws Exception {
+    static Object ctl(Path control, String command) throws Exception {
         try (ControlClient c = ControlClient.connect(control)) {
             return Json.parse(c.request(command));
         }
     }
 
-    private static void awaitFiles(Process server, Path log, Path... files) throws Exception {
+    static void awaitFiles(Process server, Path log, Path... files) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         for (Path f : files) {
             while (!Files.exists(f)) {

@@ -122,7 +122,7 @@ class PolicyParserTest {
                 Arguments.of(mod + "set.x = 1\nset.x = 2", "web1.policy:5: module a: set.x: set twice (first at line 4)"),
                 Arguments.of(mod + "set. = 1", "web1.policy:4: module a: set.: a setting is set.NAME, NAME being letters, digits, '.', '_', '-'"),
                 Arguments.of(mod + "enabled = maybe", "web1.policy:4: module a: enabled: 'maybe' is not true or false"),
-                Arguments.of(mod + "drivers = io_uring, floppy", "web1.policy:4: module a: drivers: unknown driver 'floppy' (drivers: io_uring, file, ram, null)"),
+                Arguments.of(mod + "drivers = io_uring, floppy", "web1.policy:4: module a: drivers: unknown driver 'floppy' (drivers: io_uring, file, ram, null, rbd)"),
                 Arguments.of(mod + "devices = disk0,, disk1", "web1.policy:4: module a: devices: empty entry in the comma-separated list 'disk0,, disk1'"),
                 Arguments.of("chain = a, b\n" + mod, "web1.policy:1: chain: module b is not declared (no [module b] section)"),
                 Arguments.of("chain = a, a\n" + mod, "web1.policy:1: chain: module a is listed twice"),

@@ -1,6 +1,6 @@
 package io.vhostblk.frontend;
 
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.compat.UsedSink;
 import io.vhostblk.drivers.KickAware;
 import io.vhostblk.linux.EventFd;
@@ -32,7 +32,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
     private final String label;
     private final SplitVirtqueue queue;
-    private final QueueContext context;
+    private final VirtioBlkHandler context;
     private final EventFd kick;
     private final EventFd call;
     private final EventFd stopSignal;
@@ -107,7 +107,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     /** Builds a queue's compat-lib context around the loop's used-ring sink. */
     @FunctionalInterface
     public interface ContextFactory {
-        QueueContext create(UsedSink sink) throws Exception;
+        VirtioBlkHandler create(UsedSink sink) throws Exception;
     }
 
     /** Starts the loop thread. */

@@ -1,11 +1,10 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.compat.BlockDevice;
-import io.vhostblk.compat.QueueContext;
+import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.virtio.BlkConfig;
 import io.vhostblk.virtio.SplitVirtqueue;
-import io.vhostblk.virtio.VirtioBlk;
 
 import java.lang.System.Logger.Level;
 
@@ -15,18 +14,13 @@ import java.lang.System.Logger.Level;
  */
 public final class VirtioBlkDevice implements VhostUserDevice {
     private static final System.Logger LOG = System.getLogger(VirtioBlkDevice.class.getName());
-    /** Largest discard / write-zeroes range per request, in sectors (1 GiB). */
-    static final int MAX_RANGE_SECTORS = 1 << 21;
-    /** Largest data segment the guest may put in one descriptor. */
-    static final int SIZE_MAX = 1 << 20;
-
-    /** Physical block size advertised in the topology: the page and file-system block of the host. */
-    static final int PHYSICAL_BLOCK = 4096;
 
     private final BlockDevice device;
     private final int queues;
     private final int maxQueueSize;
     private final QueueTuning tuning;
+    /** What the driver acknowledged (SET_FEATURES); requests of other optional types are answered UNSUPP. */
+    private volatile long ackedFeatures = -1;
 
     /**
      * @param tuning how the queue loops wait for work
@@ -44,24 +38,7 @@ public final class VirtioBlkDevice implements VhostUserDevice {
 
     @Override
     public long features() {
-        long f = bit(VirtioBlk.F_VERSION_1) | bit(VirtioBlk.F_RING_INDIRECT_DESC) | bit(VirtioBlk.F_RING_EVENT_IDX)
-                | bit(VirtioBlk.F_SIZE_MAX) | bit(VirtioBlk.F_SEG_MAX) | bit(VirtioBlk.F_BLK_SIZE)
-                | bit(VirtioBlk.F_TOPOLOGY) | bit(VirtioBlk.F_FLUSH) | bit(VirtioBlk.F_CONFIG_WCE) | bit(VirtioBlk.F_MQ);
-        if (device.readOnly()) {
-            f |= bit(VirtioBlk.F_RO);
-        } else {
-            if (device.driver().supportsDiscard()) {
-                f |= bit(VirtioBlk.F_DISCARD);
-            }
-            if (device.driver().supportsWriteZeroes()) {
-                f |= bit(VirtioBlk.F_WRITE_ZEROES);
-            }
-        }
-        return f;
-    }
-
-    private static long bit(int n) {
-        return 1L << n;
+        return VirtioBlkHandler.offeredFeatures(device);
     }
 
     @Override
@@ -74,55 +51,25 @@ public final class VirtioBlkDevice implements VhostUserDevice {
         return maxQueueSize;
     }
 
-    /**
-     * Data segments one request may carry. Linux builds indirect tables of up to seg_max + 2
-     * entries, and a chain may not be longer than the queue, whose size the front-end picks after
-     * reading the config (QEMU's default and smallest usual size is 128): 128 - 2 keeps every
-     * chain a Linux guest builds within the limit the walker enforces.
-     */
-    static final int SEG_MAX = 126;
-
-    /** Segments one request may carry (see {@link #SEG_MAX}). */
-    int segMax() {
-        return SEG_MAX;
-    }
+    /** Segments one request may carry (the virtio-blk model's {@link VirtioBlkHandler#SEG_MAX}). */
+    static final int SEG_MAX = VirtioBlkHandler.SEG_MAX;
 
     @Override
     public byte[] config() {
-        device.geometryFixed();
-        return BlkConfig.builder()
-                .capacitySectors(device.capacitySectors())
-                .sizeMax(SIZE_MAX)
-                .segMax(segMax())
-                .blkSize(device.logicalBlockSize())
-                .topology(physicalBlockExponent(device.logicalBlockSize()), 0,
-                        Math.max(1, PHYSICAL_BLOCK / device.logicalBlockSize()), 0)
-                .writeback(device.writeback())
-                .numQueues(queues)
-                .discard(MAX_RANGE_SECTORS, 1, 8)
-                .writeZeroes(MAX_RANGE_SECTORS, 1, true)
-                .build()
-                .toBytes();
-    }
-
-    /** log2(physical / logical) blocks, as virtio-blk's topology wants it; 0 when logical ≥ physical. */
-    static int physicalBlockExponent(int logicalBlockSize) {
-        return logicalBlockSize >= PHYSICAL_BLOCK ? 0 : Integer.numberOfTrailingZeros(PHYSICAL_BLOCK / logicalBlockSize);
+        return VirtioBlkHandler.config(device, queues);
     }
 
     @Override
     public void writeConfig(int offset, byte[] data) throws VhostUserException {
-        if (offset == BlkConfig.WRITEBACK_OFFSET && data.length == 1 && (data[0] == 0 || data[0] == 1)) {
-            device.writeback(data[0] == 1);
-            LOG.log(Level.INFO, device.label() + ": guest set the cache to " + (data[0] == 1 ? "writeback" : "write-through"));
-            return;
+        if (!VirtioBlkHandler.writeConfig(device, offset, data)) {
+            throw new VhostUserException("SET_CONFIG: only the 1-byte writeback field (offset " + BlkConfig.WRITEBACK_OFFSET
+                    + ", value 0 or 1) is writable; got offset " + offset + ", size " + data.length);
         }
-        throw new VhostUserException("SET_CONFIG: only the 1-byte writeback field (offset " + BlkConfig.WRITEBACK_OFFSET
-                + ", value 0 or 1) is writable; got offset " + offset + ", size " + data.length);
     }
 
     @Override
     public void featuresAcked(long features) {
+        this.ackedFeatures = features;
         LOG.log(Level.DEBUG, () -> device.label() + ": features acked 0x" + Long.toHexString(features));
     }
 
@@ -136,7 +83,13 @@ public final class VirtioBlkDevice implements VhostUserDevice {
         String label = device.id() + "-q" + index;
         int segments = 2 * queue.size() + 2;
         return new QueueLoop(label, queue,
-                sink -> new QueueContext(device, index, queue.size(), segments, sink), kick, call, tuning).start();
+                sink -> new VirtioBlkHandler(device, index, queue.size(), segments, negotiated(), sink), kick, call, tuning).start();
+    }
+
+    /** The acknowledged features, or all offered ones when the front-end never sent SET_FEATURES. */
+    private long negotiated() {
+        long acked = ackedFeatures;
+        return acked == -1 ? features() : acked;
     }
 
     @Override

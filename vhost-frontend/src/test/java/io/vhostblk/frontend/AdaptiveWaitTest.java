@@ -1,8 +1,8 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.virtio.SplitVirtqueue;
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -25,14 +25,14 @@ class AdaptiveWaitTest {
     private static final long STEP = 1_000;
 
     private GuestRam ram;
-    private DriverRing driver;
+    private SplitRingDriver driver;
     private long now;
     private long headerGpa;
 
     @BeforeEach
     void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        driver = new DriverRing(ram, 16);
+        driver = new SplitRingDriver(ram, 16);
         headerGpa = ram.alloc(64, 8);
     }
 
@@ -93,7 +93,7 @@ class AdaptiveWaitTest {
 
         /** The guest adds one request and, as a driver does, kicks only if the device asks. */
         void guestAdds() {
-            driver.addChain(DriverRing.Buf.writable(headerGpa, 1));
+            driver.addChain(SplitRingDriver.Buf.writable(headerGpa, 1));
             driver.publish();
             if (driver.kickNeeded(eventIdx)) {
                 kickSent = true;

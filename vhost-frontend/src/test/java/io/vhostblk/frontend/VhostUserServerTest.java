@@ -497,9 +497,17 @@ class VhostUserServerTest {
             device.awaitStart();
             fe.channel().socket().send(arena.allocate(5));
             Thread.sleep(50);
-            long t0 = System.nanoTime();
-            server.close();
-            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(2), "close took too long");
+            // A close that waited for the rest of the message would never return: bound it for
+            // liveness only (no speed is asserted).
+            Thread closer = Thread.ofPlatform().start(() -> {
+                try {
+                    server.close();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            closer.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(closer.isAlive(), "close() is stuck behind the front-end's half-sent message");
             assertEquals(0, device.awaitStop());
             assertEquals(1, device.resets.get());
         }

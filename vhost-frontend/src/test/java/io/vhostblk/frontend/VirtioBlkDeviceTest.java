@@ -58,10 +58,10 @@ class VirtioBlkDeviceTest {
     @Test
     void aQueueLargerThanTheConfiguredLimitIsRefused() throws Exception {
         try (RamDriver ram = RamDriver.create(1 << 20);
-             io.vhostblk.virtio.testing.GuestRam guest = io.vhostblk.virtio.testing.GuestRam.anonymous(
-                     new io.vhostblk.virtio.testing.GuestRam.Region(0, 1 << 20))) {
+             io.vhostblk.virtio.GuestRam guest = io.vhostblk.virtio.GuestRam.anonymous(
+                     new io.vhostblk.virtio.GuestRam.Region(0, 1 << 20))) {
             VirtioBlkDevice dev = new VirtioBlkDevice(new BlockDevice("d", "vm", ram, true), 1, 64, QueueTuning.DEFAULTS);
-            var queue = new io.vhostblk.virtio.testing.DriverRing(guest, 128).deviceQueue(true, true);
+            var queue = new io.vhostblk.virtio.SplitRingDriver(guest, 128).deviceQueue(true, true);
             VhostUserException e = assertThrows(VhostUserException.class, () -> dev.startQueue(0, queue, null, null));
             assertTrue(e.getMessage().contains("128 entries") && e.getMessage().contains("--queue-size 64"), e.getMessage());
         }

@@ -1,28 +1,25 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.linux.Libc;
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Objects;
 
 /**
- * One decoded virtio-blk request: header fields, the data as a native {@code struct iovec} array
- * over guest memory, and the status byte. A reusable holder (one per request slot): the decoder
- * refills it, nothing is allocated per request.
+ * One decoded virtio-blk request: header fields, where its data lies (a list of ranges of guest
+ * memory regions, each checked by the walker) and the status byte. A reusable holder (one per
+ * request slot): the decoder refills it, nothing is allocated per request. The data itself is read
+ * and written only through the drivers' {@code IoVector}, which the compat-lib builds from
+ * {@link #dataRegion}, {@link #dataRegionOffset} and {@link #dataSegmentLength}.
  *
  * <p>Data direction: for IN, GET_ID and GET_LIFETIME the data is the device-writable bytes
  * before the status byte; for OUT, DISCARD, WRITE_ZEROES and SECURE_ERASE it is the
- * device-readable bytes after the 16-byte header; FLUSH has none. Readable data is never written:
- * {@link #copyToData} refuses it (a transforming module works in a bounce buffer).
+ * device-readable bytes after the 16-byte header; FLUSH has none.
  */
 public final class BlkRequest {
 
     /** What decoding concluded; tells the caller what to do with the request. */
     public enum Outcome {
-        /** Well-formed: serve it, then {@link #writeStatus} and push {@link #usedLength}. */
+        /** Well-formed: serve it, then write the status byte ({@link #statusRegion}) and push {@link #usedLength}. */
         OK,
         /** Malformed (header, data direction or length): write {@link VirtioBlk#S_IOERR}, push 1. */
         IOERR,
@@ -32,14 +29,10 @@ public final class BlkRequest {
         NO_STATUS
     }
 
-    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final long IOV_SIZE = Libc.IOVEC.byteSize();
-
-    private final MemorySegment iov;
-    private final MemorySegment[] iovRegion;
-    private final long[] iovRegionOffset;
-    /** Header gather, segment reads and the GET_ID serial; 32 bytes. */
+    private final MemorySegment[] dataRegion;
+    private final long[] dataRegionOffset;
+    private final long[] dataSegmentLength;
+    /** Header gather; 16 bytes. */
     private final MemorySegment scratch;
 
     private DescriptorChain chain;
@@ -50,25 +43,19 @@ public final class BlkRequest {
     private long sector;
     private MemorySegment statusRegion;
     private long statusOffset;
-    private long statusAddress;
     private int iovCount;
     private long dataLength;
     private boolean dataWritable;
 
-    /** A holder for requests of at most maxSegments chain segments, its iovec array in an automatic arena. */
+    /** A holder for requests of at most maxSegments chain segments. */
     public BlkRequest(int maxSegments) {
-        this(maxSegments, Arena.ofAuto());
-    }
-
-    /** A holder whose native iovec array is allocated in the given arena. */
-    public BlkRequest(int maxSegments, Arena arena) {
         if (maxSegments < 1) {
             throw new IllegalArgumentException("maxSegments must be positive, got " + maxSegments);
         }
-        this.iov = arena.allocate(IOV_SIZE * maxSegments, 8);
-        this.iovRegion = new MemorySegment[maxSegments];
-        this.iovRegionOffset = new long[maxSegments];
-        this.scratch = arena.allocate(32, 8);
+        this.dataRegion = new MemorySegment[maxSegments];
+        this.dataRegionOffset = new long[maxSegments];
+        this.dataSegmentLength = new long[maxSegments];
+        this.scratch = Arena.ofAuto().allocate(VirtioBlk.HEADER_BYTES, 8);
     }
 
     // ---- decoder side (package-private) ----
@@ -82,7 +69,6 @@ public final class BlkRequest {
         sector = 0;
         statusRegion = null;
         statusOffset = 0;
-        statusAddress = 0;
         iovCount = 0;
         dataLength = 0;
         dataWritable = false;
@@ -97,7 +83,6 @@ public final class BlkRequest {
     void status(MemorySegment region, long offset) {
         statusRegion = region;
         statusOffset = offset;
-        statusAddress = region.address() + offset;
     }
 
     Outcome fail(Outcome o, String why) {
@@ -118,7 +103,7 @@ public final class BlkRequest {
         return scratch;
     }
 
-    /** Points the iovec array at chain bytes [from, from+len) of the readable or writable side. */
+    /** Points the data at chain bytes [from, from+len) of the readable or writable side. */
     boolean setData(boolean writableSide, long from, long len) {
         DescriptorChain c = chain;
         int first = writableSide ? c.readableCount() : 0;
@@ -133,13 +118,12 @@ public final class BlkRequest {
                 continue;
             }
             long take = Math.min(segLen - skip, left);
-            if (n == iovRegion.length) {
+            if (n == dataRegion.length) {
                 return false;
             }
-            iov.set(ValueLayout.JAVA_LONG, n * IOV_SIZE, c.address(i) + skip);
-            iov.set(ValueLayout.JAVA_LONG, n * IOV_SIZE + 8, take);
-            iovRegion[n] = c.regionSegment(i);
-            iovRegionOffset[n] = c.regionOffset(i) + skip;
+            dataRegion[n] = c.regionSegment(i);
+            dataRegionOffset[n] = c.regionOffset(i) + skip;
+            dataSegmentLength[n] = take;
             n++;
             left -= take;
             skip = 0;
@@ -190,17 +174,14 @@ public final class BlkRequest {
         return statusRegion != null;
     }
 
-    /** Host address of the status byte, or 0 without one. */
-    public long statusAddress() {
-        return statusAddress;
+    /** The guest memory region holding the status byte, or null without one (the compat-lib writes it through an IoVector). */
+    public MemorySegment statusRegion() {
+        return statusRegion;
     }
 
-    /** Writes the status byte into guest memory (bounds-checked through its region segment). */
-    public void writeStatus(byte status) {
-        if (statusRegion == null) {
-            throw new IllegalStateException("request has no status byte (outcome " + outcome + ")");
-        }
-        statusRegion.set(ValueLayout.JAVA_BYTE, statusOffset, status);
+    /** Offset of the status byte inside {@link #statusRegion()}. */
+    public long statusOffset() {
+        return statusOffset;
     }
 
     /**
@@ -224,36 +205,27 @@ public final class BlkRequest {
         return (int) (written + 1); // the walker keeps a chain's total below 2^32, so this fits a u32
     }
 
-    /** The {@code struct iovec} array ({@link Libc#IOVEC} layout); the first {@link #iovCount()} entries are valid. */
-    public MemorySegment iov() {
-        return iov;
-    }
-
-    public int iovCount() {
+    /** Number of data segments (contiguous ranges of guest memory). */
+    public int dataSegmentCount() {
         return iovCount;
     }
 
-    /** Host address of data iovec i. */
-    public long iovAddress(int i) {
-        return iov.get(ValueLayout.JAVA_LONG, Objects.checkIndex(i, iovCount) * IOV_SIZE);
+    /** The guest memory region holding data segment i. */
+    public MemorySegment dataRegion(int i) {
+        return dataRegion[Objects.checkIndex(i, iovCount)];
     }
 
-    /** Length of data iovec i. */
-    public long iovLength(int i) {
-        return iov.get(ValueLayout.JAVA_LONG, Objects.checkIndex(i, iovCount) * IOV_SIZE + 8);
+    /** Offset of data segment i inside {@link #dataRegion(int)}. */
+    public long dataRegionOffset(int i) {
+        return dataRegionOffset[Objects.checkIndex(i, iovCount)];
     }
 
-    /** Region segment holding data iovec i (bounds-checked guest access). */
-    public MemorySegment iovRegion(int i) {
-        return iovRegion[Objects.checkIndex(i, iovCount)];
+    /** Length of data segment i. */
+    public long dataSegmentLength(int i) {
+        return dataSegmentLength[Objects.checkIndex(i, iovCount)];
     }
 
-    /** Offset of data iovec i inside {@link #iovRegion(int)}. */
-    public long iovRegionOffset(int i) {
-        return iovRegionOffset[Objects.checkIndex(i, iovCount)];
-    }
-
-    /** Total data bytes described by the iovecs. */
+    /** Total data bytes. */
     public long dataLength() {
         return dataLength;
     }
@@ -263,69 +235,6 @@ public final class BlkRequest {
         return dataWritable;
     }
 
-    /** Copies data bytes [from, from+len) to dst; returns the bytes copied. */
-    public long copyFromData(long from, MemorySegment dst, long dstOffset, long len) {
-        return copyData(from, dst, dstOffset, len, false);
-    }
-
-    /** Copies src bytes into data bytes [to, to+len); only for device-writable data. Returns the bytes copied. */
-    public long copyToData(long to, MemorySegment src, long srcOffset, long len) {
-        if (!dataWritable) {
-            throw new IllegalStateException("data of a " + VirtioBlk.typeName(type) + " request is device-readable");
-        }
-        return copyData(to, src, srcOffset, len, true);
-    }
-
-    private long copyData(long skip, MemorySegment other, long otherOffset, long len, boolean intoGuest) {
-        if (skip < 0 || len < 0) {
-            throw new IllegalArgumentException("negative offset or length");
-        }
-        long done = 0;
-        for (int i = 0; i < iovCount && done < len; i++) {
-            long segLen = iov.get(ValueLayout.JAVA_LONG, i * IOV_SIZE + 8);
-            if (skip >= segLen) {
-                skip -= segLen;
-                continue;
-            }
-            long n = Math.min(segLen - skip, len - done);
-            if (intoGuest) {
-                MemorySegment.copy(other, otherOffset + done, iovRegion[i], iovRegionOffset[i] + skip, n);
-            } else {
-                MemorySegment.copy(iovRegion[i], iovRegionOffset[i] + skip, other, otherOffset + done, n);
-            }
-            done += n;
-            skip = 0;
-        }
-        return done;
-    }
-
-    /**
-     * Writes the GET_ID serial: up to {@link VirtioBlk#ID_BYTES} bytes, NUL-padded, truncated to
-     * the guest's buffer. Returns the bytes written.
-     */
-    public int writeId(byte[] serial) {
-        if (type != VirtioBlk.T_GET_ID) {
-            throw new IllegalStateException("writeId on a " + VirtioBlk.typeName(type) + " request");
-        }
-        for (int k = 0; k < VirtioBlk.ID_BYTES; k++) {
-            scratch.set(ValueLayout.JAVA_BYTE, k, k < serial.length ? serial[k] : 0);
-        }
-        return (int) copyData(0, scratch, 0, Math.min(VirtioBlk.ID_BYTES, dataLength), true);
-    }
-
-    /** Number of 16-byte segments in a DISCARD / WRITE_ZEROES / SECURE_ERASE request. */
-    public int segmentCount() {
-        return isSegmentType(type) && outcome == Outcome.OK ? (int) (dataLength / VirtioBlk.RANGE_SEGMENT_BYTES) : 0;
-    }
-
-    /** Reads segment i of a DISCARD / WRITE_ZEROES / SECURE_ERASE request into out (read once: the guest may change it). */
-    public DiscardSegment readSegment(int i, DiscardSegment out) {
-        Objects.checkIndex(i, segmentCount());
-        copyData((long) i * VirtioBlk.RANGE_SEGMENT_BYTES, scratch, 0, VirtioBlk.RANGE_SEGMENT_BYTES, false);
-        out.set(scratch.get(U64, 0), scratch.get(U32, 8), scratch.get(U32, 12));
-        return out;
-    }
-
     static boolean isSegmentType(int t) {
         return t == VirtioBlk.T_DISCARD || t == VirtioBlk.T_WRITE_ZEROES || t == VirtioBlk.T_SECURE_ERASE;
     }
@@ -333,7 +242,7 @@ public final class BlkRequest {
     @Override
     public String toString() {
         return "BlkRequest[head=" + head() + ", " + VirtioBlk.typeName(type) + ", sector=" + Long.toUnsignedString(sector)
-                + ", data=" + dataLength + " B in " + iovCount + " iovecs, " + outcome
+                + ", data=" + dataLength + " B in " + iovCount + " segments, " + outcome
                 + (problem != null ? " (" + problem + ")" : "") + "]";
     }
 }

@@ -1,10 +1,22 @@
 package io.vhostblk.virtio;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
 /** One discard / write-zeroes / secure-erase range ({@code struct virtio_blk_discard_write_zeroes}); a reusable holder. */
 public final class DiscardSegment {
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private long sector;
     private int numSectors;
     private int flags;
+
+    /** Reads the 16-byte wire form at {@code at} of {@code wire} (a copy: the guest may change its own at any time). */
+    public DiscardSegment read(MemorySegment wire, long at) {
+        set(wire.get(U64, at), wire.get(U32, at + 8), wire.get(U32, at + 12));
+        return this;
+    }
 
     void set(long sector, int numSectors, int flags) {
         this.sector = sector;

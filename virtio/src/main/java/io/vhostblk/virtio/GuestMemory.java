@@ -96,6 +96,7 @@ public final class GuestMemory implements AutoCloseable {
             List<MemorySegment> slices = new ArrayList<>(regions.size());
             for (int i = 0; i < regions.size(); i++) {
                 RegionSpec r = regions.get(i);
+                requireBacked(i, r, fds[i]);
                 MemorySegment whole;
                 try {
                     whole = Libc.mmap(r.mmapOffset() + r.size(), Libc.PROT_READ | Libc.PROT_WRITE,
@@ -118,6 +119,19 @@ public final class GuestMemory implements AutoCloseable {
                 }
             }
             throw e;
+        }
+    }
+
+    /**
+     * Refuses a region that runs past the end of its file: mmap accepts it, but touching the pages
+     * beyond the end raises SIGBUS in the back-end (a memfd of 1 MiB offered as a 1 GiB region).
+     * A file whose size cannot be learned (lseek fails) is left to the kernel.
+     */
+    private static void requireBacked(int i, RegionSpec r, int fd) throws VirtioException {
+        long fileSize = Libc.lseek(fd, 0, Libc.SEEK_END);
+        if (fileSize >= 0 && Long.compareUnsigned(r.mmapOffset() + r.size(), fileSize) > 0) {
+            throw new VirtioException("region " + i + " (" + describe(r) + ") ends past the end of its file ("
+                    + fileSize + " bytes)");
         }
     }
 

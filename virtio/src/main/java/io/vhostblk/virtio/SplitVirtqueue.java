@@ -49,9 +49,6 @@ public final class SplitVirtqueue {
     /** Aligned 16-bit index access with acquire/release modes (ring indexes are 2-aligned by construction). */
     private static final VarHandle INDEX = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
-    /** Byte access by host address, for addresses {@link GuestMemory#translate} returned. */
-    private static final MemorySegment ALL_MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-
     private final GuestMemory memory;
     private final int size;
     private final int mask;
@@ -272,6 +269,12 @@ public final class SplitVirtqueue {
      * an indirect table of any length that lies in guest memory, never more steps than it has entries.
      */
     long statusAddressOf(int head) {
+        long gpa = statusGuestAddressOf(head);
+        return gpa < 0 ? -1 : memory.translate(gpa, 1);
+    }
+
+    /** As {@link #statusAddressOf}, as a guest-physical address (not yet checked against the memory table), or -1. */
+    private long statusGuestAddressOf(int head) {
         if (head < 0 || head >= size) {
             return -1;
         }
@@ -300,7 +303,7 @@ public final class SplitVirtqueue {
                 continue;
             }
             if ((flags & DESC_F_NEXT) == 0) {
-                return (flags & DESC_F_WRITE) != 0 && len > 0 ? memory.translate(addr + len - 1, 1) : -1;
+                return (flags & DESC_F_WRITE) != 0 && len > 0 ? addr + len - 1 : -1;
             }
             if (next >= entries) {
                 return -1;
@@ -316,11 +319,12 @@ public final class SplitVirtqueue {
      * in the used element: 1 when the status was written, else 0.
      */
     public int answerRejected(int head, byte status) {
-        long at = statusAddressOf(head);
-        if (at < 0) {
+        long gpa = statusGuestAddressOf(head);
+        int r = gpa < 0 ? -1 : memory.regionIndex(gpa, 1);
+        if (r < 0) {
             return 0;
         }
-        ALL_MEMORY.set(ValueLayout.JAVA_BYTE, at, status);
+        memory.regionSegment(r).set(ValueLayout.JAVA_BYTE, gpa - memory.regionGuestAddr(r), status);
         return 1;
     }
 

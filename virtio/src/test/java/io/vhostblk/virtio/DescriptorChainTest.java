@@ -1,8 +1,6 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
@@ -17,7 +15,7 @@ class DescriptorChainTest {
     @Test
     void gathersAndScattersAcrossSegments() throws Exception {
         try (GuestRam ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20))) {
-            DriverRing driver = new DriverRing(ram, 4);
+            SplitRingDriver driver = new SplitRingDriver(ram, 4);
             SplitVirtqueue q = driver.deviceQueue(false, false);
             long r = ram.alloc(10, 1);
             long w = ram.alloc(10, 1);

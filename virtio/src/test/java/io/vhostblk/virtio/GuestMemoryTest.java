@@ -2,7 +2,6 @@ package io.vhostblk.virtio;
 
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.GuestMemory.RegionSpec;
-import io.vhostblk.virtio.testing.GuestRam;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -148,11 +147,29 @@ class GuestMemoryTest {
     void mapFailureClosesFdsAndThrows() {
         int fd = Libc.memfdCreate("gm-test", Libc.MFD_CLOEXEC);
         assertTrue(fd >= 0);
-        // Size 0 file: mapping works lazily, so use a bad fd instead to force mmap to fail.
+        assertEquals(0, Libc.ftruncate(fd, MB));
+        // A bad fd forces mmap itself to fail on the second region.
         VirtioException e = assertThrows(VirtioException.class, () -> GuestMemory.map(
                 List.of(new RegionSpec(0, MB, 0, 0), new RegionSpec(MB, MB, MB, 0)), new int[]{fd, 1 << 20}));
         assertTrue(e.getMessage().contains("cannot map region 1"), e.getMessage());
         assertTrue(Libc.close(fd) < 0, "fd of the failed table was closed");
+    }
+
+    @Test
+    void aRegionLargerThanItsFileIsRefusedBeforeAnythingTouchesIt() {
+        int fd = Libc.memfdCreate("gm-test", Libc.MFD_CLOEXEC);
+        assertTrue(fd >= 0);
+        assertEquals(0, Libc.ftruncate(fd, MB));
+        // mmap would accept 2 MiB of a 1 MiB memfd; reading the second MiB would raise SIGBUS.
+        VirtioException e = assertThrows(VirtioException.class, () -> GuestMemory.map(
+                List.of(new RegionSpec(0, 2 * MB, 0, 0)), new int[]{fd}));
+        assertTrue(e.getMessage().contains("ends past the end of its file (" + MB + " bytes)"), e.getMessage());
+        assertTrue(Libc.close(fd) < 0, "fd of the refused table was closed");
+        int fd2 = Libc.memfdCreate("gm-test", Libc.MFD_CLOEXEC);
+        assertEquals(0, Libc.ftruncate(fd2, MB));
+        VirtioException offset = assertThrows(VirtioException.class, () -> GuestMemory.map(
+                List.of(new RegionSpec(0, MB, 0, 4096)), new int[]{fd2}));
+        assertTrue(offset.getMessage().contains("ends past the end"), offset.getMessage());
     }
 
     @Test

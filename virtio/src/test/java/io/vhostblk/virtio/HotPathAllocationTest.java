@@ -1,10 +1,9 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.Test;
 
+import java.lang.foreign.ValueLayout;
 import java.lang.management.ManagementFactory;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,7 +18,7 @@ class HotPathAllocationTest {
     void requestPathDoesNotAllocate() throws Exception {
         com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         try (GuestRam ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20))) {
-            DriverRing driver = new DriverRing(ram, SIZE);
+            SplitRingDriver driver = new SplitRingDriver(ram, SIZE);
             SplitVirtqueue q = driver.deviceQueue(true, true);
             long hdr = ram.alloc(16, 8);
             long data = ram.alloc(8192, 4096);
@@ -36,7 +35,7 @@ class HotPathAllocationTest {
                     int h = q.popAvail();
                     q.walk(h, chain);
                     BlkRequestDecoder.decode(chain, req, 0);
-                    req.writeStatus(VirtioBlk.S_OK);
+                    req.statusRegion().set(ValueLayout.JAVA_BYTE, req.statusOffset(), VirtioBlk.S_OK);
                     q.pushUsed(h, req.usedLength(VirtioBlk.S_OK));
                     q.publishUsed();
                     q.setKicksEnabled(true);

@@ -1,8 +1,6 @@
 package io.vhostblk.virtio;
 
-import io.vhostblk.virtio.testing.DriverRing;
-import io.vhostblk.virtio.testing.DriverRing.Buf;
-import io.vhostblk.virtio.testing.GuestRam;
+import io.vhostblk.virtio.SplitRingDriver.Buf;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -25,13 +23,13 @@ class SplitVirtqueueTest {
     private static final int SIZE = 8;
 
     private GuestRam ram;
-    private DriverRing driver;
+    private SplitRingDriver driver;
     private DescriptorChain chain;
 
     @BeforeEach
     void setUp() throws Exception {
         ram = GuestRam.anonymous(new GuestRam.Region(0, MB), new GuestRam.Region(MB, MB), new GuestRam.Region(FAR, MB));
-        driver = new DriverRing(ram, SIZE);
+        driver = new SplitRingDriver(ram, SIZE);
         chain = new DescriptorChain(DescriptorChain.capacityFor(SIZE));
     }
 
@@ -373,7 +371,7 @@ class SplitVirtqueueTest {
     void rejectsTotalLengthBeyond32Bits() throws Exception {
         // 2 x 3 GiB descriptors over a sparse memfd region: fits in memory, not in a u32 total.
         try (GuestRam big = GuestRam.memfd(0, new GuestRam.Region(0, 7L << 30))) {
-            DriverRing d = new DriverRing(big, SIZE);
+            SplitRingDriver d = new SplitRingDriver(big, SIZE);
             SplitVirtqueue q = d.deviceQueue(false, false);
             long at = 64L << 20;
             d.writeDescriptor(0, at, (int) (3L << 30), DESC_F_NEXT, 1);

@@ -55,10 +55,6 @@ final class BouncePool {
         return area;
     }
 
-    long address(int chunk) {
-        return area.address() + (long) chunk * CHUNK;
-    }
-
     /** Zeroes the area: it held ciphertext only, but a wipe costs nothing at close. */
     void wipe() {
         area.fill((byte) 0);

@@ -2,27 +2,28 @@ package io.vhostblk.modules.crypt;
 
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.BlockResult;
+import io.vhostblk.drivers.DriverCompletion;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.HookAction;
 import io.vhostblk.hooks.HookContext;
-import io.vhostblk.linux.Errno;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
  * The crypt module on one queue. Guest sector {@code s} is image byte {@code payloadOffset + 512 s}, encrypted
- * with IV sector {@code s} (aes-xts-plain64, as dm-crypt and QEMU's LUKS driver do).
+ * with IV sector {@code s} (aes-xts-plain64, as dm-crypt and QEMU's LUKS driver do). The guest's request is
+ * never changed: what goes below is a child request ({@link HookContext#child}).
  *
  * <ul>
- *   <li>READ: moved past the header at ①, decrypted in place in the guest's buffers at ②.</li>
- *   <li>WRITE up to {@link #FAST_WRITE_MAX}: encrypted at ① into chunks of the queue's {@link BouncePool} and
- *       passed on with an iovec over them (the guest's buffers are only read); at ② the guest's iovec and
- *       offset are put back and the chunks returned. Larger writes, and writes finding the pool exhausted, go
- *       to the {@link LargeWriteLane}.</li>
+ *   <li>READ: a child READ past the header into the guest's buffers; decrypted in place when it completes.</li>
+ *   <li>WRITE up to {@link #FAST_WRITE_MAX}: encrypted at ① into chunks of the queue's {@link BouncePool}; a
+ *       child WRITE over them goes below (the guest's buffers are only read); the chunks are returned when it
+ *       completes. Larger writes, and writes finding the pool exhausted, go to the {@link LargeWriteLane}.</li>
  *   <li>WRITE_ZEROES: encrypted zeros through the lane.</li>
- *   <li>DISCARD: passed on (moved past the header) with {@code allow-discard}; otherwise answered OK without
+ *   <li>DISCARD: a child DISCARD past the header with {@code allow-discard}; otherwise answered OK without
  *       touching the disk, see {@link CryptSettings#allowDiscard()}.</li>
  *   <li>FLUSH: passed on.</li>
  * </ul>
@@ -37,6 +38,7 @@ final class CryptHook implements BlockHook {
     private static final long LOG_EVERY_NANOS = 1_000_000_000L;
 
     private final String label;
+    private final HookContext context;
     private final long payloadOffset;
     private final int sectorSize;
     private final boolean allowDiscard;
@@ -44,7 +46,9 @@ final class CryptHook implements BlockHook {
     private final SectorCrypt crypt;
     private final BouncePool pool;
     private final LargeWriteLane lane;
-    private final IovCursor cursor = new IovCursor();
+    private final DriverCompletion readDone = this::readDone;
+    private final DriverCompletion writeDone = this::writeDone;
+    private final DriverCompletion passUp = this::passUp;
     private WriteState[] writes = new WriteState[0];
     private long lastErrorLog;
 
@@ -57,22 +61,17 @@ final class CryptHook implements BlockHook {
     long refused;
     long errors;
 
-    /** The guest's view of a write that went on with a bounce iovec, to be put back at ②. */
+    /** The bounce chunks a write's child request carries, returned when it completes. */
     private static final class WriteState {
-        final MemorySegment bounceIov;
+        final IoVector bounce = new IoVector(MAX_CHUNKS);
         final int[] chunks = new int[MAX_CHUNKS];
         int chunkCount;
-        MemorySegment guestIov;
-        int guestIovCount;
-
-        WriteState(Arena arena) {
-            bounceIov = arena.allocate(16L * MAX_CHUNKS, 8);
-        }
     }
 
     CryptHook(String label, HookContext context, XtsAes256 cipher, long payloadOffset, int sectorSize,
               boolean allowDiscard, long poolBytes) {
         this.label = label;
+        this.context = context;
         this.payloadOffset = payloadOffset;
         this.sectorSize = sectorSize;
         this.allowDiscard = allowDiscard;
@@ -102,8 +101,8 @@ final class CryptHook implements BlockHook {
                         r.result(0);
                         yield HookAction.COMPLETE;
                     }
-                    r.set(BlockOp.DISCARD, r.offset() + payloadOffset, r.length(), r.iov(), r.iovCount(), r.unmap());
-                    yield HookAction.PASS;
+                    below(r, BlockOp.DISCARD, IoVector.NONE, r.unmap(), passUp);
+                    yield HookAction.TAKE_OVER;
                 }
                 case FLUSH -> HookAction.PASS;
             };
@@ -114,17 +113,44 @@ final class CryptHook implements BlockHook {
         }
     }
 
+    /** Sends r's child below: same range moved past the header, with {@code data}. */
+    private void below(BlockRequest r, BlockOp op, IoVector data, boolean unmap, DriverCompletion done) {
+        BlockRequest child = context.child(r).set(op, r.offset() + payloadOffset, r.length(), data, unmap);
+        context.submitBelow(child, done);
+    }
+
     private HookAction read(BlockRequest r) {
-        if (!aligned(r) || IovCursor.totalLength(r.iov(), r.iovCount()) < r.length()) {
+        if (!aligned(r) || r.data().length() < r.length()) {
             return refuse(r);
         }
-        r.set(BlockOp.READ, r.offset() + payloadOffset, r.length(), r.iov(), r.iovCount(), false);
-        return HookAction.PASS;
+        below(r, BlockOp.READ, r.data(), false, readDone);
+        return HookAction.TAKE_OVER;
+    }
+
+    private void readDone(BlockRequest child, long result) {
+        BlockRequest r = child.parent();
+        long res = result;
+        try {
+            if (res >= 0) {
+                if (crypt.decryptInPlace(r.data().cursor(), r.offset() / XtsAes256.IV_SECTOR, r.length())) {
+                    readsDecrypted++;
+                    bytesDecrypted += r.length();
+                } else {
+                    errors++;
+                    res = BlockResult.EIO;
+                }
+            }
+        } catch (RuntimeException e) {
+            errors++;
+            logError("completion of " + r, e);
+            res = BlockResult.EIO;
+        }
+        context.complete(r, res);
     }
 
     private HookAction write(BlockRequest r) {
         long length = r.length();
-        if (!aligned(r) || IovCursor.totalLength(r.iov(), r.iovCount()) < length) {
+        if (!aligned(r) || r.data().length() < length) {
             return refuse(r);
         }
         int need = BouncePool.chunksFor(length);
@@ -134,77 +160,54 @@ final class CryptHook implements BlockHook {
         }
         WriteState st = state(r.slot());
         try {
-            return encryptToPool(r, st);
+            encryptToPool(r, st);
+            below(r, BlockOp.WRITE, st.bounce, false, writeDone);
         } catch (RuntimeException e) {
             giveBack(st);
             throw e;
         }
+        return HookAction.TAKE_OVER;
     }
 
-    private HookAction encryptToPool(BlockRequest r, WriteState st) {
+    /** Encrypts the guest's data into pool chunks and points the state's bounce vector at them (neighbours merged). */
+    private void encryptToPool(BlockRequest r, WriteState st) {
         long length = r.length();
-        cursor.reset(r.iov(), r.iovCount());
+        IoVector.Cursor cursor = r.data().cursor();
         long firstSector = r.offset() / XtsAes256.IV_SECTOR;
-        int entries = 0;
-        long entryEnd = -1;
         st.chunkCount = 0;
+        st.bounce.clear(false);
+        long runStart = -1;
+        long runLength = 0;
         for (long done = 0; done < length; ) {
             int c = pool.take();
             st.chunks[st.chunkCount++] = c;
             long n = Math.min(BouncePool.CHUNK, length - done);
-            crypt.encrypt(cursor, firstSector + done / XtsAes256.IV_SECTOR, n, pool.area(), (long) c * BouncePool.CHUNK);
-            long at = pool.address(c);
-            if (entries > 0 && at == entryEnd) {
-                IovCursor.put(st.bounceIov, entries - 1, IovCursor.base(st.bounceIov, entries - 1),
-                        IovCursor.length(st.bounceIov, entries - 1) + n);
+            long at = (long) c * BouncePool.CHUNK;
+            crypt.encrypt(cursor, firstSector + done / XtsAes256.IV_SECTOR, n, pool.area(), at);
+            if (runStart >= 0 && runStart + runLength == at) {
+                runLength += n;
             } else {
-                IovCursor.put(st.bounceIov, entries++, at, n);
+                if (runStart >= 0) {
+                    st.bounce.add(pool.area(), runStart, runLength);
+                }
+                runStart = at;
+                runLength = n;
             }
-            entryEnd = at + n;
             done += n;
         }
-        st.guestIov = r.iov();
-        st.guestIovCount = r.iovCount();
+        st.bounce.add(pool.area(), runStart, runLength);
         writesEncrypted++;
         bytesEncrypted += length;
-        r.set(BlockOp.WRITE, r.offset() + payloadOffset, length, st.bounceIov, entries, false);
-        return HookAction.PASS;
     }
 
-    @Override
-    public long afterDriver(BlockRequest r, long result) {
-        try {
-            switch (r.op()) {
-                case READ -> {
-                    long guestOffset = r.offset() - payloadOffset;
-                    r.set(BlockOp.READ, guestOffset, r.length(), r.iov(), r.iovCount(), false);
-                    if (result < 0) {
-                        return result;
-                    }
-                    cursor.reset(r.iov(), r.iovCount());
-                    if (!crypt.decryptInPlace(cursor, guestOffset / XtsAes256.IV_SECTOR, r.length())) {
-                        errors++;
-                        return -Errno.EIO;
-                    }
-                    readsDecrypted++;
-                    bytesDecrypted += r.length();
-                }
-                case WRITE -> {
-                    WriteState st = writes[r.slot()];
-                    giveBack(st);
-                    r.set(BlockOp.WRITE, r.offset() - payloadOffset, r.length(), st.guestIov, st.guestIovCount, false);
-                    st.guestIov = null;
-                }
-                case DISCARD -> r.set(BlockOp.DISCARD, r.offset() - payloadOffset, r.length(), r.iov(), r.iovCount(), r.unmap());
-                default -> {
-                }
-            }
-            return result;
-        } catch (RuntimeException e) {
-            errors++;
-            logError("completion of " + r, e);
-            return -Errno.EIO;
-        }
+    private void writeDone(BlockRequest child, long result) {
+        BlockRequest r = child.parent();
+        giveBack(writes[r.slot()]);
+        context.complete(r, result);
+    }
+
+    private void passUp(BlockRequest child, long result) {
+        context.complete(child.parent(), result);
     }
 
     private void giveBack(WriteState st) {
@@ -222,14 +225,14 @@ final class CryptHook implements BlockHook {
     private HookAction refuse(BlockRequest r) {
         refused++;
         logError(r + ": not whole " + sectorSize + "-byte encryption sectors, or the buffers are shorter than the request", null);
-        r.result(-Errno.EINVAL);
+        r.result(BlockResult.EINVAL);
         return HookAction.COMPLETE;
     }
 
     private HookAction fail(BlockRequest r, RuntimeException e) {
         errors++;
         logError("pre-call of " + r, e);
-        r.result(-Errno.EIO);
+        r.result(BlockResult.EIO);
         return HookAction.COMPLETE;
     }
 
@@ -248,7 +251,7 @@ final class CryptHook implements BlockHook {
         }
         WriteState st = writes[slot];
         if (st == null) {
-            st = new WriteState(arena);
+            st = new WriteState();
             writes[slot] = st;
         }
         return st;

@@ -2,9 +2,10 @@ package io.vhostblk.modules.crypt;
 
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.BlockResult;
 import io.vhostblk.drivers.DriverCompletion;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.HookContext;
-import io.vhostblk.linux.Errno;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,9 +29,9 @@ final class LargeWriteLane implements DriverCompletion {
     private final SectorCrypt crypt;
     private final long payloadOffset;
     private final MemorySegment buffer;
-    private final MemorySegment pieceIov;
+    private final IoVector piece = new IoVector(1);
     private final BlockRequest own;
-    private final IovCursor cursor = new IovCursor();
+    private IoVector.Cursor cursor;
     private final ArrayDeque<BlockRequest> waiting = new ArrayDeque<>(256);
     private final Runnable driveTask = this::drive;
 
@@ -50,7 +51,6 @@ final class LargeWriteLane implements DriverCompletion {
         this.crypt = crypt;
         this.payloadOffset = payloadOffset;
         this.buffer = arena.allocate(PIECE, 4096);
-        this.pieceIov = arena.allocate(16, 8);
         this.own = context.newRequest();
     }
 
@@ -112,7 +112,7 @@ final class LargeWriteLane implements DriverCompletion {
                 }
                 if (done == current.length()) {
                     flushing = true;
-                    submit(own.set(BlockOp.FLUSH, 0, 0, pieceIov, 0, false));
+                    submit(own.set(BlockOp.FLUSH, 0, 0, IoVector.NONE, false));
                     continue;
                 }
                 pieceBytes = Math.min(PIECE, current.length() - done);
@@ -121,17 +121,17 @@ final class LargeWriteLane implements DriverCompletion {
                     buffer.asSlice(0, pieceBytes).fill((byte) 0);
                     crypt.encryptInPlace(buffer, 0, sector, pieceBytes);
                 } else if (!crypt.encrypt(cursor, sector, pieceBytes, buffer, 0)) {
-                    finish(-Errno.EINVAL);
+                    finish(BlockResult.EINVAL);
                     continue;
                 }
-                IovCursor.put(pieceIov, 0, buffer.address(), pieceBytes);
-                submit(own.set(BlockOp.WRITE, payloadOffset + current.offset() + done, pieceBytes, pieceIov, 1, false));
+                submit(own.set(BlockOp.WRITE, payloadOffset + current.offset() + done, pieceBytes,
+                        piece.wrap(buffer, 0, pieceBytes, false), false));
             }
         } catch (RuntimeException e) {
             // Nothing may escape to the event loop: the request in progress fails, the lane carries on.
             LOG.log(System.Logger.Level.ERROR, "crypt: large write of " + current + " failed", e);
             if (current != null && !busyBelow) {
-                finish(-Errno.EIO);
+                finish(BlockResult.EIO);
             }
             if (!waiting.isEmpty()) {
                 context.execute(driveTask);
@@ -147,7 +147,7 @@ final class LargeWriteLane implements DriverCompletion {
         pieceBytes = 0;
         flushing = false;
         resultIn = false;
-        cursor.reset(request.iov(), request.iovCount());
+        cursor = request.op() == BlockOp.WRITE ? request.data().cursor() : null;
     }
 
     private void submit(BlockRequest r) {

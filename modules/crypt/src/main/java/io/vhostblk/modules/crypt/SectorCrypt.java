@@ -1,11 +1,13 @@
 package io.vhostblk.modules.crypt;
 
+import io.vhostblk.drivers.IoVector;
+
 import java.lang.foreign.MemorySegment;
 
 /**
- * Runs an {@link XtsAes256} over scattered iovec buffers: whole sectors inside one buffer go straight through
- * the cipher; a sector split across buffers goes through a one-sector scratch. One per queue (the cipher and
- * the scratch are not thread-safe); allocates nothing per request.
+ * Runs an {@link XtsAes256} over request data ({@link IoVector}): whole sectors inside one contiguous piece
+ * go straight through the cipher; a sector split across pieces goes through a one-sector scratch. One per
+ * queue (the cipher and the scratch are not thread-safe); allocates nothing per request.
  */
 final class SectorCrypt {
 
@@ -24,11 +26,14 @@ final class SectorCrypt {
     }
 
     /**
-     * Encrypts the next {@code length} bytes of {@code from} (left unchanged: guest memory of a write) into
+     * Encrypts the next {@code length} bytes at {@code from} (left unchanged: the guest's data of a write) into
      * {@code dst} at {@code dstOffset}. {@code firstSector} is the 512-byte IV sector of the first byte.
-     * Returns false when the buffers hold fewer than {@code length} bytes.
+     * Returns false when the data holds fewer than {@code length} bytes.
      */
-    boolean encrypt(IovCursor from, long firstSector, long length, MemorySegment dst, long dstOffset) {
+    boolean encrypt(IoVector.Cursor from, long firstSector, long length, MemorySegment dst, long dstOffset) {
+        if (from.remaining() < length) {
+            return false;
+        }
         long done = 0;
         while (done < length) {
             long sector = firstSector + done / XtsAes256.IV_SECTOR;
@@ -36,13 +41,11 @@ final class SectorCrypt {
             long n;
             if (avail >= sectorSize) {
                 n = Math.min(avail - avail % sectorSize, length - done);
-                cipher.encrypt(sector, IovCursor.ALL, from.address(), dst, dstOffset + done, n, sectorSize);
+                cipher.encrypt(sector, from.segment(), from.segmentOffset(), dst, dstOffset + done, n, sectorSize);
                 from.advance(n);
             } else {
-                if (!from.gather(scratch, sectorSize)) {
-                    return false;
-                }
                 n = sectorSize;
+                from.read(scratch, 0, n);
                 cipher.encrypt(sector, scratch, 0, dst, dstOffset + done, n, sectorSize);
             }
             done += n;
@@ -56,10 +59,13 @@ final class SectorCrypt {
     }
 
     /**
-     * Decrypts the next {@code length} bytes of {@code in} in place (guest memory of a read, which the guest gave
-     * us to fill). Returns false when the buffers hold fewer than {@code length} bytes.
+     * Decrypts the next {@code length} bytes at {@code in} in place (the guest's buffers of a read, which it gave
+     * us to fill: device-writable). Returns false when the data holds fewer than {@code length} bytes.
      */
-    boolean decryptInPlace(IovCursor in, long firstSector, long length) {
+    boolean decryptInPlace(IoVector.Cursor in, long firstSector, long length) {
+        if (in.remaining() < length) {
+            return false;
+        }
         long done = 0;
         while (done < length) {
             long sector = firstSector + done / XtsAes256.IV_SECTOR;
@@ -67,19 +73,16 @@ final class SectorCrypt {
             long n;
             if (avail >= sectorSize) {
                 n = Math.min(avail - avail % sectorSize, length - done);
-                long at = in.address();
-                cipher.decrypt(sector, IovCursor.ALL, at, IovCursor.ALL, at, n, sectorSize);
+                MemorySegment seg = in.segment();
+                long at = in.segmentOffset();
+                cipher.decrypt(sector, seg, at, seg, at, n, sectorSize);
                 in.advance(n);
             } else {
-                int entry = in.entry();
-                long offset = in.offsetInEntry();
-                if (!in.gather(scratch, sectorSize)) {
-                    return false;
-                }
                 n = sectorSize;
+                long at = in.position();
+                in.read(scratch, 0, n);
                 cipher.decrypt(sector, scratch, 0, scratch, 0, n, sectorSize);
-                in.seek(entry, offset);
-                in.scatter(scratch, sectorSize);
+                in.seek(at).write(scratch, 0, n);
             }
             done += n;
         }

@@ -92,8 +92,8 @@ public final class XtsAes256 implements AutoCloseable {
 
     /**
      * Encrypts {@code length} bytes of whole data units from {@code src} at {@code srcOffset} into {@code dst} at
-     * {@code dstOffset}; the form the I/O hook uses to address iovec buffers inside one big segment without
-     * creating a segment per buffer.
+     * {@code dstOffset}; the form the I/O hook uses on a piece of request data (an {@code IoVector} cursor's
+     * segment and offset) without creating a segment per piece.
      */
     public void encrypt(long firstSector, MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset,
                         long length, int sectorSize) {

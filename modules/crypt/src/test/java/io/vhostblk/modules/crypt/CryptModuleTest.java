@@ -2,12 +2,14 @@ package io.vhostblk.modules.crypt;
 
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.HookAction;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
-import io.vhostblk.linux.Errno;
+import io.vhostblk.testsupport.RecordingHookContext;
+import io.vhostblk.drivers.BlockResult;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -41,6 +43,7 @@ class CryptModuleTest {
     private Path image;
     private Path keyFile;
     private final Arena arena = Arena.ofShared();
+    private RecordingHookContext ctx;
 
     @BeforeEach
     void format() throws Exception {
@@ -67,7 +70,7 @@ class CryptModuleTest {
     }
 
     /** Guest buffers of the given sizes holding {@code data}, and their iovec. */
-    private record Guest(MemorySegment iov, int count, MemorySegment[] buffers) {
+    private record Guest(IoVector iov, MemorySegment[] buffers) {
         byte[] bytes() {
             int total = 0;
             for (MemorySegment b : buffers) {
@@ -85,16 +88,17 @@ class CryptModuleTest {
 
     private Guest guest(byte[] data, int... sizes) {
         assertEquals(data.length, Arrays.stream(sizes).sum());
-        MemorySegment iov = arena.allocate(16L * sizes.length, 8);
+        // Device-writable: the same buffers serve as a read's destination; a write only reads them.
+        IoVector iov = new IoVector(sizes.length, arena).clear(true);
         MemorySegment[] bufs = new MemorySegment[sizes.length];
         int at = 0;
         for (int i = 0; i < sizes.length; i++) {
             bufs[i] = arena.allocate(sizes[i], 1);
             MemorySegment.copy(data, at, bufs[i], ValueLayout.JAVA_BYTE, 0, sizes[i]);
-            IovCursor.put(iov, i, bufs[i].address(), sizes[i]);
+            iov.add(bufs[i], 0, sizes[i]);
             at += sizes[i];
         }
-        return new Guest(iov, sizes.length, bufs);
+        return new Guest(iov, bufs);
     }
 
     private byte[] imageBytes(long offset, int length) throws Exception {
@@ -111,29 +115,39 @@ class CryptModuleTest {
         }
     }
 
-    /** Runs one request through the hook and the file beneath it, as the compat-lib would. */
+    /** Runs one request through the hook and the file beneath it, as the compat-lib would; returns the guest's result. */
     private long roundTrip(BlockHook hook, FileBelow below, BlockRequest r) {
         HookAction a = hook.beforeDriver(r);
-        assertEquals(HookAction.PASS, a, "action for " + r);
-        return hook.afterDriver(r, below.serve(r));
+        if (a == HookAction.PASS) {
+            return hook.afterDriver(r, below.serve(r));
+        }
+        assertEquals(HookAction.TAKE_OVER, a, "action for " + r);
+        ctx.settle(below::serve);
+        return ctx.resultOf(r);
+    }
+
+    /** The module's hook on a queue whose context answers from {@code below}. */
+    private BlockHook open(ModuleInstance m, FileBelow below) {
+        ctx = new RecordingHookContext(below.device());
+        return m.openQueue(ctx);
     }
 
     @Test
     void writeStoresCiphertextAfterTheHeaderAndLeavesGuestBuffersAlone() throws Exception {
         ModuleInstance m = new CryptModule().create(new FileBelow(image).device(), settings("key-file", keyFile.toString()));
         try (FileBelow below = new FileBelow(image); UnlockedVolume check = unlockForCheck()) {
-            BlockHook hook = m.openQueue(below);
+            BlockHook hook = open(m, below);
             byte[] plain = LuksTestSupport.randomPlaintext(8192, 1);
             // Odd buffer sizes: sectors straddle buffers.
             Guest g = guest(plain, 100, 700, 3300, 4092);
             long offset = 3 * 512;
-            BlockRequest r = new BlockRequest(5, "disk0", 0).set(BlockOp.WRITE, offset, plain.length, g.iov(), g.count(), false);
+            BlockRequest r = new BlockRequest(5, "disk0", 0).set(BlockOp.WRITE, offset, plain.length, g.iov(), false);
             assertEquals(plain.length, roundTrip(hook, below, r));
 
             assertArrayEquals(plain, g.bytes(), "the guest's write buffers were modified");
-            assertEquals(offset, r.offset(), "offset restored for the layers above");
-            assertEquals(g.iov(), r.iov(), "guest iovec restored");
-            assertEquals(4, r.iovCount());
+            assertEquals(offset, r.offset(), "the guest's request is never changed");
+            assertEquals(g.iov(), r.data(), "the guest's request is never changed");
+            assertEquals(4, r.data().segmentCount());
 
             byte[] expected = new byte[plain.length];
             check.cipher().encrypt(offset / 512, MemorySegment.ofArray(plain), MemorySegment.ofArray(expected), 512);
@@ -143,7 +157,7 @@ class CryptModuleTest {
 
             // Read back through different buffer boundaries.
             Guest rg = guest(new byte[plain.length], 512, 1, 4095, 3584);
-            BlockRequest rr = new BlockRequest(6, "disk0", 0).set(BlockOp.READ, offset, plain.length, rg.iov(), rg.count(), false);
+            BlockRequest rr = new BlockRequest(6, "disk0", 0).set(BlockOp.READ, offset, plain.length, rg.iov(), false);
             assertEquals(plain.length, roundTrip(hook, below, rr));
             assertArrayEquals(plain, rg.bytes());
             assertEquals(offset, rr.offset());
@@ -160,9 +174,9 @@ class CryptModuleTest {
         }
         ModuleInstance m = new CryptModule().create(new FileBelow(image).device(), settings("passphrase-file", keyFile.toString()));
         try (FileBelow below = new FileBelow(image)) {
-            BlockHook hook = m.openQueue(below);
+            BlockHook hook = open(m, below);
             Guest g = guest(new byte[16384], 16384);
-            BlockRequest r = new BlockRequest(0, "disk0", 0).set(BlockOp.READ, 8192, 16384, g.iov(), 1, false);
+            BlockRequest r = new BlockRequest(0, "disk0", 0).set(BlockOp.READ, 8192, 16384, g.iov(), false);
             assertEquals(16384, roundTrip(hook, below, r));
             assertArrayEquals(Arrays.copyOfRange(plain, 8192, 8192 + 16384), g.bytes());
         } finally {
@@ -185,17 +199,17 @@ class CryptModuleTest {
     void largeWritesAndWriteZeroesGoThroughTheLaneEncrypted() throws Exception {
         ModuleInstance m = new CryptModule().create(new FileBelow(image).device(), settings("key-file", keyFile.toString()));
         try (FileBelow below = new FileBelow(image); UnlockedVolume check = unlockForCheck()) {
-            BlockHook hook = m.openQueue(below);
+            BlockHook hook = open(m, below);
             int len = 3 * 1024 * 1024 + 512;
             byte[] plain = LuksTestSupport.randomPlaintext(len, 3);
             Guest g = guest(plain, 1000, len - 1000);
-            BlockRequest w = new BlockRequest(1, "disk0", 0).set(BlockOp.WRITE, 512, len, g.iov(), 2, false);
+            BlockRequest w = new BlockRequest(1, "disk0", 0).set(BlockOp.WRITE, 512, len, g.iov(), false);
             assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(w));
-            assertTrue(below.completed.isEmpty(), "completed before TAKE_OVER was returned");
-            below.runTasks();
-            assertEquals(1, below.completed.size());
-            assertEquals(w, below.completed.get(0).request());
-            assertTrue(below.completed.get(0).result() >= 0);
+            assertTrue(ctx.completed.isEmpty(), "completed before TAKE_OVER was returned");
+            ctx.settle(below::serve);
+            assertEquals(1, ctx.completed.size());
+            assertEquals(w, ctx.completed.get(0).request());
+            assertTrue(ctx.completed.get(0).result() >= 0);
             assertEquals(BlockOp.FLUSH, below.opsBelow.get(below.opsBelow.size() - 1), "large write not made durable");
             assertArrayEquals(plain, g.bytes());
             byte[] stored = imageBytes(check.payloadOffset() + 512, len);
@@ -203,10 +217,10 @@ class CryptModuleTest {
             check.cipher().decrypt(1, s, s, 512);
             assertArrayEquals(plain, stored);
 
-            BlockRequest z = new BlockRequest(2, "disk0", 0).set(BlockOp.WRITE_ZEROES, 1024, 8192, MemorySegment.NULL, 0, true);
+            BlockRequest z = new BlockRequest(2, "disk0", 0).set(BlockOp.WRITE_ZEROES, 1024, 8192, IoVector.NONE, true);
             assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(z));
-            below.runTasks();
-            assertEquals(2, below.completed.size());
+            ctx.settle(below::serve);
+            assertEquals(2, ctx.completed.size());
             byte[] zs = imageBytes(check.payloadOffset() + 1024, 8192);
             assertFalse(Arrays.equals(new byte[8192], zs), "zeros on disk would decrypt to garbage");
             check.cipher().decrypt(2, MemorySegment.ofArray(zs), MemorySegment.ofArray(zs), 512);
@@ -221,25 +235,26 @@ class CryptModuleTest {
         ModuleInstance m = new CryptModule().create(new FileBelow(image).device(),
                 settings("key-file", keyFile.toString(), "bounce-pool-mib", "1"));
         try (FileBelow below = new FileBelow(image); UnlockedVolume check = unlockForCheck()) {
-            BlockHook hook = m.openQueue(below);
+            BlockHook hook = open(m, below);
             int per = 256 * 1024;
+            // Nothing is answered below until told: the four fast writes stay in flight, holding their chunks.
             BlockRequest[] rs = new BlockRequest[5];
             HookAction[] actions = new HookAction[5];
             byte[][] plains = new byte[5][];
             for (int i = 0; i < 5; i++) {
                 plains[i] = LuksTestSupport.randomPlaintext(per, 10 + i);
                 Guest g = guest(plains[i], per);
-                rs[i] = new BlockRequest(i, "disk0", 0).set(BlockOp.WRITE, (long) i * per, per, g.iov(), 1, false);
+                rs[i] = new BlockRequest(i, "disk0", 0).set(BlockOp.WRITE, (long) i * per, per, g.iov(), false);
                 actions[i] = hook.beforeDriver(rs[i]);
             }
             // 1 MiB of pool holds four 256 KiB writes in flight; the fifth waits in the lane.
-            assertEquals(HookAction.PASS, actions[3]);
+            assertEquals(4, ctx.waitingBelow(), "four writes went below from the pool at once");
+            assertEquals(0L, m.report().get("bounce-chunks-free"));
             assertEquals(HookAction.TAKE_OVER, actions[4]);
-            for (int i = 0; i < 4; i++) {
-                hook.afterDriver(rs[i], below.serve(rs[i]));
-            }
-            below.runTasks();
-            assertEquals(1, below.completed.size());
+            ctx.answerAll(below::serve);
+            assertEquals(4, ctx.completed.size());
+            ctx.settle(below::serve);
+            assertEquals(5, ctx.completed.size());
             assertEquals(32L, m.report().get("bounce-chunks"));
             assertEquals(32L, m.report().get("bounce-chunks-free"), "bounce chunks not all returned");
             for (int i = 0; i < 5; i++) {
@@ -259,17 +274,21 @@ class CryptModuleTest {
         ModuleInstance on = new CryptModule().create(new FileBelow(image).device(),
                 settings("key-file", keyFile.toString(), "allow-discard", "true"));
         try (FileBelow below = new FileBelow(image)) {
-            BlockRequest d = new BlockRequest(0, "disk0", 0).set(BlockOp.DISCARD, 4096, 8192, MemorySegment.NULL, 0, false);
-            assertEquals(HookAction.COMPLETE, off.openQueue(below).beforeDriver(d));
+            BlockRequest d = new BlockRequest(0, "disk0", 0).set(BlockOp.DISCARD, 4096, 8192, IoVector.NONE, false);
+            assertEquals(HookAction.COMPLETE, open(off, below).beforeDriver(d));
             assertEquals(0, d.result());
             assertEquals(4096, d.offset());
 
-            BlockHook hook = on.openQueue(below);
-            assertEquals(HookAction.PASS, hook.beforeDriver(d));
+            BlockHook hook = open(on, below);
+            assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(d));
             long payloadOffset = (long) on.report().get("payload-offset");
-            assertEquals(payloadOffset + 4096, d.offset(), "discard must land after the header");
-            hook.afterDriver(d, 0);
-            assertEquals(4096, d.offset());
+            BlockRequest sent = ctx.firstWaiting();
+            assertEquals(BlockOp.DISCARD, sent.op());
+            assertEquals(payloadOffset + 4096, sent.offset(), "discard must land after the header");
+            assertEquals(8192, sent.length());
+            ctx.answerAll(below::serve);
+            assertEquals(0, ctx.resultOf(d));
+            assertEquals(4096, d.offset(), "the guest's request is never changed");
         } finally {
             off.close();
             on.close();
@@ -284,16 +303,16 @@ class CryptModuleTest {
         }
         ModuleInstance m = new CryptModule().create(new FileBelow(img4k).device(), settings("key-file", keyFile.toString()));
         try (FileBelow below = new FileBelow(img4k)) {
-            BlockHook hook = m.openQueue(below);
+            BlockHook hook = open(m, below);
             byte[] plain = LuksTestSupport.randomPlaintext(4096, 4);
             Guest g = guest(plain, 4096);
-            BlockRequest bad = new BlockRequest(0, "disk0", 0).set(BlockOp.WRITE, 512, 4096, g.iov(), 1, false);
+            BlockRequest bad = new BlockRequest(0, "disk0", 0).set(BlockOp.WRITE, 512, 4096, g.iov(), false);
             assertEquals(HookAction.COMPLETE, hook.beforeDriver(bad));
-            assertEquals(-Errno.EINVAL, bad.result());
-            BlockRequest good = new BlockRequest(1, "disk0", 0).set(BlockOp.WRITE, 8192, 4096, g.iov(), 1, false);
+            assertEquals(BlockResult.EINVAL, bad.result());
+            BlockRequest good = new BlockRequest(1, "disk0", 0).set(BlockOp.WRITE, 8192, 4096, g.iov(), false);
             assertEquals(4096, roundTrip(hook, below, good));
             Guest rg = guest(new byte[4096], 1000, 3096);
-            BlockRequest rd = new BlockRequest(2, "disk0", 0).set(BlockOp.READ, 8192, 4096, rg.iov(), 2, false);
+            BlockRequest rd = new BlockRequest(2, "disk0", 0).set(BlockOp.READ, 8192, 4096, rg.iov(), false);
             assertEquals(4096, roundTrip(hook, below, rd));
             assertArrayEquals(plain, rg.bytes());
         } finally {

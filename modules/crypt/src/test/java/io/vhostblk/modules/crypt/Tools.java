@@ -62,23 +62,6 @@ final class Tools {
         return new Result(p.exitValue(), out, new String(err[0], StandardCharsets.UTF_8));
     }
 
-    /**
-     * {@link #runOk}, tried again (up to 5 times) while the output contains {@code transientError}:
-     * qemu-img times PBKDF2 with the thread's CPU clock and gives up when that reads 0 ms, which a
-     * coarse (tick-based) clock does now and then.
-     */
-    static Result runOkRetrying(String transientError, String... command) throws IOException, InterruptedException {
-        for (int attempt = 1; ; attempt++) {
-            Result r = run(null, command);
-            if (r.exit() == 0 || attempt == 5 || !(r.stderr() + new String(r.stdout(), StandardCharsets.UTF_8)).contains(transientError)) {
-                if (r.exit() != 0) {
-                    fail(String.join(" ", command) + " exited " + r.exit() + ": " + r.stderr() + new String(r.stdout(), StandardCharsets.UTF_8));
-                }
-                return r;
-            }
-        }
-    }
-
     static Result runOk(byte[] stdin, String... command) throws IOException, InterruptedException {
         Result r = run(stdin, command);
         if (r.exit() != 0) {

@@ -1,5 +1,7 @@
 package io.vhostblk.modules.stats;
 
+import io.vhostblk.hooks.LatencyHistogram;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -25,9 +27,9 @@ final class OpStats {
         m.put("count", latency.count());
         m.put("bytes", bytes);
         m.put("errors", errors);
-        m.put("p50-ns", latency.percentile(0.50));
-        m.put("p99-ns", latency.percentile(0.99));
-        m.put("p99.9-ns", latency.percentile(0.999));
+        m.put("p50-ns", latency.percentile(50));
+        m.put("p99-ns", latency.percentile(99));
+        m.put("p99.9-ns", latency.percentile(99.9));
         m.put("max-ns", latency.max());
         return m;
     }

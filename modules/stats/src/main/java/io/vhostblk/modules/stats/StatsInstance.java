@@ -1,22 +1,18 @@
 package io.vhostblk.modules.stats;
 
 import io.vhostblk.drivers.BlockOp;
-import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.HookContext;
-import io.vhostblk.hooks.ModuleInstance;
+import io.vhostblk.hooks.PerQueueInstance;
 
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.LongSupplier;
 
 /** The stats module on one device: a hook per queue, merged into one report. */
-final class StatsInstance implements ModuleInstance {
+final class StatsInstance extends PerQueueInstance<StatsHook> {
     private final LongSupplier clock;
     private final int bucketsPerDoubling;
-    private final List<StatsHook> queues = new CopyOnWriteArrayList<>();
 
     StatsInstance(LongSupplier clock, int bucketsPerDoubling) {
         this.clock = clock;
@@ -24,10 +20,8 @@ final class StatsInstance implements ModuleInstance {
     }
 
     @Override
-    public BlockHook openQueue(HookContext context) {
-        StatsHook hook = new StatsHook(clock, bucketsPerDoubling);
-        queues.add(hook);
-        return hook;
+    protected StatsHook newQueueHook(HookContext context) {
+        return new StatsHook(clock, bucketsPerDoubling);
     }
 
     /**
@@ -41,7 +35,7 @@ final class StatsInstance implements ModuleInstance {
         OpStats[] merged = new OpStats[ops.length];
         for (int i = 0; i < ops.length; i++) {
             merged[i] = new OpStats(bucketsPerDoubling);
-            for (StatsHook q : queues) {
+            for (StatsHook q : queues()) {
                 merged[i].add(q.ops[i]);
             }
         }
@@ -49,7 +43,7 @@ final class StatsInstance implements ModuleInstance {
         for (int i = 0; i < ops.length; i++) {
             m.put(ops[i].name().toLowerCase(Locale.ROOT).replace('_', '-'), merged[i].report());
         }
-        m.put("queues", queues.size());
+        m.put("queues", queues().size());
         m.put("buckets-per-doubling", bucketsPerDoubling);
         return m;
     }

@@ -2,6 +2,7 @@ package io.vhostblk.modules.stats;
 
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.DeviceInfo;
 import io.vhostblk.hooks.HookAction;
@@ -9,7 +10,6 @@ import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleSettings;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,7 +21,7 @@ class StatsModuleTest {
     private long now;
 
     private void io(BlockHook hook, BlockRequest r, BlockOp op, long length, long latency, long result) {
-        r.set(op, 0, length, MemorySegment.NULL, 0, false);
+        r.set(op, 0, length, IoVector.NONE, false);
         assertEquals(HookAction.PASS, hook.beforeDriver(r));
         now += latency;
         assertEquals(result, hook.afterDriver(r, result));
@@ -76,9 +76,9 @@ class StatsModuleTest {
     void theGuestsOperationCountsEvenWhenAModuleBeneathRewroteTheRequest() {
         StatsInstance stats = new StatsInstance(() -> now, 16);
         BlockHook hook = stats.openQueue(null);
-        BlockRequest r = new BlockRequest(9, "disk0", 0).set(BlockOp.WRITE, 0, 4096, MemorySegment.NULL, 0, false);
+        BlockRequest r = new BlockRequest(9, "disk0", 0).set(BlockOp.WRITE, 0, 4096, IoVector.NONE, false);
         hook.beforeDriver(r);
-        r.set(BlockOp.WRITE_ZEROES, 0, 4096, MemorySegment.NULL, 0, true); // zero-detect beneath
+        r.set(BlockOp.WRITE_ZEROES, 0, 4096, IoVector.NONE, true); // zero-detect beneath
         now += 1000;
         hook.afterDriver(r, 0);
         assertEquals(1L, op(stats.report(), "write").get("count"));

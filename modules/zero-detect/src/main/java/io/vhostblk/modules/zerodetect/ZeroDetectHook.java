@@ -2,27 +2,26 @@ package io.vhostblk.modules.zerodetect;
 
 import io.vhostblk.drivers.BlockOp;
 import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.DriverCompletion;
+import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.HookAction;
-
-import java.util.Arrays;
+import io.vhostblk.hooks.HookContext;
 
 /**
  * The zero-detect hook of one queue: a WRITE whose data is all zeros goes to the layers beneath as
- * a WRITE_ZEROES (a hole or a zero-range there instead of a data transfer). The request is put
- * back as the WRITE it was when the result comes back, so the hooks above see what they sent.
+ * a WRITE_ZEROES child request (a hole or a zero-range there instead of a data transfer); the
+ * guest's WRITE is completed with the child's result, so the hooks above see what they sent.
  */
-final class ZeroDetectHook implements BlockHook {
-    private static final int INITIAL_SLOTS = 1024;
-
+final class ZeroDetectHook implements BlockHook, DriverCompletion {
+    private final HookContext context;
     private final boolean unmap;
-    /** Per slot: the iovec count of a converted WRITE, or -1 for requests left alone. */
-    private int[] convertedIovCount = filled(INITIAL_SLOTS);
     long writesChecked;
     long zeroWrites;
     long bytesSaved;
 
-    ZeroDetectHook(boolean unmap) {
+    ZeroDetectHook(HookContext context, boolean unmap) {
+        this.context = context;
         this.unmap = unmap;
     }
 
@@ -32,40 +31,20 @@ final class ZeroDetectHook implements BlockHook {
             return HookAction.PASS;
         }
         writesChecked++;
-        if (!ZeroData.allZero(r.iov(), r.iovCount(), r.length())) {
+        // Data shorter than the request: not a write we understand; leave it to the driver.
+        if (r.data().length() < r.length() || !r.data().isAllZero(0, r.length())) {
             return HookAction.PASS;
         }
-        int slot = r.slot();
-        if (slot >= convertedIovCount.length) {
-            grow(slot);
-        }
-        convertedIovCount[slot] = r.iovCount();
         zeroWrites++;
         bytesSaved += r.length();
-        r.set(BlockOp.WRITE_ZEROES, r.offset(), r.length(), r.iov(), 0, unmap);
-        return HookAction.PASS;
+        BlockRequest child = context.child(r).set(BlockOp.WRITE_ZEROES, r.offset(), r.length(), IoVector.NONE, unmap);
+        context.submitBelow(child, this);
+        return HookAction.TAKE_OVER;
     }
 
+    /** The WRITE_ZEROES came back: the guest's WRITE gets its result. */
     @Override
-    public long afterDriver(BlockRequest r, long result) {
-        int slot = r.slot();
-        if (slot < convertedIovCount.length && convertedIovCount[slot] >= 0) {
-            r.set(BlockOp.WRITE, r.offset(), r.length(), r.iov(), convertedIovCount[slot], false);
-            convertedIovCount[slot] = -1;
-        }
-        return result;
-    }
-
-    /** A slot beyond the table (a module's own request): grow once, not per I/O. */
-    private void grow(int slot) {
-        int old = convertedIovCount.length;
-        convertedIovCount = Arrays.copyOf(convertedIovCount, Math.max(slot + 1, old * 2));
-        Arrays.fill(convertedIovCount, old, convertedIovCount.length, -1);
-    }
-
-    private static int[] filled(int n) {
-        int[] a = new int[n];
-        Arrays.fill(a, -1);
-        return a;
+    public void complete(BlockRequest child, long result) {
+        context.complete(child.parent(), result);
     }
 }

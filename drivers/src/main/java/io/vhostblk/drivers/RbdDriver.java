@@ -1,0 +1,173 @@
+package io.vhostblk.drivers;
+
+import io.vhostblk.linux.Errno;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Serves a Ceph RBD image through librbd: reads and writes straight between the request's iovecs
+ * and librbd ({@code rbd_aio_readv}/{@code rbd_aio_writev}), FLUSH, DISCARD and WRITE_ZEROES as
+ * their librbd calls, all asynchronous. Each queue opens its own image handle whose completions
+ * librbd announces on the queue's eventfd ({@code rbd_set_image_notification}); the queue's
+ * event loop collects them with {@code rbd_poll_io_events}, so no Java code runs on librbd's
+ * threads. Devices on the same cluster share one librados connection ({@link RadosCluster}).
+ *
+ * <p>A snapshot ({@code rbd:POOL/IMAGE@SNAP}) is served read-only. The capacity is the image's size
+ * when opened.
+ */
+public final class RbdDriver implements BlockDriver {
+    private static final System.Logger LOG = System.getLogger(RbdDriver.class.getName());
+
+    private final RbdImageName name;
+    private final RadosCluster cluster;
+    private final long ioctx;
+    /** The device's own handle: size at open, and {@link #sync}. Queues write through their own. */
+    private final long image;
+    private final long capacity;
+    private final boolean readOnly;
+    private boolean closed;
+
+    private RbdDriver(RbdImageName name, RadosCluster cluster, long ioctx, long image, long capacity, boolean readOnly) {
+        this.name = name;
+        this.cluster = cluster;
+        this.ioctx = ioctx;
+        this.image = image;
+        this.capacity = capacity;
+        this.readOnly = readOnly;
+    }
+
+    /**
+     * Connects (or reuses this process's connection) and opens the image.
+     *
+     * @throws DriverException naming what failed: librbd missing, the cluster unreachable, the key
+     *                         refused, the pool, image or snapshot missing, a size not a multiple of 512
+     */
+    public static RbdDriver open(RbdImageName name, boolean readOnly, RbdClient client) throws DriverException {
+        RadosCluster cluster = RadosCluster.acquire(client);
+        try {
+            long ioctx = cluster.pool(name.pool());
+            boolean ro = readOnly || name.snapshot() != null;
+            long image = openImage(ioctx, name, ro, client);
+            long size;
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment out = arena.allocate(JAVA_LONG);
+                int rc = (int) Librbd.RBD_GET_SIZE.invokeExact(image, out.address());
+                size = out.get(JAVA_LONG, 0);
+                if (rc < 0 || size % 512 != 0 || size == 0) {
+                    int closeRc = (int) Librbd.RBD_CLOSE.invokeExact(image);
+                    throw new DriverException(name + ": " + (rc < 0 ? "cannot read the image size: " + Errno.describe(-rc)
+                            : "the image size " + size + " is not a positive multiple of 512 bytes")
+                            + (closeRc < 0 ? " (closing it: " + Errno.describe(-closeRc) + ")" : ""));
+                }
+            } catch (DriverException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw Librbd.impossible(t);
+            }
+            return new RbdDriver(name, cluster, ioctx, image, size, ro);
+        } catch (DriverException | RuntimeException | Error e) {
+            cluster.release();
+            throw e;
+        }
+    }
+
+    /** Opens one handle on the image (read-only for snapshots and read-only exports). */
+    static long openImage(long ioctx, RbdImageName name, boolean readOnly, RbdClient client) throws DriverException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            long image = arena.allocateFrom(name.image()).address();
+            long snap = name.snapshot() == null ? 0 : arena.allocateFrom(name.snapshot()).address();
+            int rc = readOnly
+                    ? (int) Librbd.RBD_OPEN_READ_ONLY.invokeExact(ioctx, image, out.address(), snap)
+                    : (int) Librbd.RBD_OPEN.invokeExact(ioctx, image, out.address(), snap);
+            if (rc < 0) {
+                throw new DriverException("cannot open " + name + " as " + client.describe() + ": " + switch (-rc) {
+                    case Errno.ENOENT -> name.snapshot() == null ? "no such image in pool '" + name.pool() + "'"
+                            : "no such image or snapshot in pool '" + name.pool() + "'";
+                    case Errno.EPERM, Errno.EACCES -> Errno.describe(-rc) + ": the client's caps do not allow it";
+                    case Errno.ETIMEDOUT -> "ETIMEDOUT: the cluster did not answer within " + client.timeoutSeconds() + " s";
+                    default -> Errno.describe(-rc);
+                });
+            }
+            return out.get(JAVA_LONG, 0);
+        } catch (DriverException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Librbd.impossible(t);
+        }
+    }
+
+    @Override
+    public String kind() {
+        return "rbd";
+    }
+
+    @Override
+    public String target() {
+        return name.toString();
+    }
+
+    public RbdImageName name() {
+        return name;
+    }
+
+    @Override
+    public long capacity() {
+        return capacity;
+    }
+
+    @Override
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    /** librbd discards whole objects and zeroes partial ones (rbd_skip_partial_discard off): reads give zeros. */
+    @Override
+    public boolean supportsDiscard() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return true;
+    }
+
+    /** Opens this queue's own image handle, its completion eventfd and its completion slots. */
+    @Override
+    public DriverQueue openQueue(int queueIndex, DriverCompletion completion) throws DriverException {
+        return new RbdQueue(this, queueIndex, completion, openImage(ioctx, name, readOnly, cluster.client()));
+    }
+
+    /** Every request completes only when the OSDs have it (no librbd cache), so this only asks librbd to confirm. */
+    @Override
+    public void sync() throws DriverException {
+        int rc;
+        try {
+            rc = (int) Librbd.RBD_FLUSH.invokeExact(image);
+        } catch (Throwable t) {
+            throw Librbd.impossible(t);
+        }
+        if (rc < 0) {
+            throw new DriverException("flush of " + name + " failed: " + Errno.describe(-rc));
+        }
+    }
+
+    /** Closes the image and releases the connection; queues must be closed first. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        RbdQueue.closeImage(image, name);
+        cluster.release();
+        LOG.log(System.Logger.Level.DEBUG, "closed {0}", name);
+    }
+
+    RbdClient client() {
+        return cluster.client();
+    }
+}
