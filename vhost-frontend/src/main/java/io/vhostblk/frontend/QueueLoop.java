@@ -50,6 +50,14 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private long lastBadChainLog = -BAD_CHAIN_LOG_NANOS;
     private long badChains;
     private boolean usedPending;
+    /** Used elements pushed since the last publish. */
+    private int usedUnpublished;
+    /**
+     * Publish (and signal, if the guest asks) after this many used elements even mid-batch, so a
+     * guest waiting for completions refills while the rest of a deep batch is served, as
+     * libvhost-user's push-and-notify per request lets it.
+     */
+    private static final int PUBLISH_EVERY = 8;
     private boolean broken;
 
     /** Creates the loop; the context is built with this loop as its used-ring sink. */
@@ -185,6 +193,9 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         queue.logWritable(context.chainFor(head));
         queue.pushUsed(head, writtenLength);
         usedPending = true;
+        if (++usedUnpublished >= PUBLISH_EVERY) {
+            publish();
+        }
     }
 
     private void publish() {
@@ -192,6 +203,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
             return;
         }
         usedPending = false;
+        usedUnpublished = 0;
         if (queue.publishUsed() && call != null) {
             int rc = call.signal();
             if (rc < 0) {

@@ -473,6 +473,23 @@ class VhostUserServerTest {
     }
 
     @Test
+    void aFrontEndThatClosesAndReconnectsAtOnceIsServedNotRefused() throws Exception {
+        // Each round closes a session and connects again without waiting: the server may see
+        // the old connection's end and the new connection in the same poll, and must serve the
+        // new one once the old session has ended (bench and QEMU reconnects do this).
+        for (int round = 0; round < 20; round++) {
+            VhostUserFrontEnd fe = connect();
+            assertEquals(2, fe.getU64(VhostUserRequest.GET_QUEUE_NUM), "round " + round);
+            fe.close();
+        }
+        try (VhostUserFrontEnd last = connect()) {
+            assertEquals(2, last.getU64(VhostUserRequest.GET_QUEUE_NUM));
+        }
+        assertTrue(warnings.stream().noneMatch(r -> r.getMessage().contains("refused a second front-end")),
+                "no reconnect was taken for a second front-end: " + warnings);
+    }
+
+    @Test
     void closeIsPromptEvenWithAFrontEndStuckMidMessage() throws Exception {
         try (GuestRam ram = new GuestRam(); EventFd kick = EventFd.create(true);
              VhostUserFrontEnd fe = connect(); Arena arena = Arena.ofConfined()) {
