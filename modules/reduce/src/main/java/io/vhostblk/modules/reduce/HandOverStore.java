@@ -10,22 +10,64 @@ import java.lang.foreign.MemorySegment;
  */
 final class HandOverStore implements BackingStore {
 
+    private final long size;
     private BackingStore current;
 
     HandOverStore(BackingStore opening) {
         this.current = opening;
+        this.size = opening.size();
     }
 
-    /** Closes the opening store (its writes were flushed by the open) and serves through {@code next}. */
-    void handOver(BackingStore next) {
+    /**
+     * The volume is open (its writes flushed): closes the file on the thread that opened it (the file store's
+     * memory is confined to that thread). Until {@link #handOver} a call fails with EIO: nothing may reach the
+     * volume before its queue exists.
+     */
+    void openingDone() {
         BackingStore old = current;
-        current = next;
+        current = NOT_SERVING;
         old.close();
     }
 
+    /** From now on the volume's I/O goes through {@code next} (called on the owning queue's loop). */
+    void handOver(BackingStore next) {
+        current = next;
+    }
+
+    private static final BackingStore NOT_SERVING = new BackingStore() {
+        @Override
+        public long size() {
+            return 0;
+        }
+
+        @Override
+        public void read(long offset, MemorySegment buffer, IoCompletion done) {
+            done.complete(Errno.EIO);
+        }
+
+        @Override
+        public void write(long offset, MemorySegment buffer, IoCompletion done) {
+            done.complete(Errno.EIO);
+        }
+
+        @Override
+        public void flush(IoCompletion done) {
+            done.complete(Errno.EIO);
+        }
+
+        @Override
+        public void deallocate(long offset, long length, IoCompletion done) {
+            done.complete(Errno.EIO);
+        }
+
+        @Override
+        public void close() {
+        }
+    };
+
     @Override
     public long size() {
-        return current.size();
+        return size;
     }
 
     @Override

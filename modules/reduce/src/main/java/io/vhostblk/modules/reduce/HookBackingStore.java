@@ -20,6 +20,8 @@ final class HookBackingStore implements BackingStore {
     private final HookContext context;
     private final long size;
     private final ArrayDeque<Io> free = new ArrayDeque<>();
+    /** Punches (DISCARD below) that failed; the space stays allocated. */
+    long punchFailures;
 
     HookBackingStore(HookContext context, long size) {
         this.context = context;
@@ -31,6 +33,7 @@ final class HookBackingStore implements BackingStore {
         final BlockRequest request = context.newRequest();
         final IoVector data = new IoVector(1);
         IoCompletion done;
+        /** Bytes a READ or WRITE must move; 0 for FLUSH, -1 for a punch. */
         long expected;
 
         @Override
@@ -39,8 +42,15 @@ final class HookBackingStore implements BackingStore {
             long want = expected;
             done = null;
             free.push(this);
+            if (want < 0) {
+                // A punch that failed (a layer that cannot deallocate) costs space, never data: the volume never
+                // reads freed blocks.
+                punchFailures += result < 0 ? 1 : 0;
+                d.complete(Errno.OK);
+                return;
+            }
             // A short transfer is an I/O error for the volume: it never asks for less than it needs.
-            d.complete(result < 0 ? (int) result : result == want ? Errno.OK : Errno.EIO);
+            d.complete(result < 0 ? (int) result : want == 0 || result == want ? Errno.OK : Errno.EIO);
         }
     }
 
@@ -83,7 +93,7 @@ final class HookBackingStore implements BackingStore {
     /** A DISCARD with unmap below: the file driver punches the hole. */
     @Override
     public void deallocate(long offset, long length, IoCompletion done) {
-        Io io = take(done, 0);
+        Io io = take(done, -1);
         io.request.set(BlockOp.DISCARD, offset, length, IoVector.NONE, true);
         context.submitBelow(io.request, io);
     }

@@ -42,6 +42,7 @@ final class ReduceDevice implements ModuleInstance {
     private final CopyOnWriteArrayList<ReduceHook> queues = new CopyOnWriteArrayList<>();
     final Set<String> names = new CopyOnWriteArraySet<>();
     private volatile ReduceHook owner;
+    private volatile HookBackingStore below;
     private long waited;
 
     ReduceDevice(String key, DeviceInfo device, String name, ReduceVolume volume, HandOverStore store) {
@@ -82,7 +83,8 @@ final class ReduceDevice implements ModuleInstance {
         boolean owns = o == null;
         ReduceHook h = new ReduceHook(this, context, owns);
         if (owns) {
-            store.handOver(new HookBackingStore(context, store.size()));
+            below = new HookBackingStore(context, store.size());
+            store.handOver(below);
             owner = h;
             LOG.log(System.Logger.Level.INFO, label + ": volume served on queue " + context.queueIndex()
                     + "; other queues hand their requests to it");
@@ -222,6 +224,8 @@ final class ReduceDevice implements ModuleInstance {
         m.put("requests", requests);
         m.put("requests_handed_over", handed);
         m.put("requests_waited_for_a_job", waited);
+        HookBackingStore b = below;
+        m.put("punch_failures", b == null ? 0L : b.punchFailures);
         return m;
     }
 

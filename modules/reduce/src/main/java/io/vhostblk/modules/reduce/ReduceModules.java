@@ -70,6 +70,7 @@ final class ReduceModules {
                 throw new ModuleException(who + e.getMessage() + " (make one with: vhost-blk reduce format " + image
                         + " --logical-size SIZE)", e);
             }
+            store.openingDone();
             ReduceDevice d = new ReduceDevice(key, device, name, volume, store);
             OPEN.put(key, d);
             LOG.log(System.Logger.Level.INFO, d.label + ": volume " + volume.uuid() + " of " + volume.logicalSize()

@@ -194,9 +194,23 @@ class ReduceHookTest {
         }
     }
 
+    /** Attaches on another thread, as the server does (control thread), while the queue runs on this one. */
+    private ModuleInstance attachElsewhere(String name) throws Exception {
+        java.util.concurrent.CompletableFuture<ModuleInstance> m = new java.util.concurrent.CompletableFuture<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                m.complete(attach(name));
+            } catch (Throwable e) {
+                m.completeExceptionally(e);
+            }
+        });
+        t.join();
+        return m.get();
+    }
+
     @Test
     void duplicateBlocksAreStoredOnceAndSurviveReopen() throws Exception {
-        ModuleInstance dedup = attach("dedup");
+        ModuleInstance dedup = attachElsewhere("dedup");
         RecordingHookContext ctx = new RecordingHookContext(device);
         BlockHook hook = dedup.openQueue(ctx);
         MemorySegment block = random(BS, 3);
@@ -209,7 +223,7 @@ class ReduceHookTest {
         dedup.close();
         attached.clear();
 
-        ModuleInstance reopened = attach("dedup");
+        ModuleInstance reopened = attachElsewhere("dedup");
         RecordingHookContext ctx2 = new RecordingHookContext(device);
         BlockHook hook2 = reopened.openQueue(ctx2);
         for (int i = 0; i < 32; i++) {
