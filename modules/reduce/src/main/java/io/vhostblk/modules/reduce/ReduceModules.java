@@ -31,7 +31,7 @@ final class ReduceModules {
     }
 
     static ModuleInstance create(String name, DeviceInfo device, ModuleSettings settings) throws ModuleException {
-        settings.allowOnly();
+        settings.allowOnly("image");
         boolean dedup = name.equals(DEDUP);
         boolean compress = name.equals(COMPRESS);
         String key = device.vmName() + "\u0000" + device.deviceId();
@@ -50,11 +50,16 @@ final class ReduceModules {
             if (device.readOnly()) {
                 throw new ModuleException(who + "the device is read-only, but opening a reduce volume writes (recovery and a new checkpoint)");
             }
-            if (device.target() == null || !(device.driverKind().equals("file") || device.driverKind().equals("io_uring"))) {
+            // The volume is opened from its image file: the device's own, or the one the "image" setting names
+            // (a driver that wraps the file, such as fault injection, is no file to the module).
+            boolean fileDriver = device.target() != null
+                    && (device.driverKind().equals("file") || device.driverKind().equals("io_uring"));
+            String imageSetting = settings.string("image", fileDriver ? device.target() : null);
+            if (imageSetting == null) {
                 throw new ModuleException(who + "the volume is opened from the image file, and driver " + device.driverKind()
-                        + " (" + device.target() + ") serves none; use the file or io_uring driver");
+                        + " (" + device.target() + ") serves none; use the file or io_uring driver, or set image");
             }
-            Path image = Path.of(device.target());
+            Path image = Path.of(imageSetting);
             HandOverStore store;
             try {
                 store = new HandOverStore(FileBackingStore.open(image, false));

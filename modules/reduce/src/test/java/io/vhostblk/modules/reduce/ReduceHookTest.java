@@ -292,6 +292,21 @@ class ReduceHookTest {
         assertInstanceOf(ModuleException.class, e);
     }
 
+    @Test
+    void theImageSettingOpensTheVolumeUnderADriverThatWrapsTheFile() throws Exception {
+        String image = device.target();
+        device = new DeviceInfo("disk0", "vm0", "faulty", device.capacity(), false, "io_uring " + image);
+        ModuleInstance m = new CompressModule().create(device, new ModuleSettings("compress",
+                java.util.Map.of("image", image), java.util.Map.of("image", "policy.conf:7")));
+        attached.add(m);
+        assertEquals(LOGICAL, m.capacity(device.capacity()));
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = m.openQueue(ctx);
+        MemorySegment data = random(BS, 7);
+        assertEquals(BS, run(hook, ctx, request(BlockOp.WRITE, 5 * BS, BS, data)));
+        assertArrayEquals(bytes(data), bytes(read(hook, ctx, 5 * BS, BS)));
+    }
+
     private int count(BlockOp op) {
         return (int) opsBelow.stream().filter(o -> o == op).count();
     }
