@@ -6,6 +6,8 @@ import io.vhostblk.hooks.HookChain;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * One exported block device as the compat-lib sees it: its identity (device id, VM), its driver,
@@ -13,6 +15,7 @@ import java.util.Arrays;
  * held in one volatile reference so modules can be swapped while the guest runs.
  */
 public final class BlockDevice {
+    private final List<QueueStats> queues = new CopyOnWriteArrayList<>();
     private static final System.Logger LOG = System.getLogger(BlockDevice.class.getName());
     /** virtio-blk's GET_ID answer is at most this many bytes. */
     public static final int SERIAL_BYTES = 20;
@@ -38,6 +41,19 @@ public final class BlockDevice {
         byte[] s = id.getBytes(StandardCharsets.US_ASCII);
         this.serial = Arrays.copyOf(s, Math.min(s.length, SERIAL_BYTES));
         this.capacitySectors = driver.capacity() >>> 9;
+    }
+
+    /** The queues serving this device now, for metrics (changed when a queue starts or stops, never per request). */
+    public List<QueueStats> queueStats() {
+        return queues;
+    }
+
+    void queueStarted(QueueStats stats) {
+        queues.add(stats);
+    }
+
+    void queueStopped(QueueStats stats) {
+        queues.remove(stats);
     }
 
     public String id() {

@@ -221,7 +221,7 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
     /** The driver finished a request (guest or module-owned). */
     @Override
     public void complete(BlockRequest r, long result) {
-        finish(r, result);
+        finish(r, shortIsAnError(r, result));
     }
 
     /** A hook that took {@code r} over finishes it. */
@@ -247,7 +247,7 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
                     + " completed while not in flight (completed twice?); ignored");
             return;
         }
-        long res = shortIsAnError(r, result);
+        long res = result;
         QueueHooks qh = hooksOf[slot];
         if (qh != null) {
             for (int i = depth[slot] - 1; i >= start[slot]; i--) {
@@ -277,7 +277,8 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
 
     /**
      * A driver finishes short transfers itself; one that reports fewer bytes than asked has not
-     * moved them all, so the request fails rather than be acknowledged with data missing.
+     * moved them all, so the request fails rather than be acknowledged with data missing. Only the
+     * driver's result is held to this: a module answers in its own terms.
      */
     private static long shortIsAnError(BlockRequest r, long result) {
         BlockOp op = r.op();

@@ -73,6 +73,7 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
     private final long features;
     private final UsedSink sink;
     private final HookRunner runner;
+    private final QueueStats stats;
     private final Slot[] slots;
     /** GET_ID serial and discard segment staging: guest bytes are copied once, then read. */
     private final MemorySegment scratch = Arena.ofAuto().allocate(32, 8);
@@ -92,6 +93,8 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         boolean busy;
         boolean flushingAfterWrite;
         int writtenOnSuccess;
+        /** When the request started, for its latency ({@link QueueStats#startStamp}). */
+        long started;
 
         Slot(int head, int maxSegments, BlockDevice device, int queueIndex) {
             chain = new DescriptorChain(maxSegments);
@@ -124,6 +127,8 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
             slots[i] = new Slot(i, maxSegments, device, queueIndex);
         }
         this.runner = new HookRunner(device, queueIndex, queueSize);
+        this.stats = new QueueStats(queueIndex);
+        device.queueStarted(stats);
     }
 
     // ---- the device model: features and config space ----
@@ -200,12 +205,15 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         Slot s = slots[head];
         s.busy = true;
         s.flushingAfterWrite = false;
+        s.started = QueueStats.startStamp();
         guestInFlight++;
+        stats.inFlight(guestInFlight);
         BlkRequest blk = s.blk;
         int decoded = BlkRequestDecoder.decode(s.chain, blk, features);
         if (decoded == BlkRequestDecoder.NO_STATUS) {
             guestError(head, "request has no writable status byte");
             release(s);
+            stats.answered(QueueStats.Op.OTHER, VirtioBlk.S_IOERR, 0, s.started, guestInFlight);
             sink.used(head, 0);
             return;
         }
@@ -354,7 +362,21 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
     private void answer(Slot s, byte status, int dataWritten) {
         s.status.setByte(0, status);
         release(s);
+        QueueStats.Op op = opOf(s.blk.type());
+        stats.answered(op, status, op == QueueStats.Op.WRITE ? s.data.length() : dataWritten, s.started, guestInFlight);
         sink.used(s.request.slot(), dataWritten + 1);
+    }
+
+    private static QueueStats.Op opOf(int type) {
+        return switch (type) {
+            case VirtioBlk.T_IN -> QueueStats.Op.READ;
+            case VirtioBlk.T_OUT -> QueueStats.Op.WRITE;
+            case VirtioBlk.T_FLUSH -> QueueStats.Op.FLUSH;
+            case VirtioBlk.T_DISCARD -> QueueStats.Op.DISCARD;
+            case VirtioBlk.T_WRITE_ZEROES -> QueueStats.Op.WRITE_ZEROES;
+            case VirtioBlk.T_GET_ID -> QueueStats.Op.GET_ID;
+            default -> QueueStats.Op.OTHER;
+        };
     }
 
     private void release(Slot s) {
@@ -430,8 +452,14 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
         return device;
     }
 
+    /** What this queue has served (for metrics). */
+    public QueueStats stats() {
+        return stats;
+    }
+
     @Override
     public void close() {
+        device.queueStopped(stats);
         runner.close();
     }
 }

@@ -93,6 +93,17 @@ class MetricsExporterTest {
                 assertTrue(sample(after, "vhost_blk_module_statistic",
                         "device=\"disk0\",module=\"alpha\",name=\"requests\",vm=\"vm1\"") >= 5);
                 assertTrue(after.contains("process_resident_memory_bytes"), "process metrics are exported");
+                // The queue's own figures: the 5 writes, their bytes, and 5 timed latencies.
+                String q = "device=\"disk0\",op=\"write\",queue=\"0\",vm=\"vm1\"";
+                assertEquals(5, sample(after, "vhost_blk_requests_total", q) - sample(before, "vhost_blk_requests_total", q));
+                assertEquals(5 * 4096, sample(after, "vhost_blk_bytes_total", q) - sample(before, "vhost_blk_bytes_total", q));
+                assertEquals(0, sample(after, "vhost_blk_request_io_errors_total", q));
+                assertEquals(0, sample(after, "vhost_blk_requests_in_flight", "device=\"disk0\",queue=\"0\",vm=\"vm1\""));
+                double timed = sample(after, "vhost_blk_request_duration_seconds_count", q);
+                assertEquals(timed, sample(after, "vhost_blk_request_duration_seconds_bucket",
+                        "device=\"disk0\",op=\"write\",queue=\"0\",vm=\"vm1\",le=\"+Inf\""), "+Inf holds every request");
+                assertTrue(timed >= 5, "the writes made while metrics were on are timed: " + timed);
+                assertTrue(sample(after, "vhost_blk_request_duration_seconds_sum", q) > 0);
             }
         }
     }
