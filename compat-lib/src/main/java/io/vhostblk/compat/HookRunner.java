@@ -379,6 +379,9 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
                 }
                 n++;
             }
+            // A task may have sent requests below (a request handed over from another queue, a worker's
+            // result): submit them now, or a loop that goes to sleep next would never see them complete.
+            driverQueue.flushBatch();
         }
         return n;
     }

@@ -287,6 +287,27 @@ class HookChainSemanticsTest {
     // ---- 4. asynchronous take-over and a module's own requests ----
 
     @Test
+    void whatAModuleTaskSendsBelowIsSubmittedBeforeTheLoopCouldSleep() throws Exception {
+        // A task given to execute (a request handed over from another queue, a worker's result) that sends a
+        // request below: the driver must get it flushed by the same reap, or a loop that sleeps next waits forever.
+        List<String> events = new ArrayList<>();
+        device = new BlockDevice("disk0", "vm1", TestDrivers.batchLogging(disk, events), true);
+        g.open(device);
+        ChainEntry later = module("later", c -> r -> {
+            c.execute(() -> c.submitBelow(c.child(r).set(r.op(), r.offset(), r.length(), r.data(), false),
+                    (child, result) -> c.complete(child.parent(), result)));
+            return HookAction.TAKE_OVER;
+        });
+        device.hooks(new HookChain(List.of(later)));
+        g.start(VirtioBlk.T_IN, 8, g.buffer(BLOCK, 0x66), BLOCK, true);
+        g.context.flushBatch();
+        events.clear();
+        g.context.reap();
+        assertEquals(List.of("submit", "flush"), events);
+        assertEquals(1, g.loopUntil(() -> g.outstanding() == 0, 10_000).size());
+    }
+
+    @Test
     void aRequestTakenOverToAnotherThreadIsAnsweredOnceThroughTheMailbox() throws Exception {
         ExecutorService workers = Executors.newFixedThreadPool(4);
         closeLast.add(() -> {

@@ -18,6 +18,10 @@ final class TestDrivers {
 
     /** Passes everything to {@code inner}; tells {@code seen} about each request submitted to it. */
     static BlockDriver recording(BlockDriver inner, Consumer<BlockRequest> seen) {
+        return recording(inner, seen, () -> { });
+    }
+
+    private static BlockDriver recording(BlockDriver inner, Consumer<BlockRequest> seen, Runnable flushed) {
         return new Wrapper(inner) {
             @Override
             public DriverQueue openQueue(int q, DriverCompletion c) throws DriverException {
@@ -29,6 +33,7 @@ final class TestDrivers {
                     }
 
                     public void flushBatch() {
+                        flushed.run();
                         dq.flushBatch();
                     }
 
@@ -50,6 +55,11 @@ final class TestDrivers {
                 };
             }
         };
+    }
+
+    /** Passes everything to {@code inner}, logging {@code submit} and {@code flush} (batch flushes) in order. */
+    static BlockDriver batchLogging(BlockDriver inner, List<String> events) {
+        return recording(inner, r -> events.add("submit"), () -> events.add("flush"));
     }
 
     /**

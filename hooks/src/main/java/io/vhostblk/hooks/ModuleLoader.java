@@ -14,7 +14,8 @@ import java.util.ServiceLoader;
 
 /**
  * Loads module jars from a module directory, each in its own class loader after its SHA-256 was
- * checked against the digest the policy names.
+ * checked against the digest the policy names. Two names served by one jar (the same bytes: {@code dedup}
+ * and {@code compress} from the reduce jar) share its loader, so one engine can serve both.
  *
  * <p>Each jar's loader has the loader of the hooks SPI as its parent, so a module sees
  * {@code io.vhostblk.hooks.*} and {@code io.vhostblk.drivers.*} (one copy, shared with the
@@ -27,6 +28,8 @@ public final class ModuleLoader implements AutoCloseable {
 
     private final Path moduleDir;
     private final List<URLClassLoader> loaders = new ArrayList<>();
+    /** The loader of each jar loaded so far, by its SHA-256. */
+    private final java.util.Map<String, URLClassLoader> bySha256 = new java.util.HashMap<>();
     private final List<Path> copies = new ArrayList<>();
     private Path privateDir;
 
@@ -68,11 +71,19 @@ public final class ModuleLoader implements AutoCloseable {
             throw new ModuleException(where + ": SHA-256 mismatch: the policy expects " + expectedSha256.toLowerCase(java.util.Locale.ROOT)
                     + ", the jar has " + actual + "; refused, nothing from it was loaded");
         }
+        URLClassLoader shared = bySha256.get(actual);
+        if (shared != null) {
+            HookModule module = discover(shared, name, where);
+            LOG.log(Level.INFO, "loaded module " + module.name() + " " + module.version() + " from " + path
+                    + " sha256 " + actual + " (sharing the class loader of that jar)");
+            return new LoadedModule(module, path, actual);
+        }
         URLClassLoader loader = new URLClassLoader("module-" + name, new URL[] {privateCopy(bytes, path, where)},
                 HookModule.class.getClassLoader());
         try {
             HookModule module = discover(loader, name, where);
             loaders.add(loader);
+            bySha256.put(actual, loader);
             LoadedModule loaded = new LoadedModule(module, path, actual);
             LOG.log(Level.INFO, "loaded module " + module.name() + " " + module.version() + " from " + path
                     + " sha256 " + actual);
@@ -143,6 +154,7 @@ public final class ModuleLoader implements AutoCloseable {
             }
         }
         loaders.clear();
+        bySha256.clear();
         for (Path p : copies) {
             deleteLogged(p);
         }

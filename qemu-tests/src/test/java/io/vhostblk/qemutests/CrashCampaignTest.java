@@ -60,7 +60,8 @@ class CrashCampaignTest {
 
     static final List<Stack> STACKS = List.of(
             new Stack("plain", CrashCampaignTest::plain),
-            new Stack("crypt", CrashCampaignTest::crypt));
+            new Stack("crypt", CrashCampaignTest::crypt),
+            new Stack("dedup+compress", CrashCampaignTest::reduce));
 
     static Stream<Arguments> stacksAndCrashes() {
         return STACKS.stream().flatMap(s -> Stream.of(Arguments.of(s, Crash.KILL), Arguments.of(s, Crash.POWER_CUT)));
@@ -79,6 +80,19 @@ class CrashCampaignTest {
         // The header is read from the image itself: the fault-injecting driver is no image file to the module.
         return List.of("--policy", CryptModule.writePolicy(runDir.resolve("policy.conf"), "crash", key,
                 "set.header-file = " + image).toString());
+    }
+
+    private static List<String> reduce(Path runDir, Path image) throws IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        int status = new io.vhostblk.modules.reduce.ReduceCommand(new java.io.PrintStream(out, true, StandardCharsets.UTF_8),
+                new java.io.PrintStream(out, true, StandardCharsets.UTF_8))
+                .run(List.of("format", image.toString(), "--logical-size", Long.toString(DISK)));
+        if (status != 0) {
+            fail("vhost-blk reduce format " + image + " exited " + status + ": " + out.toString(StandardCharsets.UTF_8));
+        }
+        // The volume is opened from the image file itself: the fault-injecting driver is no image file to the module.
+        return List.of("--policy", ModuleJars.writePolicy(runDir, "policy", "crash", List.of("dedup", "compress"),
+                "set.image = " + image).toString());
     }
 
     @ParameterizedTest(name = "{0} {1}")

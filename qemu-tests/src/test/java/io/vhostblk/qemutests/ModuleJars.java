@@ -21,11 +21,21 @@ final class ModuleJars {
     private ModuleJars() {
     }
 
+    /** The Maven module whose jar serves a module name: {@code dedup} and {@code compress} are both the reduce jar. */
+    static String mavenModule(String module) {
+        return module.equals("dedup") || module.equals("compress") ? "reduce" : module;
+    }
+
     /**
      * Writes {@code dir/NAME.policy} for VM {@code vm}: the modules' jars (copied into
      * {@code dir/modules}) pinned by their SHA-256, chained in the given order.
      */
     static Path writePolicy(Path dir, String name, String vm, List<String> chain) throws IOException {
+        return writePolicy(dir, name, vm, chain, new String[0]);
+    }
+
+    /** As {@link #writePolicy(Path, String, String, List)}, with {@code settings} lines in every module's section. */
+    static Path writePolicy(Path dir, String name, String vm, List<String> chain, String... settings) throws IOException {
         Path jars = Files.createDirectories(dir.resolve("modules"));
         StringBuilder text = new StringBuilder("# written by the qemu-tests\nvm = ").append(vm)
                 .append("\nmodule-dir = ").append(jars).append("\nchain = ").append(String.join(", ", chain)).append('\n');
@@ -36,14 +46,23 @@ final class ModuleJars {
             }
             text.append("\n[module ").append(module).append("]\njar = ").append(jar.getFileName())
                     .append("\nsha256 = ").append(Sha256.of(jar)).append('\n');
+            for (String setting : settings) {
+                text.append(setting).append('\n');
+            }
         }
         return Files.writeString(dir.resolve(name + ".policy"), text);
     }
 
     /** The test class path without these modules' classes: the server must load them from their jars. */
     static String serverClassPath(List<String> modules) {
-        return Stream.of(System.getProperty("java.class.path").split(File.pathSeparator))
-                .filter(e -> modules.stream().noneMatch(m -> e.contains("vhost-blk-module-" + m) || e.contains("modules/" + m)))
+        return serverClassPath(System.getProperty("java.class.path"), modules);
+    }
+
+    /** {@code classPath} without these modules' classes. */
+    static String serverClassPath(String classPath, List<String> modules) {
+        return Stream.of(classPath.split(File.pathSeparator))
+                .filter(e -> modules.stream().map(ModuleJars::mavenModule)
+                        .noneMatch(m -> e.contains("vhost-blk-module-" + m) || e.contains("modules/" + m)))
                 .collect(Collectors.joining(File.pathSeparator));
     }
 
@@ -53,7 +72,8 @@ final class ModuleJars {
     }
 
     /** The module's jar as the reactor built it ({@code modules/NAME/target}), else as installed in the local repository. */
-    static Path jar(String module) throws IOException {
+    static Path jar(String name) throws IOException {
+        String module = mavenModule(name);
         String artifact = "vhost-blk-module-" + module;
         List<Path> tried = new ArrayList<>();
         Path target = MODULES.resolve(module).resolve("target");

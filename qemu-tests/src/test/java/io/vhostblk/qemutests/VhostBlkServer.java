@@ -27,7 +27,9 @@ final class VhostBlkServer extends ProcessBackend {
                 .orElse(System.getProperty("java.home") + "/bin/java");
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 // With a policy the modules must come from their jars alone, not from the test's class path.
-                "-cp", spec.serverArgs().contains("--policy") ? CryptModule.serverClassPath() : System.getProperty("java.class.path"),
+                "-cp", spec.serverArgs().contains("--policy")
+                        ? ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress"))
+                        : System.getProperty("java.class.path"),
                 MAIN_CLASS, "serve",
                 "--socket", spec.socket().toString(),
                 "--disk", spec.image().toString(),

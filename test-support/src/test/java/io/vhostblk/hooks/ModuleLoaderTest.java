@@ -73,6 +73,18 @@ class ModuleLoaderTest {
     }
 
     @Test
+    void oneJarServingTwoDeclarationsSharesItsClassLoader() throws Exception {
+        // The reduce jar serves dedup and compress: one loader, so one engine (static state) serves both.
+        Path jar = ModuleJarBuilder.passThrough("testmod.twice", "twice", "1").build(dir.resolve("twice.jar"));
+        Files.copy(jar, dir.resolve("copy.jar"));
+        loader = new ModuleLoader(dir);
+        LoadedModule first = loader.load("twice", "twice.jar", digest(jar), "p:1");
+        LoadedModule second = loader.load("twice", "copy.jar", digest(jar), "p:5");
+        assertSame(first.classLoader(), second.classLoader());
+        assertEquals(dir.resolve("copy.jar"), second.jar());
+    }
+
+    @Test
     void twoModulesGetSeparateClassLoadersAndDoNotSeeEachOther() throws Exception {
         // Both jars hold a class common.Marker with different contents: each module must see its own.
         Path a = moduleWithMarker("a").build(dir.resolve("a.jar"));

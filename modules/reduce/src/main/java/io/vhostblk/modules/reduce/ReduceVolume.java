@@ -59,10 +59,10 @@ public final class ReduceVolume implements AutoCloseable {
     private final String name;
     private final Superblock sb;
     private final int bs;
-    private final Options options;
+    private Options options;
     private final long[] map;
     private final SpaceMap space;
-    private final DedupIndex index;
+    private DedupIndex index;
     private final ReduceCounters counters = new ReduceCounters();
     private final Arena arena = Arena.ofShared();
     private final MemorySegment zeros;
@@ -242,6 +242,25 @@ public final class ReduceVolume implements AutoCloseable {
         activeArea = 1 - activeArea;
         checkpointSeq = closedSeq;
         counters.checkpointsWritten++;
+    }
+
+    /**
+     * Turns dedup and compression on (never off) before the volume serves: a policy naming both {@code dedup} and
+     * {@code compress} attaches the second name to the volume the first one opened. Call before the first request.
+     */
+    void enable(boolean dedup, boolean compress) {
+        if (busy()) {
+            throw new IllegalStateException(name + ": features change only before the volume serves");
+        }
+        options = options.withDedup(options.dedup() || dedup).withCompress(options.compress() || compress);
+        if (options.dedup() && index == null) {
+            index = new DedupIndex(options.indexEntries());
+        }
+    }
+
+    /** Whether new writes are deduplicated and compressed. */
+    public Options options() {
+        return options;
     }
 
     /** Bytes the guest sees. */

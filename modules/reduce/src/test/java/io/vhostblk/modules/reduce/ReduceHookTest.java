@@ -1,0 +1,313 @@
+package io.vhostblk.modules.reduce;
+
+import io.vhostblk.drivers.BlockOp;
+import io.vhostblk.drivers.BlockRequest;
+import io.vhostblk.drivers.BlockResult;
+import io.vhostblk.drivers.IoVector;
+import io.vhostblk.hooks.BlockHook;
+import io.vhostblk.hooks.DeviceInfo;
+import io.vhostblk.hooks.HookAction;
+import io.vhostblk.hooks.ModuleException;
+import io.vhostblk.hooks.ModuleInstance;
+import io.vhostblk.hooks.ModuleSettings;
+import io.vhostblk.testsupport.RecordingHookContext;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The dedup/compress hook driven as the compat-lib drives it ({@link RecordingHookContext}), over a formatted image
+ * served by a synchronous file layer beneath: guest requests are taken over, the volume's backing I/O goes below
+ * as the hook's own requests, and data reads back exact.
+ */
+class ReduceHookTest {
+
+    private static final int BS = 4096;
+    private static final long LOGICAL = 16L << 20;
+
+    @TempDir
+    Path dir;
+    private Path image;
+    private FileChannel file;
+    private DeviceInfo device;
+    private final Arena arena = Arena.ofShared();
+    private final List<ModuleInstance> attached = new ArrayList<>();
+    private final List<BlockOp> opsBelow = new ArrayList<>();
+    private int slot;
+
+    @BeforeEach
+    void format() throws Exception {
+        image = dir.resolve("disk.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(LOGICAL * 2);
+        }
+        try (FileBackingStore s = FileBackingStore.open(image, false)) {
+            ReduceVolume.format(s, new ReduceVolume.FormatOptions(LOGICAL, BS, Codec.LZ4, 0));
+        }
+        file = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        device = new DeviceInfo("disk0", "vm0", "file", file.size(), false, image.toString());
+    }
+
+    @AfterEach
+    void close() throws IOException {
+        for (ModuleInstance m : attached) {
+            m.close();
+        }
+        file.close();
+        arena.close();
+    }
+
+    private ModuleInstance attach(String name) throws ModuleException {
+        ModuleInstance m = name.equals("dedup") ? new DedupModule().create(device, ModuleSettings.empty(name))
+                : new CompressModule().create(device, ModuleSettings.empty(name));
+        attached.add(m);
+        return m;
+    }
+
+    /** The layer beneath: a synchronous file driver. */
+    private long below(BlockRequest r) {
+        opsBelow.add(r.op());
+        try {
+            switch (r.op()) {
+                case READ, WRITE -> {
+                    byte[] bytes = new byte[(int) r.length()];
+                    ByteBuffer b = ByteBuffer.wrap(bytes);
+                    if (r.op() == BlockOp.WRITE) {
+                        r.data().copyTo(0, MemorySegment.ofArray(bytes), 0, r.length());
+                    }
+                    while (b.hasRemaining()) {
+                        int k = r.op() == BlockOp.READ ? file.read(b, r.offset() + b.position()) : file.write(b, r.offset() + b.position());
+                        if (k < 0) {
+                            return BlockResult.EIO;
+                        }
+                    }
+                    if (r.op() == BlockOp.READ) {
+                        r.data().copyFrom(MemorySegment.ofArray(bytes), 0, 0, r.length());
+                    }
+                    return r.length();
+                }
+                case FLUSH -> {
+                    file.force(true);
+                    return 0;
+                }
+                default -> {
+                    return 0;
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private BlockRequest request(BlockOp op, long offset, long length, MemorySegment data) {
+        IoVector v = data == null ? IoVector.NONE : IoVector.over(data, op == BlockOp.READ);
+        return new BlockRequest(slot++, "disk0", 0).set(op, offset, length, v, false);
+    }
+
+    private long run(BlockHook hook, RecordingHookContext ctx, BlockRequest r) {
+        assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(r));
+        ctx.settle(this::below);
+        return ctx.resultOf(r);
+    }
+
+    private MemorySegment random(long bytes, long seed) {
+        byte[] b = new byte[(int) bytes];
+        new Random(seed).nextBytes(b);
+        return arena.allocate(bytes).copyFrom(MemorySegment.ofArray(b));
+    }
+
+    private MemorySegment read(BlockHook hook, RecordingHookContext ctx, long offset, long length) {
+        MemorySegment into = arena.allocate(length);
+        into.fill((byte) 0x77);
+        assertEquals(length, run(hook, ctx, request(BlockOp.READ, offset, length, into)));
+        return into;
+    }
+
+    private static byte[] bytes(MemorySegment s) {
+        return s.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+    }
+
+    @Test
+    void writesRewritesDiscardsAndReadsBackThroughBothNames() throws Exception {
+        ModuleInstance dedup = attach("dedup");
+        ModuleInstance compress = attach("compress");
+        assertEquals(LOGICAL, dedup.capacity(file.size()), "the guest sees the logical size");
+        assertEquals(file.size(), compress.capacity(file.size()), "the joined name keeps nothing for itself");
+        assertTrue(dedup.failClosed());
+        assertTrue(compress.failClosed());
+        assertEquals(BS, dedup.logicalBlockSize());
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(ctx);
+        assertEquals(HookAction.PASS, compress.openQueue(ctx).beforeDriver(request(BlockOp.FLUSH, 0, 0, null)));
+
+        // Larger than a job's buffer: served in pieces.
+        long big = ReduceDevice.CHUNK * 2L + 3 * BS;
+        MemorySegment data = random(big, 1);
+        byte[] before = bytes(data);
+        assertEquals(big, run(hook, ctx, request(BlockOp.WRITE, 8 * BS, big, data)));
+        assertArrayEquals(before, bytes(data), "the guest's write buffer is untouched");
+        assertTrue(opsBelow.contains(BlockOp.WRITE), "the data went below as the hook's own requests");
+        assertArrayEquals(before, bytes(read(hook, ctx, 8 * BS, big)));
+
+        MemorySegment again = random(2 * BS, 2);
+        assertEquals(2 * BS, run(hook, ctx, request(BlockOp.WRITE, 9 * BS, 2 * BS, again)));
+        MemorySegment.copy(again, 0, data, BS, 2 * BS);
+        assertArrayEquals(bytes(data), bytes(read(hook, ctx, 8 * BS, big)), "rewritten blocks read new, others old");
+
+        assertEquals(0, run(hook, ctx, request(BlockOp.DISCARD, 8 * BS, 4 * BS, null)));
+        MemorySegment back = read(hook, ctx, 8 * BS, 5 * BS);
+        assertArrayEquals(new byte[4 * BS], bytes(back.asSlice(0, 4 * BS)), "discarded blocks read zeros");
+        assertArrayEquals(bytes(data.asSlice(4 * BS, BS)), bytes(back.asSlice(4 * BS, BS)));
+
+        int flushesBefore = count(BlockOp.FLUSH);
+        assertEquals(0, run(hook, ctx, request(BlockOp.FLUSH, 0, 0, null)));
+        assertTrue(count(BlockOp.FLUSH) > flushesBefore, "a guest FLUSH commits the volume with flushes below");
+
+        assertEquals(true, dedup.report().get("dedup"));
+        assertEquals(true, dedup.report().get("compress"));
+        dedup.close();
+        compress.close();
+        attached.clear();
+        try (FileBackingStore s = FileBackingStore.open(image, true)) {
+            ReduceCheck.Report report = ReduceCheck.run(s, image.toString());
+            assertTrue(report.clean(), report.problems().toString());
+            assertEquals((big - 4 * BS) / BS, report.usage().mappedBlocks());
+        }
+    }
+
+    /** Attaches on another thread, as the server does (control thread), while the queue runs on this one. */
+    private ModuleInstance attachElsewhere(String name) throws Exception {
+        java.util.concurrent.CompletableFuture<ModuleInstance> m = new java.util.concurrent.CompletableFuture<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                m.complete(attach(name));
+            } catch (Throwable e) {
+                m.completeExceptionally(e);
+            }
+        });
+        t.join();
+        return m.get();
+    }
+
+    @Test
+    void duplicateBlocksAreStoredOnceAndSurviveReopen() throws Exception {
+        ModuleInstance dedup = attachElsewhere("dedup");
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(ctx);
+        MemorySegment block = random(BS, 3);
+        for (int i = 0; i < 32; i++) {
+            assertEquals(BS, run(hook, ctx, request(BlockOp.WRITE, (long) i * 7 * BS, BS, block)));
+        }
+        assertEquals(0, run(hook, ctx, request(BlockOp.FLUSH, 0, 0, null)));
+        assertEquals(31L, dedup.report().get("dedup_hits"));
+        assertEquals((long) BS, dedup.report().get("physical_bytes_used"));
+        dedup.close();
+        attached.clear();
+
+        ModuleInstance reopened = attachElsewhere("dedup");
+        RecordingHookContext ctx2 = new RecordingHookContext(device);
+        BlockHook hook2 = reopened.openQueue(ctx2);
+        for (int i = 0; i < 32; i++) {
+            assertArrayEquals(bytes(block), bytes(read(hook2, ctx2, (long) i * 7 * BS, BS)));
+        }
+    }
+
+    @Test
+    void anotherQueueHandsItsRequestsToTheOwnersLoop() throws Exception {
+        ModuleInstance compress = attach("compress");
+        RecordingHookContext owner = new RecordingHookContext(device);
+        BlockHook first = compress.openQueue(owner);
+        RecordingHookContext other = new RecordingHookContext(device);
+        BlockHook second = compress.openQueue(other);
+        MemorySegment data = random(3 * BS, 4);
+        BlockRequest w = request(BlockOp.WRITE, 0, 3 * BS, data);
+        assertEquals(HookAction.TAKE_OVER, second.beforeDriver(w));
+        assertEquals(0, other.below.size(), "nothing goes below from the other queue");
+        owner.settle(this::below);
+        assertTrue(other.completed.isEmpty(), "the result comes back through the other queue's loop");
+        other.runTasks();
+        assertEquals(3 * BS, other.resultOf(w));
+        assertTrue(owner.completed.isEmpty());
+        assertEquals(1L, compress.report().get("requests_handed_over"));
+        assertArrayEquals(bytes(data), bytes(read(first, owner, 0, 3 * BS)));
+    }
+
+    @Test
+    void badDataAndAnErrorBelowAreTypedResults() throws Exception {
+        ModuleInstance dedup = attach("dedup");
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(ctx);
+        // Data shorter than the request.
+        BlockRequest shortData = new BlockRequest(slot++, "disk0", 0)
+                .set(BlockOp.WRITE, 0, 2 * BS, IoVector.over(random(BS, 5), false), false);
+        assertEquals(BlockResult.EINVAL, run(hook, ctx, shortData));
+        // The layer beneath fails a write: the guest gets EIO, nothing else.
+        BlockRequest w = request(BlockOp.WRITE, 0, BS, random(BS, 6));
+        assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(w));
+        ctx.settle(r -> r.op() == BlockOp.WRITE ? BlockResult.EIO : below(r));
+        assertEquals(BlockResult.EIO, ctx.resultOf(w));
+    }
+
+    @Test
+    void anUnformattedImageIsRefusedWithItsName() throws Exception {
+        try (FileChannel c = FileChannel.open(image, StandardOpenOption.WRITE)) {
+            c.write(ByteBuffer.allocate(BS), 0);
+        }
+        ModuleException e = assertThrows(ModuleException.class, () -> attach("dedup"));
+        assertTrue(e.getMessage().contains("vm0") && e.getMessage().contains("disk0") && e.getMessage().contains(image.toString())
+                && e.getMessage().contains("not a reduce volume") && e.getMessage().contains("reduce format"), e.getMessage());
+    }
+
+    @Test
+    void aSecondChainOnTheSameVolumeIsRefused() throws Exception {
+        attach("dedup");
+        ModuleException e = assertThrows(ModuleException.class, () -> attach("dedup"));
+        assertTrue(e.getMessage().contains("already open"), e.getMessage());
+    }
+
+    @Test
+    void aRamDeviceHasNoImageToOpen() {
+        device = new DeviceInfo("disk0", "vm0", "ram", 1 << 20, false, "ram:1M");
+        ModuleException e = assertThrows(ModuleException.class, () -> attach("compress"));
+        assertTrue(e.getMessage().contains("driver ram"), e.getMessage());
+        assertInstanceOf(ModuleException.class, e);
+    }
+
+    @Test
+    void theImageSettingOpensTheVolumeUnderADriverThatWrapsTheFile() throws Exception {
+        String image = device.target();
+        device = new DeviceInfo("disk0", "vm0", "faulty", device.capacity(), false, "io_uring " + image);
+        ModuleInstance m = new CompressModule().create(device, new ModuleSettings("compress",
+                java.util.Map.of("image", image), java.util.Map.of("image", "policy.conf:7")));
+        attached.add(m);
+        assertEquals(LOGICAL, m.capacity(device.capacity()));
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = m.openQueue(ctx);
+        MemorySegment data = random(BS, 7);
+        assertEquals(BS, run(hook, ctx, request(BlockOp.WRITE, 5 * BS, BS, data)));
+        assertArrayEquals(bytes(data), bytes(read(hook, ctx, 5 * BS, BS)));
+    }
+
+    private int count(BlockOp op) {
+        return (int) opsBelow.stream().filter(o -> o == op).count();
+    }
+}

@@ -1,0 +1,230 @@
+package io.vhostblk.qemutests;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.vhostblk.modules.reduce.FileBackingStore;
+import io.vhostblk.modules.reduce.ReduceCommand;
+import io.vhostblk.modules.reduce.ReduceVolume;
+import io.vhostblk.server.ControlClient;
+import io.vhostblk.server.Json;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A guest on a reduce volume served through {@code dedup, compress} (one volume, the jar loaded through a
+ * policy): it writes four copies of the same data, rewrites part of one, discards and zeroes parts, and reads
+ * everything back, on two queues. After it powered off: {@code reduce check} is clean, the volume read on the
+ * host holds exactly what the guest wrote, and the image's allocated size shows the duplicates stored once.
+ */
+class ReduceGuestTest {
+    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(300);
+    private static final Path TARGET = Path.of("target").toAbsolutePath();
+    private static final long KIB = 1024;
+    private static final long MIB = 1024 * KIB;
+    /** The logical size the guest sees. */
+    private static final long DISK = 48 * MIB;
+    private static final long COPY = 4 * MIB;
+    private static final String DEVICE = "disk.img";
+    private static final List<String> CHAIN = List.of("dedup", "compress");
+
+    static final GuestPlan PLAN = plan();
+
+    private static RunLock runLock;
+    private static GuestKernel kernel;
+    private static Path initramfs;
+
+    private static GuestPlan plan() {
+        GuestPlan p = GuestPlan.writable("reduce", DISK, 2, 2)
+                .writeBack("write-back-cache")
+                .sysfs("size-is-logical", "size", "eq", Long.toString(DISK / 512))
+                .sysfs("logical-block-4k", "queue/logical_block_size", "eq", "4096");
+        // Four copies of the same 4 MiB, one after the other (a block is found in the index once its first copy is
+        // written): dedup stores them once. Copy 2 comes from the second vCPU, so through the second queue.
+        p.write("copy-0", 4096, 0, COPY, 0)
+                .write("copy-1", (int) (64 * KIB), 8 * MIB, COPY, 0)
+                .backgroundWrite("copy-2-cpu1", 1, 4096, 16 * MIB, COPY, 0)
+                .waitWriters("copy-2-written")
+                .write("copy-3", (int) MIB, 24 * MIB, COPY, 0);
+        // Rewrite 1 MiB in the middle of copy 1 with new data; its neighbours keep the shared blocks.
+        p.write("rewrite", 4096, 9 * MIB, MIB, 5 * MIB);
+        // Discard half of copy 3, zero a piece of copy 2.
+        p.discard("discard", 26 * MIB, 2 * MIB)
+                .zeroOut("zeroout", 17 * MIB, 512 * KIB);
+        p.read("copy-0-read", (int) (64 * KIB), 0, COPY, 0)
+                .read("copy-1-head-read", 4096, 8 * MIB, MIB, 0)
+                .read("rewrite-read", (int) (128 * KIB), 9 * MIB, MIB, 5 * MIB)
+                .read("copy-1-tail-read", 4096, 10 * MIB, 2 * MIB, 2 * MIB)
+                .read("copy-2-head-read", 4096, 16 * MIB, MIB, 0)
+                .readZeros("zeroout-read", 4096, 17 * MIB, 512 * KIB)
+                .read("copy-2-tail-read", (int) (64 * KIB), 17 * MIB + 512 * KIB, 2 * MIB + 512 * KIB, MIB + 512 * KIB)
+                .read("copy-3-head-read", 4096, 24 * MIB, 2 * MIB, 0)
+                .readZeros("discard-read", (int) (64 * KIB), 26 * MIB, 2 * MIB)
+                .readZeros("never-written-read", (int) (64 * KIB), 40 * MIB, 8 * MIB)
+                .queuesUsed("both-queues", 2);
+        return p.fsync("final-fsync");
+    }
+
+    @BeforeAll
+    static void prepareGuest() throws Exception {
+        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
+        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
+        kernel = GuestKernel.find();
+        initramfs = Initramfs.build(TARGET.resolve("guest-reduce"), kernel, List.of(PLAN));
+    }
+
+    @AfterAll
+    static void releaseLock() throws IOException {
+        if (runLock != null) {
+            runLock.close();
+        }
+    }
+
+    @Test
+    void guestWritesRewritesDiscardsAndReadsBackThroughDedupAndCompress() throws Exception {
+        Path runDir = TARGET.resolve("qemu-runs").resolve(PLAN.name() + "-vhost_blk");
+        TestDirs.deleteRecursively(runDir);
+        Files.createDirectories(runDir);
+        Path image = runDir.resolve(DEVICE);
+        List<String> problems = new ArrayList<>();
+        String formatted = reduce(problems, "format", image.toString(), "--logical-size", Long.toString(DISK));
+        Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", CHAIN);
+        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbr-");
+        try {
+            ExportSpec spec = new ExportSpec(image, Files.size(image), PLAN.queues(), false, socketDir.resolve("blk.sock"),
+                    runDir.resolve("backend.log"));
+            Path control = socketDir.resolve("ctl.sock");
+            try (ReduceServer server = new ReduceServer(spec, policy, control)) {
+                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, PLAN, spec.socket(), runDir, GUEST_TIMEOUT),
+                        check -> "unexpected SYNCED " + check);
+                run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
+                Map<?, ?> report = report(control, problems);
+                StorageBackend.Exit exit = server.stop();
+                if (!exit.clean()) {
+                    problems.add("vhost-blk must exit with status 0 within " + ProcessBackend.STOP_TIMEOUT.toSeconds()
+                            + " s of SIGTERM, but it " + exit);
+                }
+                if (report != null) {
+                    if (!(report.get("dedup_hits") instanceof Long hits && hits >= 2 * COPY / 4096)) {
+                        problems.add("the volume's report must count the duplicate copies as dedup hits: " + report);
+                    }
+                    if (!(report.get("requests_handed_over") instanceof Long handed && handed > 0)) {
+                        problems.add("the second queue's requests must be handed to the volume's queue: " + report);
+                    }
+                }
+                afterShutdown(image, problems);
+                if (!problems.isEmpty()) {
+                    fail("plan '" + PLAN.name() + "' through " + CHAIN + " (" + formatted.strip() + "): " + problems.size()
+                            + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + run.serialTail(30)
+                            + "\n--- vhost-blk log (" + spec.log() + ") ---\n" + server.logTail(60));
+                }
+            }
+        } finally {
+            TestDirs.deleteRecursively(socketDir);
+        }
+    }
+
+    /** The guest is gone and the server stopped: check, contents and allocated size of the image. */
+    private static void afterShutdown(Path image, List<String> problems) throws Exception {
+        String check = reduce(problems, "check", image.toString());
+        byte[] stored = readVolume(image);
+        String diff = firstDifference(PLAN.expectedImage(), stored);
+        if (diff != null) {
+            problems.add("the volume read on the host differs from what the guest wrote: " + diff);
+        }
+        // Mapped: copies 0 and 1 (8 MiB), copy 2 less the zeroed 512 KiB, half of copy 3: 13.5 MiB of data whose
+        // distinct content is 4 MiB plus the 1 MiB rewrite. Allocated must be well under the mapped bytes.
+        long mapped = 3 * COPY + COPY / 2 - 512 * KIB;
+        long allocated = allocatedBytes(image);
+        if (allocated >= mapped / 2) {
+            problems.add("the image allocates " + allocated + " bytes for " + mapped + " bytes of guest data of which only "
+                    + (COPY + MIB) + " are distinct: the duplicates are not stored once (check said: " + check.strip() + ")");
+        }
+        System.out.println("ReduceGuestTest: " + mapped + " bytes mapped, " + allocated + " bytes allocated in the image; "
+                + check.strip().replace('\n', ' '));
+    }
+
+    /** {@code vhost-blk reduce ARGS} in this JVM (the CLI's code); a non-zero exit is a problem. */
+    private static String reduce(List<String> problems, String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = new ReduceCommand(new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8))
+                .run(List.of(args));
+        String text = out.toString(StandardCharsets.UTF_8) + err.toString(StandardCharsets.UTF_8);
+        if (status != 0) {
+            problems.add("vhost-blk reduce " + String.join(" ", args) + " exited " + status + ":\n" + text);
+        }
+        return text;
+    }
+
+    /** Every logical byte of the volume, read through the engine on the host. */
+    private static byte[] readVolume(Path image) throws Exception {
+        try (FileBackingStore store = FileBackingStore.open(image, false);
+             ReduceVolume v = ReduceVolume.open(store, "host-read", ReduceVolume.Options.both());
+             Arena arena = Arena.ofConfined()) {
+            MemorySegment all = arena.allocate(v.logicalSize(), 4096);
+            CompletableFuture<Integer> done = new CompletableFuture<>();
+            v.read(0, all, done::complete);
+            int result = done.get(60, TimeUnit.SECONDS);
+            if (result != 0) {
+                throw new IOException("reading the volume on the host failed with " + result);
+            }
+            return all.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    /** Blocks the file takes on the disk (st_blocks × 512), as {@code du} counts them. */
+    private static long allocatedBytes(Path image) {
+        return Long.parseLong(HostTools.run(List.of("stat", "-c", "%b", image.toString()), 30).strip()) * 512;
+    }
+
+    private static String firstDifference(byte[] expected, byte[] actual) {
+        if (expected.length != actual.length) {
+            return "length " + actual.length + ", expected " + expected.length;
+        }
+        int at = java.util.Arrays.mismatch(expected, actual);
+        return at < 0 ? null : "first at byte " + at + " (" + PLAN.describeOffset(at) + ")";
+    }
+
+    /** The dedup module's report over the control socket (the volume's counters). */
+    private static Map<?, ?> report(Path control, List<String> problems) {
+        try (ControlClient c = ControlClient.connect(control)) {
+            String reply = c.request("report " + DEVICE + " dedup");
+            Map<?, ?> m = (Map<?, ?>) Json.parse(reply);
+            if (!Boolean.TRUE.equals(m.get("ok"))) {
+                problems.add("report over the control socket was refused: " + reply);
+                return null;
+            }
+            return (Map<?, ?>) m.get("report");
+        } catch (IOException | Json.ParseException | RuntimeException e) {
+            problems.add("report over the control socket: " + e);
+            return null;
+        }
+    }
+
+    /** vhost-blk serve with the policy, on a class path without the reduce module: it must come from its jar. */
+    private static final class ReduceServer extends ProcessBackend {
+        ReduceServer(ExportSpec spec, Path policy, Path control) {
+            super("vhost-blk server (reduce)", spec, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
+                    ModuleJars.serverClassPath(CHAIN), VhostBlkServer.MAIN_CLASS, "serve",
+                    "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
+                    "--queues", Integer.toString(spec.queues()), "--policy", policy.toString(),
+                    "--control", control.toString()));
+        }
+    }
+}
