@@ -155,7 +155,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         try {
             int head;
             while ((head = queue.popAvail()) >= 0) {
-                if (context.busy(head)) {
+                if (context.busy(head) || queue.awaitingPublish(head)) {
                     markBroken("the guest made head " + head + " available again while it is still in flight");
                     return;
                 }

@@ -195,6 +195,11 @@ public final class InflightRegion {
         return resubmitNext < resubmitCount ? resubmit[resubmitNext++] : -1;
     }
 
+    /** Whether head's used element was written in this batch and is not yet published. */
+    public boolean completing(int head) {
+        return completing[head];
+    }
+
     /** Step 1: head was fetched and is about to be processed. */
     public void markInflight(int head) {
         long d = desc(head);

@@ -198,6 +198,14 @@ public final class SplitVirtqueue {
     }
 
     /** The inflight bookkeeping of this queue. */
+    /**
+     * Whether head was answered (its used element written) but the used index not yet published:
+     * a guest that makes it available again now is offering one buffer twice.
+     */
+    public boolean awaitingPublish(int head) {
+        return inflight.completing(head);
+    }
+
     public InflightRegion inflight() {
         return inflight;
     }

@@ -217,6 +217,23 @@ class SplitVirtqueueTest {
     }
 
     @Test
+    void aHeadAnsweredButNotPublishedIsAwaitingPublish() throws Exception {
+        // A hostile guest that offers a head again before its used index is published offers one
+        // buffer twice: the queue loop asks this before serving a head (it marks the queue broken).
+        SplitVirtqueue q = queue();
+        long hdr = ram.alloc(16, 8);
+        long status = ram.alloc(1, 1);
+        int head = driver.addChain(Buf.readable(hdr, 16), Buf.writable(status, 1));
+        driver.publish();
+        assertEquals(head, q.popAvail());
+        assertFalse(q.awaitingPublish(head), "popped, not answered");
+        q.pushUsed(head, 1);
+        assertTrue(q.awaitingPublish(head), "answered, used index not published");
+        q.publishUsed();
+        assertFalse(q.awaitingPublish(head), "published");
+    }
+
+    @Test
     void walksIndirectChain() throws Exception {
         SplitVirtqueue q = queue();
         long hdr = ram.alloc(16, 8);
