@@ -26,7 +26,8 @@ public final class QueueStats {
     private final long[] unsupported = new long[OPS.length];
     private final long[][] latency = new long[OPS.length][BUCKETS];
     private final long[] latencyNanos = new long[OPS.length];
-    private volatile int inFlight;
+    /** Plain, like the counters: a volatile store here would put a fence on every request. */
+    private int inFlight;
 
     public QueueStats(int queueIndex) {
         this.queueIndex = queueIndex;
