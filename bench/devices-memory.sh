@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
 # Resident memory, threads and start-up time of one vhost-blk process serving N devices.
 #
-#   bench/devices-memory.sh [--counts "1 8 32"] [--load] [--work DIR]
+#   bench/devices-memory.sh [--counts "1 8 32"] [--load] [--settle SECS] [--work DIR]
 #
 # For each count: writes a host configuration with N devices (sparse 64M images), starts
 # bin/vhost-blk serve --config (the launcher's JVM options), measures the time until the last
-# socket listens, waits 3 s, and prints VmRSS, the anonymous PSS and the thread count. With
+# socket listens, waits SECS (default 10: past the JIT's start-up compiles and the native heap
+# trimmer's first pass), and prints VmRSS, the anonymous PSS and the thread count. With
 # --load, 'vhost-blk bench' then drives the first device (4k randrw QD8, 5 s) and the figures
 # are taken again while it runs. Stops what it started by PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 counts="1 8 32"
 load=0
+settle=10
 work=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --counts) counts=$2; shift 2 ;;
     --load) load=1; shift ;;
+    --settle) settle=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "devices-memory.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +47,7 @@ for n in $counts; do
   for _ in $(seq 1 3000); do [ -S "$dir/d$n.sock" ] && break; sleep 0.01; done
   [ -S "$dir/d$n.sock" ] || { echo "serve did not listen; log: $dir/serve.log" >&2; exit 1; }
   t1=$(date +%s%N)
-  sleep 3
+  sleep "$settle"
   idle=$(figures "$pid")
   loaded="-"
   if [ "$load" = 1 ]; then
