@@ -84,9 +84,15 @@ public final class CommandKit {
     /** Runs an already configured command line; returns the exit status. */
     public static int execute(CommandLine line, List<String> args) {
         int status = line.execute(args.toArray(String[]::new));
+        flush(line);
+        return status;
+    }
+
+    /** A PrintWriter flushes by itself only on println: flush every command's, sub-commands added later included. */
+    private static void flush(CommandLine line) {
         line.getOut().flush();
         line.getErr().flush();
-        return status;
+        line.getSubcommands().values().forEach(CommandKit::flush);
     }
 
     /** Parses {@code args} into {@code command}'s fields without running it (for options read from a file or a socket). */
