@@ -11,13 +11,14 @@ import java.util.List;
  * @param size      span of the device the job's offsets fall in (bytes from 0); 0 means the whole device
  * @param ringSize  virtqueue size; 0 picks the smallest power of two (at least 256) holding iodepth chains
  * @param pid       the back-end process whose CPU time is reported per I/O, or -1
+ * @param packed    negotiate VIRTIO_F_RING_PACKED and drive packed virtqueues
  * @param idle      after the job, how long to stay connected with the queues started and no
  *                  I/O, measuring the back-end's CPU (zero: disconnect at once)
  */
 public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, int queues, Duration runtime,
                            Duration ramp, long size, long pid, boolean json, boolean verify, boolean busyPoll,
                            boolean eventIdx, int ringSize, int readPercent, long seed, Duration stallTimeout,
-                           Duration idle) {
+                           Duration idle, boolean packed) {
 
     /** Descriptors per request: header, data, status. */
     static final int DESCRIPTORS_PER_IO = 3;
@@ -48,6 +49,8 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
               --poll            busy-poll the used ring instead of sleeping on the
                                 call eventfd (interrupts suppressed)
               --no-event-idx    do not negotiate VIRTIO_RING_F_EVENT_IDX
+              --packed          drive packed virtqueues (VIRTIO_F_RING_PACKED; the
+                                back-end must offer it). Default: split
               --ring-size N     virtqueue size (power of two). Default: the smallest
                                 of 256, 512, ... that holds iodepth 3-descriptor chains
               --seed N          random offsets' seed. Default 1
@@ -78,6 +81,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
         boolean verify = false;
         boolean poll = false;
         boolean eventIdx = true;
+        boolean packed = false;
         int ringSize = 0;
         int readPercent = 50;
         long seed = 1;
@@ -99,6 +103,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
                 case "--verify" -> verify = true;
                 case "--poll" -> poll = true;
                 case "--no-event-idx" -> eventIdx = false;
+                case "--packed" -> packed = true;
                 case "--ring-size" -> ringSize = ArgValues.integer(a, value(args, ++i, a), 2, 32768);
                 case "--seed" -> seed = ArgValues.integer(a, value(args, ++i, a), 0, Integer.MAX_VALUE);
                 case "--stall-timeout" -> stall = ArgValues.duration(a, value(args, ++i, a));
@@ -141,7 +146,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
                     + " chains of 3 (needs " + minRing + ")");
         }
         return new BenchOptions(socket, rw, (int) bs, iodepth, queues, runtime, ramp, size, pid, json, verify, poll,
-                eventIdx, ringSize, readPercent, seed, stall, idle);
+                eventIdx, ringSize, readPercent, seed, stall, idle, packed);
     }
 
     private static String value(List<String> args, int i, String option) throws BenchUsageException {
