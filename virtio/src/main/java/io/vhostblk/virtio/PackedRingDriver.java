@@ -133,6 +133,18 @@ public final class PackedRingDriver {
         writeAt(ram.at(tableGpa + 16L * idx, 16), 0, addr, len, 0, flags);
     }
 
+    /**
+     * Writes a chain's head except its flags: those make it available and are written last, by
+     * {@link #publish()}. Until then the old flags stay, a descriptor of an earlier lap (neither
+     * available nor newly used); zeroing them would read as "used" under wrap counter 0.
+     */
+    private void writeHead(long addr, int len, int id) {
+        long off = (long) nextAvail * 16;
+        desc.set(U64, off, addr);
+        desc.set(U32, off + 8, len);
+        desc.set(U16, off + 12, (short) id);
+    }
+
     private static void writeAt(MemorySegment s, long off, long addr, int len, int id, int flags) {
         s.set(U64, off, addr);
         s.set(U32, off + 8, len);
@@ -157,7 +169,7 @@ public final class PackedRingDriver {
         for (int i = 0; i < addrs.length; i++) {
             int f = flags[i] | (link && i + 1 < addrs.length ? PackedVirtqueue.DESC_F_NEXT : 0) | availableBits(availWrap);
             if (i == 0) {
-                writeDescriptor(nextAvail, addrs[i], lens[i], id, 0);
+                writeHead(addrs[i], lens[i], id);
                 headFlags = (short) f;
             } else {
                 writeDescriptor(nextAvail, addrs[i], lens[i], id, f);
@@ -243,7 +255,7 @@ public final class PackedRingDriver {
             pendingAt[pendingCount] = nextAvail;
             pendingFlags[pendingCount] = (short) f;
             pendingCount++;
-            writeDescriptor(nextAvail, gpa, len, id, 0);
+            writeHead(gpa, len, id);
         } else {
             writeDescriptor(nextAvail, gpa, len, id, f);
         }
@@ -266,7 +278,7 @@ public final class PackedRingDriver {
         pendingAt[pendingCount] = nextAvail;
         pendingFlags[pendingCount] = (short) (PackedVirtqueue.DESC_F_INDIRECT | availableBits(availWrap));
         pendingCount++;
-        writeDescriptor(nextAvail, table, 16 * bufs.length, id, 0);
+        writeHead(table, 16 * bufs.length, id);
         advanceAvail();
         return id;
     }

@@ -140,6 +140,9 @@ class PackedVirtqueueTest {
             int id = round % 3 == 0
                     ? d.addChain(Buf.readable(data, 16), Buf.writable(data + 16, 1))
                     : d.addIndirectChain(Buf.readable(data, 16), Buf.writable(data + 16, 9));
+            // Written but not yet published is neither available to the device nor used to the driver.
+            assertFalse(q.hasAvail(), "round " + round);
+            assertEquals(-1, d.reapUsed(), "round " + round);
             d.publish();
             seenWrap[q.availWrap() ? 1 : 0] = true;
             assertEquals(id, q.popAvail(), "round " + round);
