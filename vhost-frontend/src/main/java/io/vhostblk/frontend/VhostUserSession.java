@@ -527,12 +527,22 @@ public final class VhostUserSession implements AutoCloseable {
                 // or the front-end dropped the signal while reconnecting): a spurious one is harmless.
                 v.call.signal();
             }
-            v.worker = device.startQueue(v.index, queue, v.kick, v.call);
-            v.queue = queue;
-            if (packed() && region != null) {
-                region.packedRecord(true, queue.vringBase());
-                v.packedRecord = region;
+            // Recorded before the queue's thread runs (it owns the ring's state from then on);
+            // undone if the queue does not start, or the next start would be refused.
+            boolean record = packed() && region != null;
+            if (record) {
+                region.packedRecord(true, resumeAt);
             }
+            try {
+                v.worker = device.startQueue(v.index, queue, v.kick, v.call);
+            } catch (VhostUserException e) {
+                if (record) {
+                    region.packedRecord(false, resumeAt);
+                }
+                throw e;
+            }
+            v.queue = queue;
+            v.packedRecord = record ? region : null;
         } catch (VirtioException | VhostUserException e) {
             throw new RequestFailedException("device " + deviceId + ": " + v + " could not start (size " + v.size
                     + ", desc 0x" + Long.toHexString(a.descUserAddr()) + ", avail 0x" + Long.toHexString(a.availUserAddr())

@@ -66,8 +66,14 @@ final class BlkTestFrontEnd implements AutoCloseable {
 
     /** A one-queue virtio-blk server over {@code driver} on {@code socket}, as `vhost-blk serve` runs it. */
     static VhostUserServer serve(String deviceId, Path socket, io.vhostblk.drivers.BlockDriver driver) throws IOException {
+        return serve(deviceId, socket, driver, 256);
+    }
+
+    /** As {@link #serve(String, Path, io.vhostblk.drivers.BlockDriver)}, accepting queues of at most {@code maxQueueSize}. */
+    static VhostUserServer serve(String deviceId, Path socket, io.vhostblk.drivers.BlockDriver driver, int maxQueueSize)
+            throws IOException {
         return VhostUserServer.start(deviceId, socket, true, new VirtioBlkDevice(
-                new io.vhostblk.compat.BlockDevice(deviceId, "vm", driver, true), 1, 256, QueueTuning.DEFAULTS));
+                new io.vhostblk.compat.BlockDevice(deviceId, "vm", driver, true), 1, maxQueueSize, QueueTuning.DEFAULTS));
     }
 
     /** Connects and sets the ring up; the ring continues at {@code base} (a reconnect passes its avail index). */

@@ -80,6 +80,21 @@ class PackedRingSessionTest {
         }
     }
 
+    @Test
+    void aRingThatFailsToStartIsNotRecordedAsRunning() throws Exception {
+        Path socket = dir.resolve("blk.sock");
+        // The device accepts queues of 8 entries; the front-end's ring has 16: the start fails.
+        try (RamDriver ram = RamDriver.create(1 << 20);
+             VhostUserServer server = BlkTestFrontEnd.serve("packed", socket, ram, 8);
+             BlkTestFrontEnd fe = new BlkTestFrontEnd(BLOCK, true)) {
+            assertThrows(VhostUserException.class, () -> fe.connect(socket, FRESH_BASE, true));
+            InflightRegion region = InflightRegion.of(fe.inflight, BlkTestFrontEnd.RING_SIZE);
+            assertEquals(FRESH_BASE, region.packedResumeBase(0),
+                    "a failed start leaves a clean-stop record, so a later start is not refused");
+            assertTrue(server.connected());
+        }
+    }
+
     private static void writeAndReadBack(BlkTestFrontEnd fe, int i) {
         MemorySegment data = fe.dataOf(0, BLOCK);
         data.fill((byte) (0x40 + i));
