@@ -76,6 +76,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-event-idx", description = "do not negotiate VIRTIO_RING_F_EVENT_IDX")
     boolean noEventIdx;
 
+    @Option(names = "--packed", description = "drive packed virtqueues (VIRTIO_F_RING_PACKED; the back-end must offer it)."
+            + " Default: split")
+    boolean packed;
+
     @Option(names = "--ring-size", paramLabel = "N", description = "virtqueue size (power of two). Default: the smallest of 256, 512, ... that holds"
             + " iodepth 3-descriptor chains")
     int ringSize;
@@ -169,7 +173,7 @@ public final class BenchCommand implements Callable<Integer> {
                     + " chains of 3 (needs " + minRing + ")");
         }
         return new BenchOptions(socket, rw, (int) blockSize, iodepth, queues, runtime, ramp, size, process, json, verify, poll,
-                !noEventIdx, ring, readPercent, seed, stall, idle);
+                !noEventIdx, ring, readPercent, seed, stall, idle, packed);
     }
 
     /** {@code --rw}: fio's spelling of an I/O pattern. */

@@ -13,13 +13,14 @@ import java.util.List;
  * @param size      span of the device the job's offsets fall in (bytes from 0); 0 means the whole device
  * @param ringSize  virtqueue size; 0 picks the smallest power of two (at least 256) holding iodepth chains
  * @param pid       the back-end process whose CPU time is reported per I/O, or -1
+ * @param packed    negotiate VIRTIO_F_RING_PACKED and drive packed virtqueues
  * @param idle      after the job, how long to stay connected with the queues started and no
  *                  I/O, measuring the back-end's CPU (zero: disconnect at once)
  */
 public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, int queues, Duration runtime,
                            Duration ramp, long size, long pid, boolean json, boolean verify, boolean busyPoll,
                            boolean eventIdx, int ringSize, int readPercent, long seed, Duration stallTimeout,
-                           Duration idle) {
+                           Duration idle, boolean packed) {
 
     /** Descriptors per request: header, data, status. */
     static final int DESCRIPTORS_PER_IO = 3;

@@ -164,7 +164,7 @@ public final class CrashWorkload {
                         + (long) blocks * blockSize);
             }
             queue = session.rings().get(0);
-            ring = queue.ring();
+            ring = ((SplitBenchRing) queue.ring()).driver();
             eventIdx = session.eventIdx();
             header = new MemorySegment[depth];
             data = new MemorySegment[depth];

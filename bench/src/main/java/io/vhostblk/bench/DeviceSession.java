@@ -11,6 +11,7 @@ import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.BlkConfig;
 import io.vhostblk.virtio.GuestMemory;
 import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.PackedRingDriver;
 import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
@@ -96,7 +97,12 @@ final class DeviceSession implements AutoCloseable {
                 maxQueues = (int) Math.min(Integer.MAX_VALUE, fe.getU64(VhostUserRequest.GET_QUEUE_NUM));
             }
             BlkConfig config = readConfig(fe);
-            long wanted = ACCEPTED_FEATURES | (o.eventIdx() ? VirtioBlk.bit(VirtioBlk.F_RING_EVENT_IDX) : 0);
+            if (o.packed() && (offered & VirtioBlk.bit(VirtioBlk.F_RING_PACKED)) == 0) {
+                throw new BenchException("--packed: the back-end does not offer VIRTIO_F_RING_PACKED (features 0x"
+                        + Long.toHexString(offered) + ")");
+            }
+            long wanted = ACCEPTED_FEATURES | (o.eventIdx() ? VirtioBlk.bit(VirtioBlk.F_RING_EVENT_IDX) : 0)
+                    | (o.packed() ? VirtioBlk.bit(VirtioBlk.F_RING_PACKED) : 0);
             long features = offered & wanted;
             int deviceQueues = (features & VirtioBlk.bit(VirtioBlk.F_MQ)) != 0 ? Math.max(1, config.numQueues()) : 1;
             deviceQueues = Math.min(deviceQueues, maxQueues);
@@ -111,7 +117,6 @@ final class DeviceSession implements AutoCloseable {
             fe.setMemTable(new MemoryTable(List.of(region)), ram.fd(0));
             boolean eventIdx = (features & VirtioBlk.bit(VirtioBlk.F_RING_EVENT_IDX)) != 0;
             for (int q = 0; q < o.queues(); q++) {
-                SplitRingDriver ring = new SplitRingDriver(ram, o.ringSize());
                 EventFd kick = EventFd.create(false);
                 EventFd call;
                 try {
@@ -120,11 +125,22 @@ final class DeviceSession implements AutoCloseable {
                     kick.close();
                     throw e;
                 }
-                rings.add(new QueueRing(q, ring, kick, call));
                 fe.setVringNum(q, o.ringSize());
-                fe.setVringBase(q, 0);
-                fe.setVringAddr(new VringAddress(q, 0, GuestRam.userAddr(ring.descGpa()),
-                        GuestRam.userAddr(ring.usedGpa()), GuestRam.userAddr(ring.availGpa()), 0));
+                int slots = o.iodepth();
+                if (o.packed()) {
+                    // vhost-user passes the driver event area as "avail", the device event area as "used".
+                    PackedRingDriver ring = new PackedRingDriver(ram, o.ringSize());
+                    rings.add(new QueueRing(q, new PackedBenchRing(ring, slots), kick, call));
+                    fe.setVringBase(q, ring.vringBase());
+                    fe.setVringAddr(new VringAddress(q, 0, GuestRam.userAddr(ring.descGpa()),
+                            GuestRam.userAddr(ring.deviceEventGpa()), GuestRam.userAddr(ring.driverEventGpa()), 0));
+                } else {
+                    SplitRingDriver ring = new SplitRingDriver(ram, o.ringSize());
+                    rings.add(new QueueRing(q, new SplitBenchRing(ring, slots), kick, call));
+                    fe.setVringBase(q, 0);
+                    fe.setVringAddr(new VringAddress(q, 0, GuestRam.userAddr(ring.descGpa()),
+                            GuestRam.userAddr(ring.usedGpa()), GuestRam.userAddr(ring.availGpa()), 0));
+                }
                 fe.setVringKick(q, kick.fd());
                 fe.setVringCall(q, call.fd());
             }

@@ -3,18 +3,16 @@ package io.vhostblk.bench;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.GuestRam;
 import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.VarHandle;
 import java.lang.management.ManagementFactory;
 
 /**
- * The driver of one virtqueue, run on its own thread: keeps iodepth requests (each a fixed
- * header/data/status chain of three descriptors) in flight, publishes refills in batches, kicks
+ * The driver of one virtqueue (split or packed, through {@link BenchRing}), run on its own
+ * thread: keeps iodepth requests (each a header/data/status chain of three descriptors) in flight, publishes refills in batches, kicks
  * only when the device asks (EVENT_IDX or NO_NOTIFY), and waits on the call eventfd or
  * busy-polls the used ring. Nothing is allocated per request.
  */
@@ -28,7 +26,7 @@ final class QueueWorker implements Runnable {
     private enum Phase { MAIN, READ_BACK }
 
     private final int queue;
-    private final SplitRingDriver ring;
+    private final BenchRing ring;
     private final QueueRing fds;
     private final boolean eventIdx;
     private final boolean busyPoll;
@@ -65,7 +63,6 @@ final class QueueWorker implements Runnable {
     private long allocAtStart = -1;
     private long allocAtEnd = -1;
     private long readBackCursor;
-    private int usedSeen;
 
     /** Allocates the request buffers in ram and writes the fixed descriptors of every slot. */
     QueueWorker(QueueRing q, GuestRam ram, BenchOptions o, boolean eventIdx, long spanBlocks, long startNs,
@@ -102,10 +99,7 @@ final class QueueWorker implements Runnable {
             header[s] = ram.at(h, VirtioBlk.HEADER_BYTES);
             status[s] = ram.at(st, 1);
             data[s] = ram.at(dataGpa[s], bs).fill((byte) 0);
-            int d = BenchOptions.DESCRIPTORS_PER_IO * s;
-            ring.writeDescriptor(d, h, VirtioBlk.HEADER_BYTES, SplitVirtqueue.DESC_F_NEXT, d + 1);
-            ring.writeDescriptor(d + 1, dataGpa[s], bs, SplitVirtqueue.DESC_F_NEXT, d + 2);
-            ring.writeDescriptor(d + 2, st, 1, SplitVirtqueue.DESC_F_WRITE, 0);
+            ring.setUpSlot(s, h, dataGpa[s], bs, st);
         }
         pollFd = Arena.ofAuto().allocate(Libc.POLLFD);
         pollFd.set(ValueLayout.JAVA_INT, 0, q.call().fd());
@@ -139,8 +133,8 @@ final class QueueWorker implements Runnable {
     @Override
     public void run() {
         try {
-            if (busyPoll && !eventIdx) {
-                ring.setAvailFlags(SplitVirtqueue.AVAIL_F_NO_INTERRUPT);
+            if (busyPoll) {
+                ring.callsOff(eventIdx);
             }
             drive();
             allocAtEnd = allocatedSoFar();
@@ -165,11 +159,10 @@ final class QueueWorker implements Runnable {
         while (inFlight > 0) {
             int reaped = 0;
             int refilled = 0;
-            int id;
-            while ((id = ring.reapUsed()) >= 0) {
-                usedSeen = (usedSeen + 1) & 0xffff;
+            int s;
+            while ((s = ring.reapSlot()) >= 0) {
                 long t = System.nanoTime();
-                int s = slotOf(id);
+                claim(s);
                 complete(s, t);
                 reaped++;
                 if (prepare(s, t)) {
@@ -187,7 +180,7 @@ final class QueueWorker implements Runnable {
             if (reaped > 0) {
                 lastProgress = System.nanoTime();
                 if (busyPoll && eventIdx) {
-                    ring.setUsedEvent((usedSeen - 1) & 0xffff); // never crossed: no calls
+                    ring.callsOff(true);
                 }
                 continue;
             }
@@ -237,9 +230,6 @@ final class QueueWorker implements Runnable {
         h.set(U32, 0, read ? VirtioBlk.T_IN : VirtioBlk.T_OUT);
         h.set(U32, 4, 0);
         h.set(U64, 8, off >>> VirtioBlk.SECTOR_SHIFT);
-        int d = BenchOptions.DESCRIPTORS_PER_IO * s;
-        ring.writeDescriptor(d + 1, dataGpa[s], bs,
-                SplitVirtqueue.DESC_F_NEXT | (read ? SplitVirtqueue.DESC_F_WRITE : 0), d + 2);
         status[s].set(ValueLayout.JAVA_BYTE, 0, STATUS_UNSET);
         if (verifyThis) {
             if (read) {
@@ -250,18 +240,15 @@ final class QueueWorker implements Runnable {
         }
         busy[s] = true;
         submitNs[s] = now;
-        ring.offer(d);
+        ring.offer(s, read);
         return true;
     }
 
-    private int slotOf(int id) throws BenchException {
-        int s = id / BenchOptions.DESCRIPTORS_PER_IO;
-        if (id < 0 || id % BenchOptions.DESCRIPTORS_PER_IO != 0 || s >= depth || !busy[s]) {
-            throw new BenchException("queue " + queue + ": back-end returned used id " + id
-                    + ", which is not the head of a chain in flight");
+    private void claim(int s) throws BenchException {
+        if (s >= depth || !busy[s]) {
+            throw new BenchException("queue " + queue + ": back-end completed slot " + s + ", which is not in flight");
         }
         busy[s] = false;
-        return s;
     }
 
     private void complete(int s, long t) {
@@ -312,11 +299,7 @@ final class QueueWorker implements Runnable {
             Thread.onSpinWait();
             return;
         }
-        if (eventIdx) {
-            ring.setUsedEvent(usedSeen);
-        }
-        VarHandle.fullFence();
-        if (ring.usedIdx() != usedSeen) {
+        if (ring.armCallAndCheck(eventIdx)) {
             return;
         }
         int rc = Libc.poll(pollFd, 1, CALL_POLL_MILLIS);

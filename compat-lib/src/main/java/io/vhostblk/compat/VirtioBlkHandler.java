@@ -135,7 +135,7 @@ public final class VirtioBlkHandler implements DriverCompletion, AutoCloseable {
 
     /** The virtio-blk feature bits a device offers. */
     public static long offeredFeatures(BlockDevice device) {
-        long f = VirtioBlk.bit(VirtioBlk.F_VERSION_1) | VirtioBlk.bit(VirtioBlk.F_RING_INDIRECT_DESC)
+        long f = VirtioBlk.bit(VirtioBlk.F_VERSION_1) | VirtioBlk.bit(VirtioBlk.F_RING_PACKED) | VirtioBlk.bit(VirtioBlk.F_RING_INDIRECT_DESC)
                 | VirtioBlk.bit(VirtioBlk.F_RING_EVENT_IDX) | VirtioBlk.bit(VirtioBlk.F_SIZE_MAX)
                 | VirtioBlk.bit(VirtioBlk.F_SEG_MAX) | VirtioBlk.bit(VirtioBlk.F_BLK_SIZE) | VirtioBlk.bit(VirtioBlk.F_TOPOLOGY)
                 | VirtioBlk.bit(VirtioBlk.F_FLUSH) | VirtioBlk.bit(VirtioBlk.F_CONFIG_WCE) | VirtioBlk.bit(VirtioBlk.F_MQ);

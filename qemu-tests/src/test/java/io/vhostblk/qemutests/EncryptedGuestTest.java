@@ -24,6 +24,8 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Guests on LUKS-encrypted images served by vhost-blk with the crypt module loaded from its jar through a
@@ -115,10 +117,12 @@ class EncryptedGuestTest {
         }
     }
 
-    @Test
-    void guestDataIsStoredEncryptedAndReadsBack() throws Exception {
+    /** On split and on packed virtqueues: the crypt module does not know which ring is in use. */
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(QemuGuest.Ring.class)
+    void guestDataIsStoredEncryptedAndReadsBack(QemuGuest.Ring ring) throws Exception {
         GuestPlan plan = ENCRYPTED_RW;
-        Path runDir = freshRunDir(plan);
+        Path runDir = freshRunDir(plan, ring);
         Path image = runDir.resolve("disk.luks");
         Path key = keyFile(runDir);
         try (Secret s = Secret.copyOf(PASSPHRASE)) {
@@ -129,7 +133,7 @@ class EncryptedGuestTest {
         try (UnlockedVolume v = unlock(image)) {
             writePlaintext(v, 0, new byte[(int) DISK]);
         }
-        List<String> problems = boot(plan, runDir, image, key, (volume, check) -> {
+        List<String> problems = boot(plan, runDir, image, key, ring, (volume, check) -> {
             GuestPlan.Region r = plan.flushedWrite(check);
             if (r == null) {
                 return "no flushed write named " + check;
@@ -160,7 +164,7 @@ class EncryptedGuestTest {
     @Test
     void luks2WithFourKiBSectorsServesA4KiBBlockGuest() throws Exception {
         GuestPlan plan = LUKS2_4K;
-        Path runDir = freshRunDir(plan);
+        Path runDir = freshRunDir(plan, QemuGuest.Ring.SPLIT);
         Path image = runDir.resolve("disk.luks2");
         Path key = keyFile(runDir);
         try (Secret s = Secret.copyOf(PASSPHRASE)) {
@@ -169,7 +173,7 @@ class EncryptedGuestTest {
         try (UnlockedVolume v = unlock(image)) {
             writePlaintext(v, 0, new byte[(int) DISK]);
         }
-        List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);
+        List<String> problems = boot(plan, runDir, image, key, QemuGuest.Ring.SPLIT, (v, check) -> "unexpected SYNCED " + check);
         try (UnlockedVolume v = unlock(image)) {
             String diff = firstDifference(plan.expectedImage(), readPlaintext(v, 0, (int) DISK));
             if (diff != null) {
@@ -183,7 +187,7 @@ class EncryptedGuestTest {
     void imageMadeAndFilledByQemuImgReadsInTheGuest() throws Exception {
         GuestPlan plan = QEMU_IMG_LUKS;
         Path qemuImg = HostTools.program("qemu-img", "qemu-utils");
-        Path runDir = freshRunDir(plan);
+        Path runDir = freshRunDir(plan, QemuGuest.Ring.SPLIT);
         Path image = runDir.resolve("disk.luks");
         Path key = keyFile(runDir);
         Path plainIn = runDir.resolve("plain-in.raw");
@@ -202,7 +206,7 @@ class EncryptedGuestTest {
                 "--align-payload", Long.toString(LUKS1_PAYLOAD_OFFSET / 512), "--key-file", key.toString(), image.toString()), 60);
         HostTools.run(List.of(qemuImg.toString(), "convert", "-n", "--object", secret, "-f", "raw", plainIn.toString(),
                 "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + image), 120);
-        List<String> problems = boot(plan, runDir, image, key, (v, check) -> "unexpected SYNCED " + check);
+        List<String> problems = boot(plan, runDir, image, key, QemuGuest.Ring.SPLIT, (v, check) -> "unexpected SYNCED " + check);
         // And the other way: qemu-img decrypts what the guest wrote through vhost-blk.
         Path plainOut = runDir.resolve("plain-out.raw");
         HostTools.run(List.of(qemuImg.toString(), "convert", "--object", secret, "--image-opts",
@@ -225,7 +229,8 @@ class EncryptedGuestTest {
     }
 
     /** Boots the plan against vhost-blk with the crypt module; returns the problems found. */
-    private static List<String> boot(GuestPlan plan, Path runDir, Path image, Path key, SyncedCheck synced) throws Exception {
+    private static List<String> boot(GuestPlan plan, Path runDir, Path image, Path key, QemuGuest.Ring ring,
+                                     SyncedCheck synced) throws Exception {
         Path policy = CryptModule.writePolicy(runDir.resolve("policy.conf"), plan.name(), key);
         List<String> problems = new ArrayList<>();
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
@@ -233,7 +238,8 @@ class EncryptedGuestTest {
             ExportSpec spec = new ExportSpec(image, Files.size(image), plan.queues(), false,
                     socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
             try (CryptServer server = new CryptServer(spec, policy); UnlockedVolume volume = unlock(image)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, plan, spec.socket(), runDir, GUEST_TIMEOUT),
+                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, plan, spec.socket(), runDir, GUEST_TIMEOUT,
+                                ring),
                         check -> {
                             try {
                                 return synced.verify(volume, check);
@@ -247,6 +253,10 @@ class EncryptedGuestTest {
                 if (!exit.clean()) {
                     problems.add("vhost-blk must exit with status 0 within " + ProcessBackend.STOP_TIMEOUT.toSeconds()
                             + " s of SIGTERM, but it " + exit);
+                }
+                String ringProblem = VhostBlkServer.ringProblem(Backend.VHOST_BLK, ring, spec.log(), plan.queues());
+                if (ringProblem != null) {
+                    problems.add(ringProblem);
                 }
                 if (!Logs.tail(spec.log(), 400).contains("module=crypt")) {
                     problems.add("the server log does not show the crypt module attached");
@@ -277,8 +287,8 @@ class EncryptedGuestTest {
         }
     }
 
-    private static Path freshRunDir(GuestPlan plan) throws IOException {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk");
+    private static Path freshRunDir(GuestPlan plan, QemuGuest.Ring ring) throws IOException {
+        Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk-" + ring.name().toLowerCase());
         TestDirs.deleteRecursively(runDir);
         Files.createDirectories(runDir);
         return runDir;

@@ -27,8 +27,29 @@ final class QemuGuest {
         String verify(String check);
     }
 
-    /** What to boot: the guest's memory must be shared (memfd) so the back-end can map it. */
-    record Config(GuestKernel kernel, Path initramfs, GuestPlan plan, Path socket, Path runDir, Duration timeout) {
+    /**
+     * What to boot: the guest's memory must be shared (memfd) so the back-end can map it.
+     *
+     * @param ring the virtqueue layout QEMU offers the guest ({@code packed=on} or not)
+     */
+    record Config(GuestKernel kernel, Path initramfs, GuestPlan plan, Path socket, Path runDir, Duration timeout,
+                  Ring ring) {
+        Config(GuestKernel kernel, Path initramfs, GuestPlan plan, Path socket, Path runDir, Duration timeout) {
+            this(kernel, initramfs, plan, socket, runDir, timeout, Ring.SPLIT);
+        }
+    }
+
+    /** The virtqueue layout of the guest's vhost-user-blk device. */
+    enum Ring {
+        SPLIT(""),
+        /** VIRTIO_F_RING_PACKED offered to the guest; used only if the back-end offers it too. */
+        PACKED(",packed=on");
+
+        final String deviceOption;
+
+        Ring(String deviceOption) {
+            this.deviceOption = deviceOption;
+        }
     }
 
     private static final String MEMORY = "512M";
@@ -96,7 +117,7 @@ final class QemuGuest {
                 "-chardev", "stdio,id=console,signal=off",
                 "-serial", "chardev:console",
                 "-chardev", "socket,id=vb0,path=" + c.socket() + chardevOptions,
-                "-device", "vhost-user-blk-pci,chardev=vb0,num-queues=" + plan.queues()));
+                "-device", "vhost-user-blk-pci,chardev=vb0,num-queues=" + plan.queues() + c.ring().deviceOption));
         return cmd;
     }
 

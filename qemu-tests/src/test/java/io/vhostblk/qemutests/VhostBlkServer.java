@@ -2,6 +2,9 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -40,5 +43,28 @@ final class VhostBlkServer extends ProcessBackend {
         }
         command.addAll(spec.serverArgs());
         return new VhostBlkServer(spec, command);
+    }
+
+    /**
+     * For vhost-blk: whether its log shows the guest's queues running on the ring layout it was
+     * offered (each ring start logs "started, packed" or "started, split"); null when it does, or
+     * for another back-end. Guards against a packed test that silently ran split.
+     */
+    static String ringProblem(Backend backend, QemuGuest.Ring ring, Path log, int queues) {
+        if (backend != Backend.VHOST_BLK) {
+            return null;
+        }
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(log);
+        } catch (IOException e) {
+            return "cannot read the server log " + log + ": " + e;
+        }
+        long packed = lines.stream().filter(l -> l.contains(" started, packed,")).count();
+        long split = lines.stream().filter(l -> l.contains(" started, split,")).count();
+        // The firmware (SeaBIOS) drives the disk on a split ring before Linux starts: only Linux's rings count.
+        boolean ok = ring == QemuGuest.Ring.PACKED ? packed >= queues : split >= queues && packed == 0;
+        return ok ? null : "the guest was offered " + ring.name().toLowerCase() + " rings, but the server started "
+                + packed + " packed and " + split + " split rings (" + queues + " queues)";
     }
 }

@@ -7,7 +7,7 @@ import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.DescriptorException;
-import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
 
@@ -31,7 +31,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private static final int NO_KICK_POLL_MILLIS = 1;
 
     private final String label;
-    private final SplitVirtqueue queue;
+    private final Virtqueue queue;
     private final VirtioBlkHandler context;
     private final EventFd kick;
     private final EventFd call;
@@ -61,7 +61,7 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private boolean broken;
 
     /** Creates the loop; the context is built with this loop as its used-ring sink. */
-    public QueueLoop(String label, SplitVirtqueue queue, ContextFactory contexts, EventFd kick, EventFd call,
+    public QueueLoop(String label, Virtqueue queue, ContextFactory contexts, EventFd kick, EventFd call,
                      QueueTuning tuning) throws VhostUserException {
         this.label = label;
         this.waiter = new AdaptiveWait(new PollWindow(tuning.pollMicros() * 1000L), System::nanoTime);

@@ -1,7 +1,7 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.linux.EventFd;
-import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 
 /**
  * What a device type (virtio-blk here) supplies to the generic vhost-user session: its feature
@@ -30,7 +30,7 @@ public interface VhostUserDevice {
      *
      * @param call the call eventfd to signal the guest, or null if the front-end gave none
      */
-    QueueWorker startQueue(int index, SplitVirtqueue queue, EventFd kick, EventFd call) throws VhostUserException;
+    QueueWorker startQueue(int index, Virtqueue queue, EventFd kick, EventFd call) throws VhostUserException;
 
     /** The connection went away or RESET_OWNER was received: all queues are already stopped. */
     void reset();

@@ -8,6 +8,8 @@ public final class VhostUserProtocol {
     public static final long F_RING_INDIRECT_DESC = 1L << 28;
     /** VHOST_F_LOG_ALL: log every guest write in the dirty bitmap (live migration). */
     public static final long F_LOG_ALL = 1L << 26;
+    /** VIRTIO_F_RING_PACKED: the rings are packed virtqueues (their vring base carries wrap counters). */
+    public static final long F_RING_PACKED = 1L << 34;
     /** VIRTIO_RING_F_EVENT_IDX. */
     public static final long F_RING_EVENT_IDX = 1L << 29;
 
@@ -41,7 +43,7 @@ public final class VhostUserProtocol {
     public static final int MAX_PAYLOAD = 4096;
     /** VHOST_USER_MAX_CONFIG_SIZE: the largest GET/SET_CONFIG window. */
     public static final int MAX_CONFIG_SIZE = 256;
-    /** The largest virtqueue a split ring may have. */
+    /** The largest virtqueue a split or packed ring may have. */
     public static final int MAX_QUEUE_SIZE = 32768;
 
     private VhostUserProtocol() {

@@ -5,7 +5,10 @@ import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.DirtyLog;
 import io.vhostblk.virtio.GuestMemory;
+import io.vhostblk.virtio.InflightRegion;
+import io.vhostblk.virtio.PackedVirtqueue;
 import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 import io.vhostblk.virtio.VirtioException;
 
 import java.io.IOException;
@@ -222,9 +225,10 @@ public final class VhostUserSession implements AutoCloseable {
                 VringState s = VringState.decode(msg);
                 Vring v = vring(msg, s.index());
                 int num = s.num();
-                if (num < 1 || num > VhostUserProtocol.MAX_QUEUE_SIZE || Integer.bitCount(num) != 1) {
+                // A packed ring may have any size; a split ring's is a power of two.
+                if (num < 1 || num > VhostUserProtocol.MAX_QUEUE_SIZE || (!packed() && Integer.bitCount(num) != 1)) {
                     throw new VhostUserException(msg.name() + ": vring " + v.index + " num " + Integer.toUnsignedString(num)
-                            + " is not a power of two in 1.." + VhostUserProtocol.MAX_QUEUE_SIZE);
+                            + " is not " + (packed() ? "in" : "a power of two in") + " 1.." + VhostUserProtocol.MAX_QUEUE_SIZE);
                 }
                 reconfigure(v, () -> v.size = num);
                 yield null;
@@ -242,7 +246,8 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_VRING_BASE -> {
                 VringState s = VringState.decode(msg);
                 Vring v = vring(msg, s.index());
-                if (s.num() < 0 || s.num() > 0xffff) {
+                // Packed: avail position | wrap << 15, and the used half likewise in bits 16-31.
+                if (!packed() && (s.num() < 0 || s.num() > 0xffff)) {
                     throw new VhostUserException(msg.name() + ": vring " + v.index + " base "
                             + Integer.toUnsignedString(s.num()) + " exceeds 65535");
                 }
@@ -448,6 +453,10 @@ public final class VhostUserSession implements AutoCloseable {
         }
     }
 
+    private boolean packed() {
+        return (ackedFeatures & VhostUserProtocol.F_RING_PACKED) != 0;
+    }
+
     private boolean protocolFeaturesNegotiated() {
         return (ackedFeatures & VhostUserProtocol.F_PROTOCOL_FEATURES) != 0;
     }
@@ -492,14 +501,23 @@ public final class VhostUserSession implements AutoCloseable {
         VringAddress a = v.address;
         int resubmitted;
         int resumeAt;
+        boolean eventIdx = (ackedFeatures & VhostUserProtocol.F_RING_EVENT_IDX) != 0;
+        boolean indirect = (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0;
+        InflightRegion region = inflight != null ? inflight.region(v.index) : null;
         try {
-            SplitVirtqueue queue = new SplitVirtqueue(memory, v.size, a.descUserAddr(), a.availUserAddr(),
-                    a.usedUserAddr(), v.base, (ackedFeatures & VhostUserProtocol.F_RING_EVENT_IDX) != 0,
-                    (ackedFeatures & VhostUserProtocol.F_RING_INDIRECT_DESC) != 0,
-                    inflight != null ? inflight.region(v.index) : null);
+            Virtqueue queue;
+            if (packed()) {
+                int base = region != null ? region.packedResumeBase(v.base) : v.base;
+                queue = new PackedVirtqueue(memory, v.size, a.descUserAddr(), a.availUserAddr(), a.usedUserAddr(), base,
+                        eventIdx, indirect);
+                resumeAt = queue.vringBase();
+            } else {
+                queue = new SplitVirtqueue(memory, v.size, a.descUserAddr(), a.availUserAddr(), a.usedUserAddr(), v.base,
+                        eventIdx, indirect, region);
+                resumeAt = queue.nextAvail();
+            }
             // Read before the queue's thread starts taking requests.
-            resubmitted = queue.inflight().resubmitPending();
-            resumeAt = queue.nextAvail();
+            resubmitted = queue.resubmitPending();
             if ((ackedFeatures & VhostUserProtocol.F_LOG_ALL) != 0 && dirtyLog != null) {
                 // Used-ring writes are logged only at the address the front-end gave for them.
                 queue.logWritesTo(dirtyLog, (a.flags() & VringAddress.F_LOG) != 0 ? a.logGuestAddr() : -1);
@@ -509,15 +527,30 @@ public final class VhostUserSession implements AutoCloseable {
                 // or the front-end dropped the signal while reconnecting): a spurious one is harmless.
                 v.call.signal();
             }
-            v.worker = device.startQueue(v.index, queue, v.kick, v.call);
+            // Recorded before the queue's thread runs (it owns the ring's state from then on);
+            // undone if the queue does not start, or the next start would be refused.
+            boolean record = packed() && region != null;
+            if (record) {
+                region.packedRecord(true, resumeAt);
+            }
+            try {
+                v.worker = device.startQueue(v.index, queue, v.kick, v.call);
+            } catch (VhostUserException e) {
+                if (record) {
+                    region.packedRecord(false, resumeAt);
+                }
+                throw e;
+            }
             v.queue = queue;
+            v.packedRecord = record ? region : null;
         } catch (VirtioException | VhostUserException e) {
             throw new RequestFailedException("device " + deviceId + ": " + v + " could not start (size " + v.size
                     + ", desc 0x" + Long.toHexString(a.descUserAddr()) + ", avail 0x" + Long.toHexString(a.availUserAddr())
                     + ", used 0x" + Long.toHexString(a.usedUserAddr()) + ")", e);
         }
-        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, size " + v.size + ", base " + v.base
-                + (resumeAt != v.base ? ", resumed at avail index " + resumeAt + " from the inflight area" : "")
+        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " started, " + (packed() ? "packed" : "split") + ", size "
+                + v.size + ", base 0x" + Integer.toHexString(v.base)
+                + (resumeAt != v.base ? ", resumed at 0x" + Integer.toHexString(resumeAt) + " from the inflight area" : "")
                 + (resubmitted > 0 ? ", " + resubmitted + " requests in flight before the restart resubmitted" : ""));
     }
 
@@ -526,10 +559,15 @@ public final class VhostUserSession implements AutoCloseable {
             return;
         }
         v.worker.stop();
-        v.base = v.queue.nextAvail();
+        v.base = v.queue.vringBase();
+        if (v.packedRecord != null) {
+            // Nothing is in flight now: a back-end started after this one may resume here.
+            v.packedRecord.packedRecord(false, v.base);
+            v.packedRecord = null;
+        }
         v.worker = null;
         v.queue = null;
-        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " stopped at avail index " + v.base);
+        LOG.log(Level.INFO, "device " + deviceId + ": " + v + " stopped at vring base 0x" + Integer.toHexString(v.base));
     }
 
     private List<Vring> stopAll() {

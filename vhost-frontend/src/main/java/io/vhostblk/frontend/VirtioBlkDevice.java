@@ -4,7 +4,7 @@ import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.compat.VirtioBlkHandler;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.virtio.BlkConfig;
-import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 
 import java.lang.System.Logger.Level;
 
@@ -74,7 +74,7 @@ public final class VirtioBlkDevice implements VhostUserDevice {
     }
 
     @Override
-    public QueueWorker startQueue(int index, SplitVirtqueue queue, EventFd kick, EventFd call) throws VhostUserException {
+    public QueueWorker startQueue(int index, Virtqueue queue, EventFd kick, EventFd call) throws VhostUserException {
         if (queue.size() > maxQueueSize) {
             // Each queue preallocates a request slot per possible head: the operator bounds that.
             throw new VhostUserException(device.label() + ": queue " + index + " has " + queue.size()

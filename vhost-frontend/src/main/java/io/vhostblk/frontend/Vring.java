@@ -1,7 +1,7 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.linux.EventFd;
-import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 
 /**
  * One virtqueue's vhost-user state as the front-end configured it, and its worker while it runs.
@@ -13,14 +13,19 @@ final class Vring {
     int size;
     /** Ring addresses (SET_VRING_ADDR), null until set. */
     VringAddress address;
-    /** Next avail index to process: SET_VRING_BASE, or where a stopped queue left off. */
+    /**
+     * Where the ring resumes: SET_VRING_BASE, or where a stopped queue left off (split: the next
+     * avail index; packed: avail and used positions with their wrap counters, see {@link io.vhostblk.virtio.PackedVirtqueue}).
+     */
     int base;
     EventFd kick;
     EventFd call;
     EventFd err;
     boolean enabled;
-    SplitVirtqueue queue;
+    Virtqueue queue;
     VhostUserDevice.QueueWorker worker;
+    /** A running packed ring's record in the inflight area (where it saves its state on stop), or null. */
+    io.vhostblk.virtio.InflightRegion packedRecord;
 
     Vring(int index) {
         this.index = index;

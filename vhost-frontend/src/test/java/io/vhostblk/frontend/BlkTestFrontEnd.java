@@ -3,6 +3,7 @@ package io.vhostblk.frontend;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.virtio.VirtioBlk;
+import io.vhostblk.virtio.PackedRingDriver;
 import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.GuestRam;
 
@@ -30,6 +31,8 @@ final class BlkTestFrontEnd implements AutoCloseable {
 
     final GuestRam ram;
     SplitRingDriver ring;
+    /** The packed ring when the front-end negotiates VIRTIO_F_RING_PACKED, else null (then {@link #ring} is used). */
+    PackedRingDriver packedRing;
     final EventFd kick;
     final EventFd call;
     private final long header;
@@ -45,8 +48,14 @@ final class BlkTestFrontEnd implements AutoCloseable {
     private InflightInfo inflightInfo;
 
     BlkTestFrontEnd(int maxData) throws Exception {
+        this(maxData, false);
+    }
+
+    /** With {@code packed}, the ring is a packed virtqueue (a reconnect passes the packed vring base). */
+    BlkTestFrontEnd(int maxData, boolean packed) throws Exception {
         this.ram = GuestRam.memfd(0, new GuestRam.Region(0, 1 << 20));
         this.ring = new SplitRingDriver(ram, RING_SIZE);
+        this.packedRing = packed ? new PackedRingDriver(ram, RING_SIZE) : null;
         this.kick = EventFd.create(true);
         this.call = EventFd.create(true);
         this.maxData = maxData;
@@ -57,8 +66,14 @@ final class BlkTestFrontEnd implements AutoCloseable {
 
     /** A one-queue virtio-blk server over {@code driver} on {@code socket}, as `vhost-blk serve` runs it. */
     static VhostUserServer serve(String deviceId, Path socket, io.vhostblk.drivers.BlockDriver driver) throws IOException {
+        return serve(deviceId, socket, driver, 256);
+    }
+
+    /** As {@link #serve(String, Path, io.vhostblk.drivers.BlockDriver)}, accepting queues of at most {@code maxQueueSize}. */
+    static VhostUserServer serve(String deviceId, Path socket, io.vhostblk.drivers.BlockDriver driver, int maxQueueSize)
+            throws IOException {
         return VhostUserServer.start(deviceId, socket, true, new VirtioBlkDevice(
-                new io.vhostblk.compat.BlockDevice(deviceId, "vm", driver, true), 1, 256, QueueTuning.DEFAULTS));
+                new io.vhostblk.compat.BlockDevice(deviceId, "vm", driver, true), 1, maxQueueSize, QueueTuning.DEFAULTS));
     }
 
     /** Connects and sets the ring up; the ring continues at {@code base} (a reconnect passes its avail index). */
@@ -80,7 +95,7 @@ final class BlkTestFrontEnd implements AutoCloseable {
         long inflightBit = VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD);
         fe.setProtocolFeatures(PROTOCOL | (trackInflight ? inflightBit : 0));
         fe.useReplyAck(true);
-        fe.setFeatures(FEATURES);
+        fe.setFeatures(FEATURES | (packedRing != null ? VhostUserProtocol.F_RING_PACKED : 0));
         if (trackInflight) {
             if (inflightFd < 0) {
                 fe.send(VhostUserRequest.GET_INFLIGHT_FD, false, new InflightInfo(0, 0, 1, RING_SIZE).encode());
@@ -96,8 +111,13 @@ final class BlkTestFrontEnd implements AutoCloseable {
         fe.setMemTable(new MemoryTable(List.of(ram.memory().regions().get(0))), ram.fd(0));
         fe.setVringNum(0, RING_SIZE);
         fe.setVringBase(0, base);
-        fe.setVringAddr(new VringAddress(0, 0, GuestRam.userAddr(ring.descGpa()), GuestRam.userAddr(ring.usedGpa()),
-                GuestRam.userAddr(ring.availGpa()), 0));
+        if (packedRing != null) {
+            fe.setVringAddr(new VringAddress(0, 0, GuestRam.userAddr(packedRing.descGpa()),
+                    GuestRam.userAddr(packedRing.deviceEventGpa()), GuestRam.userAddr(packedRing.driverEventGpa()), 0));
+        } else {
+            fe.setVringAddr(new VringAddress(0, 0, GuestRam.userAddr(ring.descGpa()), GuestRam.userAddr(ring.usedGpa()),
+                    GuestRam.userAddr(ring.availGpa()), 0));
+        }
         fe.setVringKick(0, kick.fd());
         fe.setVringCall(0, call.fd());
         fe.setVringEnable(0, true);
@@ -129,6 +149,14 @@ final class BlkTestFrontEnd implements AutoCloseable {
         h.set(SplitRingDriver.U64, 8, sector);
         ram.at(status + slot, 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 0x7f);
         long buf = data + (long) slot * maxData;
+        if (packedRing != null) {
+            int id = packedRing.addRequest(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES, buf, len,
+                    type == VirtioBlk.T_IN, status + slot);
+            if (id < 0) {
+                throw new IllegalStateException("ring full");
+            }
+            return id;
+        }
         int head = ring.addChain(SplitRingDriver.Buf.readable(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES),
                 new SplitRingDriver.Buf(buf, len, type == VirtioBlk.T_IN), SplitRingDriver.Buf.writable(status + slot, 1));
         if (head < 0) {
@@ -146,7 +174,11 @@ final class BlkTestFrontEnd implements AutoCloseable {
     }
 
     void publishAndKick() {
-        ring.publish();
+        if (packedRing != null) {
+            packedRing.publish();
+        } else {
+            ring.publish();
+        }
         kick.signal();
     }
 
@@ -154,13 +186,14 @@ final class BlkTestFrontEnd implements AutoCloseable {
     int awaitUsed() {
         long deadline = System.nanoTime() + WAIT_MILLIS * 1_000_000L;
         while (true) {
-            int id = ring.reapUsed();
+            int id = packedRing != null ? packedRing.reapUsed() : ring.reapUsed();
             if (id >= 0) {
                 return id;
             }
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("no used element within " + WAIT_MILLIS + " ms (used idx " + ring.usedIdx()
-                        + ", avail idx " + ring.availIdx() + ")");
+                throw new AssertionError("no used element within " + WAIT_MILLIS + " ms (" + (packedRing != null
+                        ? "packed ring base 0x" + Integer.toHexString(packedRing.vringBase())
+                        : "used idx " + ring.usedIdx() + ", avail idx " + ring.availIdx()) + ")");
             }
             pollFd.set(ValueLayout.JAVA_INT, 0, call.fd());
             pollFd.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);

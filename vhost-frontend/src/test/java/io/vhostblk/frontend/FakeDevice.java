@@ -1,7 +1,7 @@
 package io.vhostblk.frontend;
 
 import io.vhostblk.linux.EventFd;
-import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 import io.vhostblk.virtio.VirtioException;
 
 import java.util.List;
@@ -17,7 +17,7 @@ final class FakeDevice implements VhostUserDevice {
     static final long FEATURES = VIRTIO_F_VERSION_1 | VhostUserProtocol.F_RING_EVENT_IDX | (1L << 9);
 
     /** A startQueue call, with what it was given. */
-    record Started(int index, SplitVirtqueue queue, EventFd kick, EventFd call) {
+    record Started(int index, Virtqueue queue, EventFd kick, EventFd call) {
     }
 
     final byte[] config = new byte[60];
@@ -62,7 +62,7 @@ final class FakeDevice implements VhostUserDevice {
     }
 
     @Override
-    public QueueWorker startQueue(int index, SplitVirtqueue queue, EventFd kick, EventFd call) {
+    public QueueWorker startQueue(int index, Virtqueue queue, EventFd kick, EventFd call) {
         started.add(new Started(index, queue, kick, call));
         return new QueueWorker() {
             private boolean done;

@@ -3,7 +3,7 @@ package io.vhostblk.frontend;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
-import io.vhostblk.virtio.SplitVirtqueue;
+import io.vhostblk.virtio.Virtqueue;
 import io.vhostblk.virtio.VirtioException;
 import org.junit.jupiter.api.Test;
 
@@ -337,7 +337,7 @@ class SessionStateFuzzTest {
         }
 
         @Override
-        public QueueWorker startQueue(int index, SplitVirtqueue queue, EventFd kick, EventFd call) {
+        public QueueWorker startQueue(int index, Virtqueue queue, EventFd kick, EventFd call) {
             if (running[index]) {
                 violations.add("ring " + index + " started twice");
             }

@@ -28,6 +28,9 @@ public final class DescriptorChain {
     private long readableBytes;
     private long writableBytes;
     private int descriptorCount;
+    /** Walk state: whether a writable descriptor was seen, and the sum of descriptor lengths so far. */
+    private boolean sawWritable;
+    private long totalLength;
 
     public DescriptorChain(int maxSegments) {
         if (maxSegments < 1) {
@@ -156,10 +159,27 @@ public final class DescriptorChain {
         readableBytes = 0;
         writableBytes = 0;
         descriptorCount = 0;
+        sawWritable = false;
+        totalLength = 0;
     }
 
-    void countDescriptor() {
+    /**
+     * Counts a buffer descriptor of the walk; false when it is readable after a writable one
+     * (which the spec forbids, even when a zero-length descriptor adds no segment).
+     */
+    boolean countDescriptor(boolean writable) {
         descriptorCount++;
+        if (writable) {
+            sawWritable = true;
+            return true;
+        }
+        return !sawWritable;
+    }
+
+    /** Adds a descriptor's length to the walk's total; false when it no longer fits in 32 bits. */
+    boolean addLength(long len) {
+        totalLength += len;
+        return totalLength <= 0xffffffffL;
     }
 
     /** Appends a segment; false when the holder is full. Readable segments must all come first. */

@@ -58,6 +58,15 @@ public final class DirtyLog {
         outOfRange.incrementAndGet();
     }
 
+    /** Marks every device-writable buffer of a completed chain (data and status byte). */
+    public void markWritable(GuestMemory memory, DescriptorChain chain) {
+        for (int i = 0; i < chain.segmentCount(); i++) {
+            if (chain.writable(i)) {
+                markHost(memory, chain.address(i), chain.length(i));
+            }
+        }
+    }
+
     /** Whether page {@code gpa / 4096} is marked (for tests and diagnostics). */
     public boolean isDirty(long gpa) {
         long page = gpa >>> PAGE_SHIFT;

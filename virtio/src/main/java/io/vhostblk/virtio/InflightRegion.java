@@ -26,6 +26,16 @@ import java.nio.ByteOrder;
 public final class InflightRegion {
     /** The region format this code writes; 0 in a region means "never initialised". */
     public static final int VERSION = 1;
+    /**
+     * A packed ring's record (this back-end's own format, not libvhost-user's packed layout): no
+     * per-request tracking, only the ring state a cleanly stopped queue left, so a restarted
+     * back-end resumes where it stopped although the front-end's vring base is stale.
+     */
+    public static final int PACKED_VERSION = 0x7001;
+    private static final int PACKED_RUNNING = 1;
+    private static final int PACKED_STOPPED = 2;
+    private static final long PACKED_STATE_AT = 12;
+    private static final long PACKED_BASE_AT = 16;
     public static final long HEADER_BYTES = 16;
     public static final long DESC_STATE_BYTES = 16;
     /** Each queue's region starts on a 64-byte boundary. */
@@ -130,7 +140,8 @@ public final class InflightRegion {
         resubmitNext = 0;
         batchLength = 0;
         counter = 0;
-        if (version() == 0) {
+        if (version() == 0 || version() == PACKED_VERSION) {
+            // A packed ring's record tracks no split requests: start afresh.
             region.asSlice(HEADER_BYTES).fill((byte) 0);
             region.set(U16, DESC_NUM_AT, (short) descNum);
             region.set(U16, USED_IDX_AT, (short) ringUsedIdx);
@@ -169,6 +180,37 @@ public final class InflightRegion {
             counter = region.get(U64, desc(resubmit[resubmitCount - 1]) + COUNTER_AT) + 1;
         }
         return (ringUsedIdx + resubmitCount) & 0xffff;
+    }
+
+    /**
+     * Where a packed ring resumes. A region never initialised, or last used by a split ring,
+     * holds nothing for it: {@code frontEndBase} (SET_VRING_BASE). A packed record of a cleanly
+     * stopped queue holds the truth. Records nothing; {@link #packedRunning} does.
+     *
+     * @throws VirtioException the previous back-end did not stop the ring (it died): what it had
+     *                         in flight and where the ring stands are lost, and guessing could
+     *                         make the device write into descriptors the guest still owns
+     */
+    public int packedResumeBase(int frontEndBase) throws VirtioException {
+        if (version() != PACKED_VERSION) {
+            return frontEndBase;
+        }
+        int state = region.get(U16, PACKED_STATE_AT);
+        if (state == PACKED_STOPPED) {
+            return region.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), PACKED_BASE_AT);
+        }
+        throw new VirtioException("the packed ring was still running when its previous back-end went away: its "
+                + "requests in flight and ring position are not tracked for packed rings, so it is not resumed "
+                + "(reset the device, e.g. reboot the guest)");
+    }
+
+    /** Records that a packed ring runs (from {@code base}) or stopped cleanly at {@code base}. */
+    public void packedRecord(boolean running, int base) {
+        region.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), PACKED_BASE_AT, base);
+        region.set(U16, PACKED_STATE_AT, (short) (running ? PACKED_RUNNING : PACKED_STOPPED));
+        region.set(U16, DESC_NUM_AT, (short) descNum);
+        VarHandle.storeStoreFence();
+        region.set(U16, VERSION_AT, (short) PACKED_VERSION);
     }
 
     /** Insertion sort of the resubmit list by fetch counter (runs once per queue start). */

@@ -31,7 +31,7 @@ import java.nio.ByteOrder;
  * is reconciled with the ring ({@link InflightRegion#recover}): requests a previous back-end
  * left in flight are handed out again by {@link #popAvail()}, oldest first, before new ones.
  */
-public final class SplitVirtqueue {
+public final class SplitVirtqueue implements Virtqueue {
     /** Largest split-queue size the spec allows. */
     public static final int MAX_SIZE = 32768;
 
@@ -104,18 +104,18 @@ public final class SplitVirtqueue {
         if (nextAvail < 0 || nextAvail > 0xffff) {
             throw new VirtioException("vring base " + nextAvail + " is not a 16-bit index");
         }
-        checkAligned("descriptor table", descUserAddr, DESC_ALIGN);
-        checkAligned("avail ring", availUserAddr, AVAIL_ALIGN);
-        checkAligned("used ring", usedUserAddr, USED_ALIGN);
+        RingMemory.checkAligned("descriptor table", descUserAddr, DESC_ALIGN);
+        RingMemory.checkAligned("avail ring", availUserAddr, AVAIL_ALIGN);
+        RingMemory.checkAligned("used ring", usedUserAddr, USED_ALIGN);
         this.memory = memory;
         this.size = size;
         this.mask = size - 1;
         this.eventIdx = eventIdx;
         this.indirect = indirect;
-        this.desc = ring(memory, "descriptor table", descUserAddr, (long) DESC_SIZE * size, DESC_ALIGN);
+        this.desc = RingMemory.map(memory, "descriptor table", descUserAddr, (long) DESC_SIZE * size, DESC_ALIGN);
         // used_event / avail_event trail the rings; they are mapped even without EVENT_IDX (as QEMU does).
-        this.avail = ring(memory, "avail ring", availUserAddr, 6L + 2L * size, AVAIL_ALIGN);
-        this.used = ring(memory, "used ring", usedUserAddr, 6L + 8L * size, USED_ALIGN);
+        this.avail = RingMemory.map(memory, "avail ring", availUserAddr, 6L + 2L * size, AVAIL_ALIGN);
+        this.used = RingMemory.map(memory, "used ring", usedUserAddr, 6L + 8L * size, USED_ALIGN);
         this.usedEventOffset = 4L + 2L * size;
         this.availEventOffset = 4L + 8L * size;
         // The used index lives in guest memory: after a reconnect it is the truth, not zero.
@@ -126,31 +126,11 @@ public final class SplitVirtqueue {
         this.availShadow = this.nextAvail;
     }
 
-    private static void checkAligned(String what, long uva, int align) throws VirtioException {
-        if ((uva & (align - 1)) != 0) {
-            throw new VirtioException(String.format("%s address 0x%x is not %d-byte aligned", what, uva, align));
-        }
-    }
-
-    private static MemorySegment ring(GuestMemory memory, String what, long uva, long len, int align) throws VirtioException {
-        MemorySegment s;
-        try {
-            s = memory.userRange(uva, len);
-        } catch (VirtioException e) {
-            throw new VirtioException(what + " (" + len + " bytes) is outside guest memory: " + e.getMessage());
-        }
-        // The host address must be aligned too, or the acquire/release index accesses would fail.
-        if ((s.address() & (align - 1)) != 0) {
-            throw new VirtioException(String.format("%s maps to host address 0x%x, not %d-byte aligned "
-                    + "(region mmap offset misaligned)", what, s.address(), align));
-        }
-        return s;
-    }
-
     public int size() {
         return size;
     }
 
+    @Override
     public GuestMemory memory() {
         return memory;
     }
@@ -164,8 +144,20 @@ public final class SplitVirtqueue {
     }
 
     /** The next avail index the device will read (what GET_VRING_BASE reports). */
+    @Override
     public int nextAvail() {
         return nextAvail;
+    }
+
+    /** The split ring's base is its next avail index. */
+    @Override
+    public int vringBase() {
+        return nextAvail;
+    }
+
+    @Override
+    public int resubmitPending() {
+        return inflight.resubmitPending();
     }
 
     /** The used index the next {@link #pushUsed} fills (16-bit, wrapping). */
@@ -178,6 +170,7 @@ public final class SplitVirtqueue {
      * {@code usedLogGpa} (the front-end's log_guest_addr; negative: none given, not logged), and
      * what {@link #logWritable} is given. Call before the queue's loop runs; null turns logging off.
      */
+    @Override
     public void logWritesTo(DirtyLog log, long usedLogGpa) {
         this.dirtyLog = log;
         this.usedLog = usedLogGpa >= 0 ? log : null;
@@ -185,27 +178,24 @@ public final class SplitVirtqueue {
     }
 
     /** Marks every device-writable buffer of a completed chain in the dirty log, if logging (data and status byte). */
+    @Override
     public void logWritable(DescriptorChain chain) {
         DirtyLog log = dirtyLog;
-        if (log == null) {
-            return;
-        }
-        for (int i = 0; i < chain.segmentCount(); i++) {
-            if (chain.writable(i)) {
-                log.markHost(memory, chain.address(i), chain.length(i));
-            }
+        if (log != null) {
+            log.markWritable(memory, chain);
         }
     }
 
-    /** The inflight bookkeeping of this queue. */
     /**
      * Whether head was answered (its used element written) but the used index not yet published:
      * a guest that makes it available again now is offering one buffer twice.
      */
+    @Override
     public boolean awaitingPublish(int head) {
         return inflight.completing(head);
     }
 
+    /** The inflight bookkeeping of this queue. */
     public InflightRegion inflight() {
         return inflight;
     }
@@ -214,6 +204,7 @@ public final class SplitVirtqueue {
      * Pops the next head to process and flags it in flight: first any request a previous
      * back-end left in flight, then the avail ring (acquire read of avail.idx); -1 when empty.
      */
+    @Override
     public int popAvail() throws VirtioException {
         int resubmitted = inflight.nextResubmit();
         if (resubmitted >= 0) {
@@ -238,6 +229,7 @@ public final class SplitVirtqueue {
      * yet (acquire read). Never throws: a corrupt avail.idx shows as work, and the following
      * {@link #popAvail()} reports it.
      */
+    @Override
     public boolean hasAvail() {
         return inflight.resubmitPending() > 0 || nextAvail != availShadow || ((short) INDEX.getAcquire(avail, 2L) & 0xffff) != nextAvail;
     }
@@ -255,6 +247,7 @@ public final class SplitVirtqueue {
     }
 
     /** Walks the chain starting at head into out, checking every guest value. */
+    @Override
     public void walk(int head, DescriptorChain out) throws DescriptorException {
         if (head < 0 || head >= size) {
             throw new DescriptorException("head " + head + " is beyond queue size " + size);
@@ -264,8 +257,6 @@ public final class SplitVirtqueue {
         long tableBase = 0;
         int tableSize = size;
         boolean inIndirect = false;
-        boolean sawWritable = false;
-        long total = 0;
         int buffers = 0;
         int idx = head;
         while (true) {
@@ -277,21 +268,21 @@ public final class SplitVirtqueue {
             int next = table.get(U16, off + 14) & 0xffff;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 if (!indirect) {
-                    throw chainError(head, idx, inIndirect, "INDIRECT flag set but VIRTIO_RING_F_INDIRECT_DESC not negotiated");
+                    throw RingMemory.chainError(head, idx, inIndirect, "INDIRECT flag set but VIRTIO_RING_F_INDIRECT_DESC not negotiated");
                 }
                 if (inIndirect) {
-                    throw chainError(head, idx, true, "nested indirect table");
+                    throw RingMemory.chainError(head, idx, true, "nested indirect table");
                 }
                 if ((flags & DESC_F_NEXT) != 0) {
-                    throw chainError(head, idx, false, "INDIRECT together with NEXT");
+                    throw RingMemory.chainError(head, idx, false, "INDIRECT together with NEXT");
                 }
                 if (len == 0 || len % DESC_SIZE != 0 || len > (long) size * DESC_SIZE) {
-                    throw chainError(head, idx, false, "indirect table length " + len
+                    throw RingMemory.chainError(head, idx, false, "indirect table length " + len
                             + " is not a non-zero multiple of 16 of at most " + size + " entries");
                 }
                 int r = memory.regionIndex(addr, len);
                 if (r < 0) {
-                    throw chainError(head, idx, false, String.format(
+                    throw RingMemory.chainError(head, idx, false, String.format(
                             "indirect table 0x%x+0x%x is not inside guest memory", addr, len));
                 }
                 table = memory.regionSegment(r);
@@ -302,27 +293,14 @@ public final class SplitVirtqueue {
                 continue;
             }
             if (++buffers > size) {
-                throw chainError(head, idx, inIndirect, "chain longer than queue size " + size + " (loop?)");
+                throw RingMemory.chainError(head, idx, inIndirect, "chain longer than queue size " + size + " (loop?)");
             }
-            out.countDescriptor();
-            boolean writable = (flags & DESC_F_WRITE) != 0;
-            if (writable) {
-                sawWritable = true;
-            } else if (sawWritable) {
-                throw chainError(head, idx, inIndirect, "readable descriptor after a writable one");
-            }
-            total += len;
-            if (total > 0xffffffffL) {
-                throw chainError(head, idx, inIndirect, "total chain length exceeds 2^32-1 bytes");
-            }
-            if (len != 0) {
-                addBuffer(out, addr, len, writable, head, idx, inIndirect);
-            }
+            RingMemory.addDescriptor(memory, out, addr, len, (flags & DESC_F_WRITE) != 0, head, idx, inIndirect);
             if ((flags & DESC_F_NEXT) == 0) {
                 return;
             }
             if (next >= tableSize) {
-                throw chainError(head, idx, inIndirect, "next index " + next + " is beyond "
+                throw RingMemory.chainError(head, idx, inIndirect, "next index " + next + " is beyond "
                         + (inIndirect ? "indirect table size " : "queue size ") + tableSize);
             }
             idx = next;
@@ -386,44 +364,9 @@ public final class SplitVirtqueue {
      * belongs, if that can be found safely ({@link #statusAddressOf}). Returns the length to put
      * in the used element: 1 when the status was written, else 0.
      */
+    @Override
     public int answerRejected(int head, byte status) {
-        long gpa = statusGuestAddressOf(head);
-        int r = gpa < 0 ? -1 : memory.regionIndex(gpa, 1);
-        if (r < 0) {
-            return 0;
-        }
-        memory.regionSegment(r).set(ValueLayout.JAVA_BYTE, gpa - memory.regionGuestAddr(r), status);
-        if (dirtyLog != null) {
-            dirtyLog.mark(gpa, 1);
-        }
-        return 1;
-    }
-
-    /** Adds [addr, addr+len) to the chain, split at region boundaries and at MAX_SEGMENT_LENGTH. */
-    private void addBuffer(DescriptorChain out, long addr, long len, boolean writable, int head, int idx,
-                           boolean inIndirect) throws DescriptorException {
-        long gpa = addr;
-        long left = len;
-        while (left > 0) {
-            int r = memory.regionIndex(gpa, 1);
-            if (r < 0) {
-                throw chainError(head, idx, inIndirect, String.format(
-                        "buffer 0x%x+0x%x is not inside guest memory (0x%x unmapped)", addr, len, gpa));
-            }
-            long n = Math.min(Math.min(left, memory.bytesToRegionEnd(r, gpa)), DescriptorChain.MAX_SEGMENT_LENGTH);
-            long offset = gpa - memory.regionGuestAddr(r);
-            MemorySegment region = memory.regionSegment(r);
-            if (!out.add(region.address() + offset, (int) n, writable, region, offset)) {
-                throw chainError(head, idx, inIndirect, "chain needs more than " + out.capacity() + " segments");
-            }
-            gpa += n;
-            left -= n;
-        }
-    }
-
-    private static DescriptorException chainError(int head, int idx, boolean inIndirect, String problem) {
-        return new DescriptorException("chain at head " + head + ", " + (inIndirect ? "indirect " : "")
-                + "descriptor " + idx + ": " + problem);
+        return RingMemory.writeStatus(memory, statusGuestAddressOf(head), status, dirtyLog);
     }
 
     /**
@@ -431,6 +374,7 @@ public final class SplitVirtqueue {
      *
      * @throws IllegalStateException head is not in flight (completing it twice would corrupt the guest's ring)
      */
+    @Override
     public void pushUsed(int head, int writtenLength) {
         if (head < 0 || head >= size) {
             throw new IllegalArgumentException("head " + head + " is beyond queue size " + size);
@@ -446,6 +390,7 @@ public final class SplitVirtqueue {
     }
 
     /** Publishes pushed used elements (release store of used.idx); returns whether the guest wants an interrupt. */
+    @Override
     public boolean publishUsed() {
         int old = publishedUsed;
         int now = nextUsed;
@@ -488,6 +433,7 @@ public final class SplitVirtqueue {
      * fence after the store lets the caller's following {@link #hasAvail()} see a chain the driver
      * added before it could see the store: re-check, then sleep only if still empty.
      */
+    @Override
     public void setKicksEnabled(boolean enabled) {
         if (eventIdx) {
             if (enabled) {

@@ -24,6 +24,8 @@ public final class VirtioBlk {
     public static final int F_RING_INDIRECT_DESC = 28;
     public static final int F_RING_EVENT_IDX = 29;
     public static final int F_VERSION_1 = 32;
+    /** VIRTIO_F_RING_PACKED: the packed virtqueue layout. */
+    public static final int F_RING_PACKED = 34;
 
     // Request types (virtio_blk_outhdr.type).
     public static final int T_IN = 0;

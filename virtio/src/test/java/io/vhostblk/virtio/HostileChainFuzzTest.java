@@ -107,22 +107,84 @@ class HostileChainFuzzTest {
                 fail("iteration " + n + " (seed " + SEED + "): the walk threw " + e, e);
             }
             walked++;
-            for (int i = 0; i < chain.segmentCount(); i++) {
-                long end = chain.regionOffset(i) + chain.length(i);
-                assertTrue(chain.regionOffset(i) >= 0 && end <= chain.regionSegment(i).byteSize(),
-                        "iteration " + n + ": segment " + i + " of " + chain + " leaves its guest region");
-            }
-            int status;
-            try {
-                status = BlkRequestDecoder.decode(chain, request);
-            } catch (RuntimeException e) {
-                throw new AssertionError("iteration " + n + " (seed " + SEED + "): the decoder threw on " + chain, e);
-            }
-            assertTrue(status == VirtioBlk.S_OK || status == VirtioBlk.S_IOERR || status == VirtioBlk.S_UNSUPP
-                    || status == BlkRequestDecoder.NO_STATUS, "status " + status);
+            checkWalked(n, chain, request);
         }
         // The generator must reach the code after the walk, or the fuzzing proves nothing.
         assertTrue(walked > ITERATIONS / 50, "only " + walked + " of " + ITERATIONS + " tables walked");
         System.out.println("[fuzz] descriptor tables: " + ITERATIONS + " iterations, " + walked + " walked and decoded (seed " + SEED + ")");
+    }
+
+    /**
+     * The same for a packed ring: any ring contents and indirect table either walk inside guest
+     * memory, or are refused per request ({@link DescriptorException}), or mark the ring corrupt
+     * ({@link VirtioException}: a chain without end, an id out of range); nothing else is thrown.
+     */
+    @Test
+    void anyPackedRingWalksInsideGuestMemoryOrIsRefused() throws Exception {
+        random = new SplittableRandom(SEED + 1);
+        PackedRingDriver packed = new PackedRingDriver(ram, SIZE);
+        DescriptorChain chain = new DescriptorChain(DescriptorChain.capacityFor(SIZE));
+        BlkRequest request = new BlkRequest(DescriptorChain.capacityFor(SIZE));
+        int walked = 0;
+        int corrupt = 0;
+        for (int n = 0; n < ITERATIONS; n++) {
+            int id = random.nextInt(8) == 0 ? random.nextInt(0x10000) : random.nextInt(SIZE);
+            for (int i = SIZE - 1; i >= 0; i--) {
+                // Mostly plausible lengths of NEXT runs; the head (position 0) is made available last.
+                int f = flags() & ~(PackedVirtqueue.DESC_F_AVAIL | PackedVirtqueue.DESC_F_USED);
+                if (i == 0) {
+                    f |= PackedVirtqueue.DESC_F_AVAIL;
+                }
+                packed.writeDescriptor(i, address(), length(), random.nextInt(4) == 0 ? random.nextInt(0x10000) : id, f);
+                packed.writeTableDescriptor(indirectGpa, i, address(), length(), flags());
+            }
+            header();
+            PackedVirtqueue queue = packed.deviceQueue(random.nextBoolean(), true);
+            int head;
+            try {
+                head = queue.popAvail();
+            } catch (VirtioException ringCorrupt) {
+                corrupt++;
+                continue;
+            } catch (RuntimeException e) {
+                throw new AssertionError("iteration " + n + " (seed " + SEED + "): popAvail threw " + e, e);
+            }
+            assertTrue(head >= 0 && head < SIZE, "id " + head);
+            try {
+                queue.walk(head, chain);
+            } catch (DescriptorException refused) {
+                int written = queue.answerRejected(head, (byte) VirtioBlk.S_IOERR);
+                queue.pushUsed(head, written);
+                queue.publishUsed();
+                continue;
+            } catch (RuntimeException e) {
+                fail("iteration " + n + " (seed " + SEED + "): the walk threw " + e, e);
+            }
+            walked++;
+            checkWalked(n, chain, request);
+            queue.pushUsed(head, 0);
+            queue.publishUsed();
+        }
+        assertTrue(walked > ITERATIONS / 50, "only " + walked + " of " + ITERATIONS + " rings walked");
+        assertTrue(corrupt > 0, "the generator never produced a corrupt ring");
+        System.out.println("[fuzz] packed rings: " + ITERATIONS + " iterations, " + walked + " walked and decoded, "
+                + corrupt + " corrupt rings refused (seed " + SEED + ")");
+    }
+
+    /** A walked chain lies inside guest memory, and the decoder answers it with a status without throwing. */
+    private static void checkWalked(int n, DescriptorChain chain, BlkRequest request) {
+        for (int i = 0; i < chain.segmentCount(); i++) {
+            long end = chain.regionOffset(i) + chain.length(i);
+            assertTrue(chain.regionOffset(i) >= 0 && end <= chain.regionSegment(i).byteSize(),
+                    "iteration " + n + ": segment " + i + " of " + chain + " leaves its guest region");
+        }
+        int status;
+        try {
+            status = BlkRequestDecoder.decode(chain, request);
+        } catch (RuntimeException e) {
+            throw new AssertionError("iteration " + n + " (seed " + SEED + "): the decoder threw on " + chain, e);
+        }
+        assertTrue(status == VirtioBlk.S_OK || status == VirtioBlk.S_IOERR || status == VirtioBlk.S_UNSUPP
+                || status == BlkRequestDecoder.NO_STATUS, "status " + status);
     }
 }
