@@ -86,6 +86,11 @@ public final class FaultyDriver implements BlockDriver {
     }
 
     @Override
+    public void resize(long bytes) throws DriverException {
+        inner.resize(bytes);
+    }
+
+    @Override
     public boolean readOnly() {
         return inner.readOnly();
     }

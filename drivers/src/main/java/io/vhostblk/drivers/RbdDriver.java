@@ -16,7 +16,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * threads. Devices on the same cluster share one librados connection ({@link RadosCluster}).
  *
  * <p>A snapshot ({@code rbd:POOL/IMAGE@SNAP}) is served read-only. The capacity is the image's size
- * when opened.
+ * when opened, and changes through {@link #resize} ({@code rbd_resize}); an image resized by
+ * another client ({@code rbd resize}) is not noticed until the device is served again.
  */
 public final class RbdDriver implements BlockDriver {
     private static final System.Logger LOG = System.getLogger(RbdDriver.class.getName());
@@ -26,7 +27,8 @@ public final class RbdDriver implements BlockDriver {
     private final long ioctx;
     /** The device's own handle: size at open, and {@link #sync}. Queues write through their own. */
     private final long image;
-    private final long capacity;
+    /** Written by {@link #resize} (control thread), read by the queues: volatile. */
+    private volatile long capacity;
     private final boolean readOnly;
     private boolean closed;
 
@@ -139,6 +141,29 @@ public final class RbdDriver implements BlockDriver {
     @Override
     public DriverQueue openQueue(int queueIndex, DriverCompletion completion) throws DriverException {
         return new RbdQueue(this, queueIndex, completion, openImage(ioctx, name, readOnly, cluster.client()));
+    }
+
+    /**
+     * Resizes the image with {@code rbd_resize} on the device's own handle. librbd tells the
+     * queues' handles through the image header's watch before the call returns, and each
+     * refreshes its view of the size before its next request.
+     */
+    @Override
+    public synchronized void resize(long bytes) throws DriverException {
+        if (readOnly) {
+            throw new DriverException(name + " is served read-only" + (name.snapshot() != null ? " (a snapshot)" : "")
+                    + ": its size cannot change");
+        }
+        int rc;
+        try {
+            rc = (int) Librbd.RBD_RESIZE.invokeExact(image, bytes);
+        } catch (Throwable t) {
+            throw Librbd.impossible(t);
+        }
+        if (rc < 0) {
+            throw new DriverException("cannot resize " + name + " to " + bytes + " bytes: rbd_resize: " + Errno.describe(-rc));
+        }
+        capacity = bytes;
     }
 
     /** Every request completes only when the OSDs have it (no librbd cache), so this only asks librbd to confirm. */

@@ -3,6 +3,7 @@ package io.vhostblk.frontend;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
+import io.vhostblk.linux.UnixSocket;
 import io.vhostblk.virtio.DirtyLog;
 import io.vhostblk.virtio.GuestMemory;
 import io.vhostblk.virtio.GuestMemory.RegionSpec;
@@ -37,7 +38,11 @@ public final class VhostUserSession implements AutoCloseable {
             | protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_LOG_SHMFD)
-            | protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
+
+    /** How long a config-change notice waits for the front-end's REPLY_ACK before giving up. */
+    static final long BACKEND_REPLY_TIMEOUT_MILLIS = 5_000;
 
     /** GET_MAX_MEM_SLOTS: as many regions as the memory table holds (QEMU's and rust-vmm's 509). */
     public static final int MAX_MEM_SLOTS = GuestMemory.MAX_REGIONS;
@@ -63,6 +68,8 @@ public final class VhostUserSession implements AutoCloseable {
     private MemorySegment dirtyLogMapping;
     /** SET_LOG_FD's eventfd: kept (and closed) but unused, as nothing is cached between log writes. */
     private EventFd logFd;
+    /** The back-end → front-end channel (SET_BACKEND_REQ_FD), or null. */
+    private BackendChannel backend;
 
     public VhostUserSession(String deviceId, VhostUserDevice device, VhostUserChannel channel) {
         this.deviceId = deviceId;
@@ -372,6 +379,14 @@ public final class VhostUserSession implements AutoCloseable {
                 // The front-end waits for this reply before it relies on the log.
                 yield msg.reply(VhostUserMessage.u64(0));
             }
+            case SET_BACKEND_REQ_FD -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_BACKEND_REQ, "BACKEND_REQ");
+                msg.requireFds(1);
+                replaceBackend(new BackendChannel(deviceId, UnixSocket.adopt(msg.takeFd(0)), replyAckNegotiated(),
+                        BACKEND_REPLY_TIMEOUT_MILLIS));
+                LOG.log(Level.INFO, "device " + deviceId + ": back-end channel open (config changes reach the guest)");
+                yield null;
+            }
             case SET_LOG_FD -> {
                 msg.requireFds(1);
                 logFd = Vring.replace(logFd, EventFd.adopt(msg.takeFd(0)));
@@ -454,6 +469,15 @@ public final class VhostUserSession implements AutoCloseable {
         }
         LOG.log(Level.INFO, "device " + deviceId + ": " + what);
         startAll(restart);
+    }
+
+    private void replaceBackend(BackendChannel fresh) {
+        BackendChannel old = backend;
+        backend = fresh;
+        device.backendChannel(fresh);
+        if (old != null) {
+            old.close();
+        }
     }
 
     private void checkInflightGeometry(VhostUserMessage msg, InflightInfo info) throws VhostUserException {
@@ -651,6 +675,7 @@ public final class VhostUserSession implements AutoCloseable {
                 dirtyLog = null;
             }
             logFd = Vring.replace(logFd, null);
+            replaceBackend(null);
             if (memory != null) {
                 memory.close();
                 memory = null;

@@ -123,7 +123,8 @@ class VhostUserServerTest {
                     | (1L << VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
                     | (1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD)
                     | (1L << VhostUserProtocol.PROTOCOL_F_LOG_SHMFD)
-                    | (1L << VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS), protocol);
+                    | (1L << VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+                    | (1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ), protocol);
             fe.setProtocolFeatures(protocol);
             assertEquals(2, fe.getU64(VhostUserRequest.GET_QUEUE_NUM));
             fe.setOwner();
@@ -367,6 +368,37 @@ class VhostUserServerTest {
             fe.setProtocolFeatures(MEM_SLOTS);
             fe.send(VhostUserRequest.REM_MEM_REG, false, new byte[32]);
         });
+    }
+
+    @Test
+    void backendChannelCarriesConfigChangesUntilTheSessionEnds() throws Exception {
+        long backendReq = 1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ;
+        UnixSocket[] pair = UnixSocket.pair();
+        try (VhostUserChannel frontEndSide = new VhostUserChannel(pair[1])) {
+            try (VhostUserFrontEnd fe = connect()) {
+                fe.setProtocolFeatures(REPLY_ACK | backendReq);
+                fe.useReplyAck(true);
+                fe.set(VhostUserRequest.SET_BACKEND_REQ_FD, new byte[0], pair[0].fd());
+                pair[0].close();
+                BackendChannel backend = device.backends.poll(5, TimeUnit.SECONDS).orElseThrow();
+                var told = java.util.concurrent.CompletableFuture.supplyAsync(backend::configChanged);
+                VhostUserMessage notice = frontEndSide.receive(false);
+                assertEquals(BackendChannel.CONFIG_CHANGE_MSG, notice.code());
+                assertTrue(notice.needsReply(), "REPLY_ACK negotiated: the notice asks for an answer");
+                frontEndSide.send(notice.reply(VhostUserMessage.u64(0)));
+                assertEquals("guest notified", told.get(5, TimeUnit.SECONDS));
+            }
+            assertTrue(device.backends.poll(5, TimeUnit.SECONDS).isEmpty(), "the session's end withdraws the channel");
+            assertNull(frontEndSide.receive(false), "and closes it");
+        }
+        assertRejected("VHOST_USER_SET_BACKEND_REQ_FD: carries 0 file descriptors, expected 1", fe -> {
+            fe.setProtocolFeatures(1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
+            fe.send(VhostUserRequest.SET_BACKEND_REQ_FD, false, new byte[0]);
+        });
+        try (EventFd e = EventFd.create(true)) {
+            assertRejected("VHOST_USER_SET_BACKEND_REQ_FD: protocol feature BACKEND_REQ was not negotiated",
+                    fe -> fe.send(VhostUserRequest.SET_BACKEND_REQ_FD, false, new byte[0], e.fd()));
+        }
     }
 
     @Test
