@@ -31,6 +31,8 @@ public final class RbdDriver implements BlockDriver {
     private volatile long capacity;
     private final boolean readOnly;
     private boolean closed;
+    /** The queues' image handles, which must see a new size before the guest does ({@link #resize}). */
+    private final java.util.Set<Long> queueImages = new java.util.HashSet<>();
 
     private RbdDriver(RbdImageName name, RadosCluster cluster, long ioctx, long image, long capacity, boolean readOnly) {
         this.name = name;
@@ -140,13 +142,24 @@ public final class RbdDriver implements BlockDriver {
     /** Opens this queue's own image handle, its completion eventfd and its completion slots. */
     @Override
     public DriverQueue openQueue(int queueIndex, DriverCompletion completion) throws DriverException {
-        return new RbdQueue(this, queueIndex, completion, openImage(ioctx, name, readOnly, cluster.client()));
+        RbdQueue queue = new RbdQueue(this, queueIndex, completion, openImage(ioctx, name, readOnly, cluster.client()));
+        synchronized (this) {
+            queueImages.add(queue.image());
+        }
+        return queue;
+    }
+
+    /** A queue is about to close its handle. */
+    synchronized void queueClosing(long queueImage) {
+        queueImages.remove(queueImage);
     }
 
     /**
-     * Resizes the image with {@code rbd_resize} on the device's own handle. librbd tells the
-     * queues' handles through the image header's watch before the call returns, and each
-     * refreshes its view of the size before its next request.
+     * Resizes the image with {@code rbd_resize} on the device's own handle, then waits (bounded by
+     * the client's timeout) until every queue's handle reports the new size: librbd tells the
+     * other handles through the image header's watch, asynchronously, and a handle that has not
+     * heard of it yet refuses a request past its old end (EINVAL). Only then does the capacity
+     * change, so the guest never sends what a queue would refuse.
      */
     @Override
     public synchronized void resize(long bytes) throws DriverException {
@@ -163,7 +176,41 @@ public final class RbdDriver implements BlockDriver {
         if (rc < 0) {
             throw new DriverException("cannot resize " + name + " to " + bytes + " bytes: rbd_resize: " + Errno.describe(-rc));
         }
+        long deadline = System.nanoTime() + cluster.client().timeoutSeconds() * 1_000_000_000L;
+        for (long queueImage : queueImages) {
+            awaitSize(queueImage, bytes, deadline);
+        }
         capacity = bytes;
+    }
+
+    /** Polls a handle's size (rbd_get_size refreshes a handle that was told of a change) until it is {@code bytes}. */
+    private void awaitSize(long handle, long bytes, long deadline) throws DriverException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_LONG);
+            while (true) {
+                int rc = (int) Librbd.RBD_GET_SIZE.invokeExact(handle, out.address());
+                if (rc < 0) {
+                    throw new DriverException(name + " was resized to " + bytes + " bytes, but a queue's handle cannot "
+                            + "read its size: " + Errno.describe(-rc));
+                }
+                if (out.get(JAVA_LONG, 0) == bytes) {
+                    return;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new DriverException(name + " was resized to " + bytes + " bytes, but a queue's handle still "
+                            + "sees " + out.get(JAVA_LONG, 0) + " after " + cluster.client().timeoutSeconds()
+                            + " s; the guest keeps the old size (resize again to retry)");
+                }
+                Thread.sleep(10);
+            }
+        } catch (DriverException e) {
+            throw e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new DriverException(name + ": interrupted while waiting for the queues to see the new size", e);
+        } catch (Throwable t) {
+            throw Librbd.impossible(t);
+        }
     }
 
     /** Every request completes only when the OSDs have it (no librbd cache), so this only asks librbd to confirm. */

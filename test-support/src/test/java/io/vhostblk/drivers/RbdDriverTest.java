@@ -194,6 +194,31 @@ class RbdDriverTest {
     }
 
     @Test
+    void resizeGrowsTheImageAndAQueueOpenBeforeWritesPastTheOldEnd() throws Exception {
+        cluster.createImage("grow", 4);
+        try (Arena arena = Arena.ofShared(); RbdDriver driver = open("grow", false)) {
+            Results r = new Results();
+            try (DriverQueue q = driver.openQueue(0, r)) {
+                assertTrue(write(q, r, arena, 3L << 20, 4096, (byte) 1) >= 0);
+                driver.resize(8L << 20);
+                assertEquals(8L << 20, driver.capacity());
+                // The queue's own handle learned the new size from librbd's header watch.
+                assertEquals(65536, write(q, r, arena, (8L << 20) - 65536, 65536, (byte) 7));
+            }
+            driver.sync();
+        }
+        byte[] image = cluster.export("grow");
+        assertEquals(8 << 20, image.length, "rbd export has the new size");
+        assertEquals(1, image[3 << 20]);
+        assertEquals(7, image[(8 << 20) - 1]);
+        assertEquals(0, image[5 << 20], "the grown part reads zeros");
+        try (RbdDriver readOnly = open("grow", true)) {
+            DriverException e = assertThrows(DriverException.class, () -> readOnly.resize(16L << 20));
+            assertTrue(e.getMessage().contains("is served read-only"), e.getMessage());
+        }
+    }
+
+    @Test
     void devicesOnOneClusterShareOneConnection() throws Exception {
         cluster.createImage("shared-a", 4);
         cluster.createImage("shared-b", 4);
