@@ -38,9 +38,10 @@ class HotplugGuestTest {
     private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(240);
     private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long MIB = 1 << 20;
-    private static final long BOOT_SIZE = 16 * MIB;
-    private static final long GROWN_SIZE = 32 * MIB;
-    private static final GuestPlan RESIZE = GuestPlan.growing("resize", BOOT_SIZE, GROWN_SIZE)
+    static final long BOOT_SIZE = 16 * MIB;
+    static final long GROWN_SIZE = 32 * MIB;
+    /** Boots on a 16 MiB disk that the host grows to 32 MiB under it (also run on RBD by {@code RbdGuestTest}). */
+    static final GuestPlan RESIZE = GuestPlan.growing("resize", BOOT_SIZE, GROWN_SIZE)
             .write("before-resize", 4096, 0, MIB, 0)
             .hostResize("resize", GROWN_SIZE)
             .readZeros("grown-part-reads-zeros", 65536, BOOT_SIZE, MIB)
@@ -78,8 +79,17 @@ class HotplugGuestTest {
     }
 
     @Test
-    void guestSeesALiveResizeAndWritesAndReadsTheNewEnd() throws Exception {
-        Path runDir = freshRunDir("resize");
+    void guestSeesALiveResizeAndWritesAndReadsTheNewEndWithTheDefaultDriver() throws Exception {
+        resizeOn("auto");
+    }
+
+    @Test
+    void liveResizeWithTheFileDriver() throws Exception {
+        resizeOn("file");
+    }
+
+    private static void resizeOn(String driver) throws Exception {
+        Path runDir = freshRunDir("resize-" + driver);
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, RESIZE);
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
@@ -89,7 +99,7 @@ class HotplugGuestTest {
         Path control = socketDir.resolve("ctl.sock");
         try {
             ExportSpec spec = new ExportSpec(image, BOOT_SIZE, 1, false, socketDir.resolve("blk.sock"),
-                    runDir.resolve("backend.log"), List.of("--id", "disk0", "--control", control.toString()));
+                    runDir.resolve("backend.log"), List.of("--driver", driver, "--id", "disk0", "--control", control.toString()));
             try (StorageBackend server = VhostBlkServer.start(spec)) {
                 GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, RESIZE, spec.socket(), runDir,
                         GUEST_TIMEOUT), check -> check.equals("resize")
@@ -105,7 +115,10 @@ class HotplugGuestTest {
                 if (!exit.clean()) {
                     problems.add("server must exit 0 on SIGTERM, but it " + exit);
                 }
-                report("resize", problems, run, server);
+                if (!server.logTail(400).contains("config change announced: guest notified")) {
+                    problems.add("the server log does not show the config change acknowledged by QEMU");
+                }
+                report("resize (" + driver + " driver)", problems, run, server);
             }
         } finally {
             TestDirs.deleteRecursively(socketDir);
@@ -174,7 +187,7 @@ class HotplugGuestTest {
     }
 
     /** {@code ctl resize} over the control socket; null when the server resized and the guest was told. */
-    private static String resize(Path control, String device, long bytes) {
+    static String resize(Path control, String device, long bytes) {
         try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             ch.connect(UnixDomainSocketAddress.of(control));
             Channels.newOutputStream(ch).write(("resize " + device + " " + bytes + "\n").getBytes(StandardCharsets.US_ASCII));
