@@ -44,6 +44,7 @@ public final class BlockDevice {
         byte[] s = id.getBytes(StandardCharsets.US_ASCII);
         this.serial = Arrays.copyOf(s, Math.min(s.length, SERIAL_BYTES));
         this.capacitySectors = driver.capacity() >>> 9;
+        driver.capacityListener(this::driverResized);
     }
 
     /** The queues serving this device now, for metrics (changed when a queue starts or stops, never per request). */
@@ -127,13 +128,10 @@ public final class BlockDevice {
                 throw new ResizeException(label() + ": the device failed closed (" + failure + ")");
             }
             HookChain chain = hooks;
-            if (chain != null) {
-                for (var e : chain.entries()) {
-                    if (!e.instance().allowsResize()) {
-                        throw new ResizeException(label() + " module=" + e.name()
-                                + ": the module does not allow the device beneath it to change size");
-                    }
-                }
+            String refusal = moduleRefusingResize(chain);
+            if (refusal != null) {
+                throw new ResizeException(label() + " module=" + refusal
+                        + ": the module does not allow the device beneath it to change size");
             }
             long current = driver.capacity();
             if (bytes < current && !queues.isEmpty()) {
@@ -152,10 +150,54 @@ public final class BlockDevice {
         }
         LOG.log(System.Logger.Level.INFO, label() + ": resized to " + bytes + " bytes, guest capacity "
                 + (before << 9) + " -> " + (after << 9) + " bytes");
+        return new Resized(before << 9, after << 9, announce(before, after));
+    }
+
+    /**
+     * The storage beneath changed size by itself (an RBD image resized by another client): the
+     * guest is shown the new size as after {@link #resize}, unless a module of the chain fixes the
+     * size. A shrink under a running guest cannot be refused any more; it is logged, and requests
+     * past the new end fail.
+     */
+    void driverResized(long bytes) {
+        long before;
+        long after;
+        synchronized (this) {
+            HookChain chain = hooks;
+            String refusal = moduleRefusingResize(chain);
+            if (refusal != null) {
+                LOG.log(System.Logger.Level.ERROR, label() + " module=" + refusal + ": the storage beneath changed size to "
+                        + bytes + " bytes outside vhost-blk, which the module does not allow; the guest keeps "
+                        + (capacitySectors << 9) + " bytes");
+                return;
+            }
+            before = capacitySectors;
+            capacitySectors = capacityOf(chain);
+            after = capacitySectors;
+        }
+        LOG.log(after < before && !queues.isEmpty() ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                label() + ": the storage beneath changed size outside vhost-blk, guest capacity " + (before << 9)
+                        + " -> " + (after << 9) + " bytes");
+        announce(before, after);
+    }
+
+    /** The name of the first module of {@code chain} that does not allow a resize, or null. */
+    private static String moduleRefusingResize(HookChain chain) {
+        if (chain != null) {
+            for (var e : chain.entries()) {
+                if (!e.instance().allowsResize()) {
+                    return e.name();
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Tells the guest the capacity changed (outside any lock: the front-end may take its time). */
+    private String announce(long before, long after) {
         ConfigNotifier n = notifier;
-        String guest = before == after ? "capacity unchanged, guest not told"
+        return before == after ? "capacity unchanged, guest not told"
                 : n == null ? "no vhost-user device attached" : n.configChanged();
-        return new Resized(before << 9, after << 9, guest);
     }
 
     /** The logical block size the guest is told (virtio-blk {@code blk_size}). */

@@ -121,4 +121,89 @@ class BlockDeviceResizeTest {
             assertEquals(MB, Files.size(img));
         }
     }
+
+    /** Storage that another client resizes: reports {@code size} and calls the listener it was given. */
+    private static final class SharedImage implements io.vhostblk.drivers.BlockDriver {
+        volatile long size;
+        io.vhostblk.drivers.CapacityListener listener;
+
+        SharedImage(long size) {
+            this.size = size;
+        }
+
+        void resizedElsewhere(long bytes) {
+            size = bytes;
+            listener.capacityChanged(bytes);
+        }
+
+        @Override
+        public void capacityListener(io.vhostblk.drivers.CapacityListener listener) {
+            this.listener = listener;
+        }
+
+        @Override
+        public String kind() {
+            return "shared";
+        }
+
+        @Override
+        public String target() {
+            return "shared-image";
+        }
+
+        @Override
+        public long capacity() {
+            return size;
+        }
+
+        @Override
+        public boolean readOnly() {
+            return false;
+        }
+
+        @Override
+        public boolean supportsDiscard() {
+            return false;
+        }
+
+        @Override
+        public boolean supportsWriteZeroes() {
+            return false;
+        }
+
+        @Override
+        public io.vhostblk.drivers.DriverQueue openQueue(int queueIndex, io.vhostblk.drivers.DriverCompletion completion) {
+            throw new UnsupportedOperationException("no I/O in this test");
+        }
+
+        @Override
+        public void sync() {
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
+    void storageResizedOutsideIsShownToTheGuestUnlessAModuleFixesTheSize() {
+        SharedImage image = new SharedImage(4 * MB);
+        BlockDevice device = new BlockDevice("rbd1", "vm", image, true);
+        List<Long> told = new ArrayList<>();
+        device.configNotifier(() -> {
+            told.add(device.capacitySectors());
+            return "told";
+        });
+        image.resizedElsewhere(8 * MB);
+        assertEquals((8 * MB) >> 9, device.capacitySectors());
+        assertEquals(List.of((8 * MB) >> 9), told);
+        image.resizedElsewhere(8 * MB);
+        assertEquals(1, told.size(), "no change, no notice");
+
+        device.hooks(new HookChain(List.of(headerModule("fixed", false))));
+        long shown = device.capacitySectors();
+        image.resizedElsewhere(16 * MB);
+        assertEquals(shown, device.capacitySectors(), "a module that fixes the size keeps the guest's size");
+        assertEquals(1, told.size());
+    }
 }

@@ -28,6 +28,13 @@ public interface BlockDriver extends AutoCloseable {
         throw new DriverException(kind() + " driver (" + target() + ") cannot change its size");
     }
 
+    /**
+     * Registers who is told when the storage changes size outside {@link #resize} (a shared image
+     * resized by another client). Drivers whose storage cannot change under them ignore it.
+     */
+    default void capacityListener(CapacityListener listener) {
+    }
+
     /** Whether writes are refused. */
     boolean readOnly();
 

@@ -91,6 +91,11 @@ public final class FaultyDriver implements BlockDriver {
     }
 
     @Override
+    public void capacityListener(CapacityListener listener) {
+        inner.capacityListener(listener);
+    }
+
+    @Override
     public boolean readOnly() {
         return inner.readOnly();
     }

@@ -3,7 +3,13 @@ package io.vhostblk.drivers;
 import io.vhostblk.linux.Errno;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -16,8 +22,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * threads. Devices on the same cluster share one librados connection ({@link RadosCluster}).
  *
  * <p>A snapshot ({@code rbd:POOL/IMAGE@SNAP}) is served read-only. The capacity is the image's size
- * when opened, and changes through {@link #resize} ({@code rbd_resize}); an image resized by
- * another client ({@code rbd resize}) is not noticed until the device is served again.
+ * when opened, and changes through {@link #resize} ({@code rbd_resize}) or when another client
+ * resizes the image ({@code rbd resize}): librbd's update watch on the device's handle calls
+ * {@link #headerUpdated} on a librbd thread, which only starts a thread that compares the size
+ * and tells the {@link CapacityListener}.
  */
 public final class RbdDriver implements BlockDriver {
     private static final System.Logger LOG = System.getLogger(RbdDriver.class.getName());
@@ -33,6 +41,11 @@ public final class RbdDriver implements BlockDriver {
     private boolean closed;
     /** The queues' image handles, which must see a new size before the guest does ({@link #resize}). */
     private final java.util.Set<Long> queueImages = new java.util.HashSet<>();
+    /** Holds the update watch's upcall stub; closed after the watch is removed. */
+    private final Arena watchArena = Arena.ofShared();
+    /** librbd's handle of the update watch, or -1 when none is registered. */
+    private long watchHandle = -1;
+    private volatile CapacityListener listener;
 
     private RbdDriver(RbdImageName name, RadosCluster cluster, long ioctx, long image, long capacity, boolean readOnly) {
         this.name = name;
@@ -71,11 +84,96 @@ public final class RbdDriver implements BlockDriver {
             } catch (Throwable t) {
                 throw Librbd.impossible(t);
             }
-            return new RbdDriver(name, cluster, ioctx, image, size, ro);
+            RbdDriver driver = new RbdDriver(name, cluster, ioctx, image, size, ro);
+            driver.watchUpdates();
+            return driver;
         } catch (DriverException | RuntimeException | Error e) {
             cluster.release();
             throw e;
         }
+    }
+
+    /**
+     * Registers librbd's update watch on the device's handle, so a resize by another client is
+     * seen. Failing to is not fatal: the image is served, and only such a resize goes unseen.
+     */
+    private void watchUpdates() {
+        try {
+            MethodHandle target = MethodHandles.lookup().findVirtual(RbdDriver.class, "headerUpdated",
+                    MethodType.methodType(void.class, MemorySegment.class)).bindTo(this);
+            MemorySegment stub = Linker.nativeLinker().upcallStub(target,
+                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), watchArena);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment out = arena.allocate(JAVA_LONG);
+                int rc = (int) Librbd.RBD_UPDATE_WATCH.invokeExact(image, out.address(), stub.address(), 0L);
+                if (rc < 0) {
+                    LOG.log(System.Logger.Level.WARNING, "{0}: cannot watch the image for resizes by other clients: {1}",
+                            name, Errno.describe(-rc));
+                    return;
+                }
+                watchHandle = out.get(JAVA_LONG, 0);
+            }
+        } catch (NoSuchMethodException | IllegalAccessException e) {
+            throw new AssertionError(e);
+        } catch (Throwable t) {
+            throw Librbd.impossible(t);
+        }
+    }
+
+    /**
+     * librbd's update-watch callback, on a librbd thread: something in the image header changed.
+     * Does no librbd call here (the callback runs on librbd's own work queue) and never throws (an
+     * exception in an upcall ends the process): a short-lived thread looks at the size.
+     */
+    private void headerUpdated(MemorySegment arg) {
+        try {
+            Thread.ofVirtual().name("rbd-update-" + name.image()).start(this::checkSize);
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.ERROR, name + ": cannot look at the image after an update notice", t);
+        }
+    }
+
+    /** Adopts a size another client gave the image, once every queue's handle sees it, and tells the listener. */
+    private void checkSize() {
+        long size;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment out = arena.allocate(JAVA_LONG);
+                int rc = (int) Librbd.RBD_GET_SIZE.invokeExact(image, out.address());
+                size = out.get(JAVA_LONG, 0);
+                if (rc < 0 || size == capacity) {
+                    return;
+                }
+                if (size % 512 != 0 || size == 0) {
+                    LOG.log(System.Logger.Level.ERROR, "{0}: resized by another client to {1} bytes, not a positive "
+                            + "multiple of 512: keeping {2}", name, size, capacity);
+                    return;
+                }
+                long deadline = System.nanoTime() + cluster.client().timeoutSeconds() * 1_000_000_000L;
+                for (long queueImage : queueImages) {
+                    awaitSize(queueImage, size, deadline);
+                }
+            } catch (DriverException e) {
+                LOG.log(System.Logger.Level.ERROR, "{0}: resized by another client, but {1}", name, e.getMessage());
+                return;
+            } catch (Throwable t) {
+                throw Librbd.impossible(t);
+            }
+            LOG.log(System.Logger.Level.INFO, "{0}: resized by another client from {1} to {2} bytes", name, capacity, size);
+            capacity = size;
+        }
+        CapacityListener l = listener;
+        if (l != null) {
+            l.capacityChanged(size);
+        }
+    }
+
+    @Override
+    public void capacityListener(CapacityListener listener) {
+        this.listener = listener;
     }
 
     /** Opens one handle on the image (read-only for snapshots and read-only exports). */
@@ -234,7 +332,20 @@ public final class RbdDriver implements BlockDriver {
             return;
         }
         closed = true;
+        if (watchHandle >= 0) {
+            int rc;
+            try {
+                // Returns once no callback runs any more: the stub may then go.
+                rc = (int) Librbd.RBD_UPDATE_UNWATCH.invokeExact(image, watchHandle);
+            } catch (Throwable t) {
+                throw Librbd.impossible(t);
+            }
+            if (rc < 0) {
+                LOG.log(System.Logger.Level.WARNING, "{0}: removing the update watch failed: {1}", name, Errno.describe(-rc));
+            }
+        }
         RbdQueue.closeImage(image, name);
+        watchArena.close();
         cluster.release();
         LOG.log(System.Logger.Level.DEBUG, "closed {0}", name);
     }

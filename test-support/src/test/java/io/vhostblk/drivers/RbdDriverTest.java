@@ -219,6 +219,24 @@ class RbdDriverTest {
     }
 
     @Test
+    void aResizeByAnotherClientIsSeenOnceEveryQueueCanUseIt() throws Exception {
+        cluster.createImage("outside", 4);
+        java.util.concurrent.BlockingQueue<Long> seen = new java.util.concurrent.LinkedBlockingQueue<>();
+        try (Arena arena = Arena.ofShared(); RbdDriver driver = open("outside", false)) {
+            driver.capacityListener(seen::add);
+            Results r = new Results();
+            try (DriverQueue q = driver.openQueue(0, r)) {
+                cluster.rbd("resize", "--size", "8M", CephCluster.POOL + "/outside");
+                assertEquals(8L << 20, seen.poll(120, java.util.concurrent.TimeUnit.SECONDS),
+                        "the listener is told the new size (librbd's update watch)");
+                assertEquals(8L << 20, driver.capacity());
+                assertEquals(65536, write(q, r, arena, (8L << 20) - 65536, 65536, (byte) 9));
+            }
+        }
+        assertEquals(8 << 20, cluster.export("outside").length);
+    }
+
+    @Test
     void devicesOnOneClusterShareOneConnection() throws Exception {
         cluster.createImage("shared-a", 4);
         cluster.createImage("shared-b", 4);
