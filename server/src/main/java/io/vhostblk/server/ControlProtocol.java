@@ -2,6 +2,9 @@ package io.vhostblk.server;
 
 import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.compat.ResizeException;
+import io.vhostblk.drivers.FaultCounters;
+import io.vhostblk.drivers.FaultyDriver;
+import io.vhostblk.hooks.ByteSizes;
 import io.vhostblk.hooks.ChainEntry;
 import io.vhostblk.hooks.HookChain;
 
@@ -183,9 +186,9 @@ public final class ControlProtocol {
                 BlockDevice d = registry.device(w.get(1));
                 long bytes;
                 try {
-                    bytes = Sizes.parse("resize", w.get(2));
-                } catch (UsageException e) {
-                    throw new ControlException(e.getMessage());
+                    bytes = ByteSizes.parse(w.get(2));
+                } catch (IllegalArgumentException e) {
+                    throw new ControlException("resize: " + e.getMessage());
                 }
                 BlockDevice.Resized r;
                 try {
@@ -223,6 +226,10 @@ public final class ControlProtocol {
         m.put("readOnly", d.readOnly());
         m.put("writeback", d.writeback());
         m.put("chain", d.chain().names());
+        FaultCounters faults = FaultyDriver.countersOf(d.driver());
+        if (faults != null) {
+            m.put("injectedFaults", faults.byKind()); // serve --inject: what the guest was made to see so far
+        }
         return m;
     }
 
