@@ -391,6 +391,8 @@ class VhostUserServerTest {
             assertTrue(device.backends.poll(5, TimeUnit.SECONDS).isEmpty(), "the session's end withdraws the channel");
             assertNull(frontEndSide.receive(false), "and closes it");
         }
+        // The connection itself is closed after the session: let that happen before counting descriptors.
+        awaitSessionsEnded(1);
         assertRejected("VHOST_USER_SET_BACKEND_REQ_FD: carries 0 file descriptors, expected 1", fe -> {
             fe.setProtocolFeatures(1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
             fe.send(VhostUserRequest.SET_BACKEND_REQ_FD, false, new byte[0]);
