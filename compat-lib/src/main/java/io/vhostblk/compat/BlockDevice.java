@@ -1,6 +1,7 @@
 package io.vhostblk.compat;
 
 import io.vhostblk.drivers.BlockDriver;
+import io.vhostblk.drivers.DriverException;
 import io.vhostblk.hooks.DeviceInfo;
 import io.vhostblk.hooks.HookChain;
 
@@ -32,6 +33,8 @@ public final class BlockDevice {
     private volatile int logicalBlockSize = MIN_BLOCK_SIZE;
     private volatile boolean geometryFixed;
     private volatile String failure;
+    /** How the guest learns of a config change (set by the vhost-user device), or null. */
+    private volatile ConfigNotifier notifier;
 
     public BlockDevice(String id, String vmName, BlockDriver driver, boolean writeback) {
         this.id = id;
@@ -41,6 +44,7 @@ public final class BlockDevice {
         byte[] s = id.getBytes(StandardCharsets.US_ASCII);
         this.serial = Arrays.copyOf(s, Math.min(s.length, SERIAL_BYTES));
         this.capacitySectors = driver.capacity() >>> 9;
+        driver.capacityListener(this::driverResized);
     }
 
     /** The queues serving this device now, for metrics (changed when a queue starts or stops, never per request). */
@@ -93,6 +97,107 @@ public final class BlockDevice {
             }
         }
         return size;
+    }
+
+    /** What {@link #resize} did: the guest-visible size before and after, and how the guest was told. */
+    public record Resized(long bytesBefore, long bytesAfter, String guest) {
+    }
+
+    /** Sets how the guest is told of config changes (the vhost-user device does, once). */
+    public void configNotifier(ConfigNotifier notifier) {
+        this.notifier = notifier;
+    }
+
+    /**
+     * Changes the size of the storage beneath to {@code bytes} and shows the guest the new
+     * capacity: the driver grows first, then the capacity the request checks and the config
+     * space read, in one volatile write, so a request accepted against either size lies inside
+     * the driver's. Shrinking is refused while a queue runs (the guest would lose the end of its
+     * disk under it), and so is any size change a module of the chain does not allow. Then the
+     * guest is told (outside the lock: the front-end may take its time to answer).
+     */
+    public Resized resize(long bytes) throws ResizeException {
+        long before;
+        long after;
+        synchronized (this) {
+            if (bytes <= 0 || bytes % MIN_BLOCK_SIZE != 0) {
+                throw new ResizeException(label() + ": size " + bytes + " is not a positive multiple of "
+                        + MIN_BLOCK_SIZE + " bytes");
+            }
+            if (failure != null) {
+                throw new ResizeException(label() + ": the device failed closed (" + failure + ")");
+            }
+            HookChain chain = hooks;
+            String refusal = moduleRefusingResize(chain);
+            if (refusal != null) {
+                throw new ResizeException(label() + " module=" + refusal
+                        + ": the module does not allow the device beneath it to change size");
+            }
+            long current = driver.capacity();
+            if (bytes < current && !queues.isEmpty()) {
+                throw new ResizeException(label() + ": shrinking from " + current + " to " + bytes
+                        + " bytes is refused while a guest uses the device (" + queues.size()
+                        + " queues running): the end of its disk would vanish under it");
+            }
+            before = capacitySectors;
+            try {
+                driver.resize(bytes);
+            } catch (DriverException e) {
+                throw new ResizeException(label() + ": " + e.getMessage(), e);
+            }
+            capacitySectors = capacityOf(chain);
+            after = capacitySectors;
+        }
+        LOG.log(System.Logger.Level.INFO, label() + ": resized to " + bytes + " bytes, guest capacity "
+                + (before << 9) + " -> " + (after << 9) + " bytes");
+        return new Resized(before << 9, after << 9, announce(before, after));
+    }
+
+    /**
+     * The storage beneath changed size by itself (an RBD image resized by another client): the
+     * guest is shown the new size as after {@link #resize}, unless a module of the chain fixes the
+     * size. A shrink under a running guest cannot be refused any more; it is logged, and requests
+     * past the new end fail.
+     */
+    void driverResized(long bytes) {
+        long before;
+        long after;
+        synchronized (this) {
+            HookChain chain = hooks;
+            String refusal = moduleRefusingResize(chain);
+            if (refusal != null) {
+                LOG.log(System.Logger.Level.ERROR, label() + " module=" + refusal + ": the storage beneath changed size to "
+                        + bytes + " bytes outside vhost-blk, which the module does not allow; the guest keeps "
+                        + (capacitySectors << 9) + " bytes");
+                return;
+            }
+            before = capacitySectors;
+            capacitySectors = capacityOf(chain);
+            after = capacitySectors;
+        }
+        LOG.log(after < before && !queues.isEmpty() ? System.Logger.Level.WARNING : System.Logger.Level.INFO,
+                label() + ": the storage beneath changed size outside vhost-blk, guest capacity " + (before << 9)
+                        + " -> " + (after << 9) + " bytes");
+        announce(before, after);
+    }
+
+    /** The name of the first module of {@code chain} that does not allow a resize, or null. */
+    private static String moduleRefusingResize(HookChain chain) {
+        if (chain != null) {
+            for (var e : chain.entries()) {
+                if (!e.instance().allowsResize()) {
+                    return e.name();
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Tells the guest the capacity changed (outside any lock: the front-end may take its time). */
+    private String announce(long before, long after) {
+        ConfigNotifier n = notifier;
+        return before == after ? "capacity unchanged, guest not told"
+                : n == null ? "no vhost-user device attached" : n.configChanged();
     }
 
     /** The logical block size the guest is told (virtio-blk {@code blk_size}). */

@@ -12,8 +12,28 @@ public interface BlockDriver extends AutoCloseable {
     /** What is being served, for logs (a path, "ram:1G"...). */
     String target();
 
-    /** Size of the device in bytes (a multiple of 512). */
+    /** Size of the device in bytes (a multiple of 512); changes only through {@link #resize}. */
     long capacity();
+
+    /**
+     * Changes the size of what is served to {@code bytes} (a positive multiple of 512), growing or
+     * shrinking the image itself, and from then on reports it as the capacity. Called off the
+     * queues' loops while they may be serving requests; requests already checked against the old
+     * size stay valid when growing. Whether shrinking is allowed is the caller's decision.
+     *
+     * @throws DriverException when this driver cannot change its size, or the change failed
+     *                         (the capacity is then unchanged)
+     */
+    default void resize(long bytes) throws DriverException {
+        throw new DriverException(kind() + " driver (" + target() + ") cannot change its size");
+    }
+
+    /**
+     * Registers who is told when the storage changes size outside {@link #resize} (a shared image
+     * resized by another client). Drivers whose storage cannot change under them ignore it.
+     */
+    default void capacityListener(CapacityListener listener) {
+    }
 
     /** Whether writes are refused. */
     boolean readOnly();

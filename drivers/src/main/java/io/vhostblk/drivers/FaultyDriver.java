@@ -91,6 +91,16 @@ public final class FaultyDriver implements BlockDriver {
     }
 
     @Override
+    public void resize(long bytes) throws DriverException {
+        inner.resize(bytes);
+    }
+
+    @Override
+    public void capacityListener(CapacityListener listener) {
+        inner.capacityListener(listener);
+    }
+
+    @Override
     public boolean readOnly() {
         return inner.readOnly();
     }

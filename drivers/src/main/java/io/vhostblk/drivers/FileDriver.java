@@ -31,6 +31,11 @@ public final class FileDriver extends ImageDriver {
     }
 
     @Override
+    int imageFd() {
+        return fd;
+    }
+
+    @Override
     public String kind() {
         return "file";
     }

@@ -1,5 +1,8 @@
 package io.vhostblk.drivers;
 
+import io.vhostblk.linux.Errno;
+import io.vhostblk.linux.Libc;
+
 import java.nio.file.Path;
 
 /**
@@ -8,7 +11,8 @@ import java.nio.file.Path;
  */
 abstract class ImageDriver implements BlockDriver {
     protected final Path path;
-    protected final long capacity;
+    /** Written by {@link #resize} (control thread), read by the queues: volatile. */
+    protected volatile long capacity;
     protected final boolean readOnly;
 
     ImageDriver(Path path, long capacity, boolean readOnly) {
@@ -25,6 +29,31 @@ abstract class ImageDriver implements BlockDriver {
     @Override
     public long capacity() {
         return capacity;
+    }
+
+    /** A descriptor of the image for {@link #resize} (any of the driver's: they name one file). */
+    abstract int imageFd();
+
+    /**
+     * Sets the image's size with ftruncate (sparse when growing). A block device cannot be
+     * truncated: it is resized with its own tools (lvextend, ...) and then here to the size it
+     * now has, which is accepted without a change.
+     */
+    @Override
+    public synchronized void resize(long bytes) throws DriverException {
+        if (readOnly) {
+            throw new DriverException(path + " is served read-only: its size cannot change");
+        }
+        int fd = imageFd();
+        if (Libc.lseek(fd, 0, Libc.SEEK_END) != bytes) {
+            int rc = Libc.ftruncate(fd, bytes);
+            if (rc < 0) {
+                throw new DriverException("cannot resize " + path + " to " + bytes + " bytes: ftruncate: "
+                        + Errno.describe(-rc) + (rc == -Errno.EINVAL
+                        ? " (a block device is resized with its own tools first, then here to its new size)" : ""));
+            }
+        }
+        capacity = bytes;
     }
 
     @Override

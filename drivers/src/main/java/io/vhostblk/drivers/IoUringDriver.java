@@ -30,6 +30,11 @@ public final class IoUringDriver extends ImageDriver {
         this.options = options;
     }
 
+    @Override
+    int imageFd() {
+        return bufferedFd;
+    }
+
     /** Whether this process may use io_uring, and why not. */
     public static IoUringProbe probe() {
         return IoUringProbe.run();

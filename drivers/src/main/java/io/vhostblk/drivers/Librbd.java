@@ -41,6 +41,9 @@ final class Librbd {
     static final MethodHandle RBD_OPEN_READ_ONLY;
     static final MethodHandle RBD_CLOSE;
     static final MethodHandle RBD_GET_SIZE;
+    static final MethodHandle RBD_RESIZE;
+    static final MethodHandle RBD_UPDATE_WATCH;
+    static final MethodHandle RBD_UPDATE_UNWATCH;
     static final MethodHandle RBD_FLUSH;
     static final MethodHandle RBD_SET_IMAGE_NOTIFICATION;
     static final MethodHandle RBD_AIO_CREATE_COMPLETION;
@@ -81,6 +84,9 @@ final class Librbd {
         RBD_OPEN_READ_ONLY = b.bind("rbd_open_read_only", open);
         RBD_CLOSE = b.bind("rbd_close", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         RBD_GET_SIZE = b.bind("rbd_get_size", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        RBD_RESIZE = b.bind("rbd_resize", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        RBD_UPDATE_WATCH = b.bind("rbd_update_watch", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG));
+        RBD_UPDATE_UNWATCH = b.bind("rbd_update_unwatch", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
         RBD_FLUSH = b.bind("rbd_flush", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
         RBD_SET_IMAGE_NOTIFICATION = b.bind("rbd_set_image_notification",
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT));

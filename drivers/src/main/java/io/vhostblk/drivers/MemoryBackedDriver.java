@@ -7,7 +7,8 @@ import io.vhostblk.linux.Errno;
  * and requests checked against the size and run to their end inside {@code submit}.
  */
 abstract class MemoryBackedDriver implements BlockDriver {
-    protected final long capacity;
+    /** Written by {@link #resize} where a driver allows it, read by the queues: volatile. */
+    protected volatile long capacity;
 
     MemoryBackedDriver(long capacity) {
         this.capacity = capacity;

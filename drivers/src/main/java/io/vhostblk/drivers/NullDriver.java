@@ -22,6 +22,13 @@ public final class NullDriver extends MemoryBackedDriver {
         return new NullDriver(size, readZeroes);
     }
 
+    /** Nothing is stored, so any size will do. */
+    @Override
+    public void resize(long bytes) throws DriverException {
+        checkSize("null device", bytes);
+        capacity = bytes;
+    }
+
     @Override
     public String kind() {
         return "null";

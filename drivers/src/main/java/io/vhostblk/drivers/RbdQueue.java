@@ -74,6 +74,11 @@ final class RbdQueue implements DriverQueue {
         this.polledAddress = polled.address();
     }
 
+    /** This queue's librbd image handle. */
+    long image() {
+        return image;
+    }
+
     @Override
     public void submit(BlockRequest request) {
         if (driver.readOnly() && request.op().modifies()) {
@@ -254,6 +259,7 @@ final class RbdQueue implements DriverQueue {
             LOG.log(System.Logger.Level.WARNING, "queue {0} of {1} closed with {2} requests unanswered by the cluster",
                     queueIndex, driver.name(), inFlight);
         }
+        driver.queueClosing(image);
         closeImage(image, driver.name());
         doorbell.close();
         arena.close();

@@ -18,6 +18,17 @@ public interface ModuleInstance extends AutoCloseable {
     }
 
     /**
+     * Whether the device beneath may change size ({@code vhost-blk ctl resize}) while this module
+     * is attached; afterwards {@link #capacity} is asked again with the new size below. A module
+     * whose layout fixes the size it shows (a block map formatted for a logical size) says false,
+     * and the resize is refused. Modules that pass the size through, or keep a fixed header and
+     * show the rest (LUKS), can leave the default.
+     */
+    default boolean allowsResize() {
+        return true;
+    }
+
+    /**
      * The smallest unit of I/O this module serves, in bytes (a power of two, 512 or more): a
      * module that encrypts 4096-byte sectors cannot serve a 512-byte write. The guest is told the
      * largest unit of the chain as its logical block size. Fixed once a guest uses the device.

@@ -43,6 +43,10 @@ final class GuestPlan {
     private final Map<String, Region> flushedWrites = new LinkedHashMap<>();
 
     private GuestPlan(String name, long diskSize, int vcpus, int queues, boolean readOnly) {
+        this(name, diskSize, diskSize, vcpus, queues, readOnly);
+    }
+
+    private GuestPlan(String name, long bootSize, long diskSize, int vcpus, int queues, boolean readOnly) {
         if (!name.matches("[a-z0-9-]+")) {
             throw new IllegalArgumentException("plan names go on the kernel command line: " + name);
         }
@@ -53,13 +57,21 @@ final class GuestPlan {
         this.readOnly = readOnly;
         // /init reports the device before it runs any operation.
         checks.add("device");
-        lines.add("capacity capacity " + diskSize);
+        lines.add("capacity capacity " + bootSize);
         checks.add("capacity");
     }
 
     /** A plan for a writable disk of {@code diskSize} bytes served with {@code queues} queues to {@code vcpus} vCPUs. */
     static GuestPlan writable(String name, long diskSize, int vcpus, int queues) {
         return new GuestPlan(name, diskSize, vcpus, queues, false);
+    }
+
+    /**
+     * A plan for a writable disk that boots at {@code bootSize} bytes and is resized to {@code diskSize}
+     * ({@link #hostResize}); ranges and the expected image are those of the final size.
+     */
+    static GuestPlan growing(String name, long bootSize, long diskSize) {
+        return new GuestPlan(name, bootSize, diskSize, 1, 1, false);
     }
 
     /** A plan for a disk exported read-only. */
@@ -311,6 +323,26 @@ final class GuestPlan {
             out[i] = record[i % record.length];
         }
         return out;
+    }
+
+    /** The host resizes the disk to {@code bytes} ({@code SYNCED check}); the guest must then see that capacity. */
+    GuestPlan hostResize(String check, long bytes) {
+        if (bytes != diskSize) {
+            throw new IllegalArgumentException("the plan's disk size is the size after the resize: " + diskSize);
+        }
+        return op(check, "hostresize", bytes);
+    }
+
+    /** The host plugs a DIMM ({@code SYNCED check}); the guest onlines the new memory as movable. */
+    GuestPlan memoryHotplug(String check) {
+        return op(check, "memhotplug");
+    }
+
+    /** O_DIRECT reads of whole MiBs into a fresh buffer, then {@code SYNCED check} for the host to look at guest memory. */
+    GuestPlan hotRead(String check, long diskOffset, long length) {
+        checkBlocks(1 << 20, diskOffset, length);
+        checkRange(diskOffset, length, 0);
+        return op(check, "hotread", diskOffset, length);
     }
 
     /** fsync of /dev/vda: a FLUSH, so everything written before is durable when the host looks. */

@@ -6,10 +6,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.channels.Channels;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -196,23 +192,15 @@ class MigrationGuestTest {
     }
 
     /** Migrates the source over QMP and waits (bounded) for the outcome; null when it completed. */
-    private static String migrate(Path qmp, Path migration) {
-        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            ch.connect(UnixDomainSocketAddress.of(qmp));
-            BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(ch), StandardCharsets.UTF_8));
-            var out = Channels.newOutputStream(ch);
-            in.readLine(); // greeting
-            String caps = command(in, out, "{\"execute\":\"qmp_capabilities\"}");
-            if (!caps.contains("\"return\"")) {
-                return "qmp_capabilities: " + caps;
-            }
-            String started = command(in, out, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:" + migration + "\"}}");
-            if (!started.contains("\"return\"")) {
-                return "migrate: " + started;
+    private static String migrate(Path qmpSocket, Path migration) {
+        try (Qmp qmp = Qmp.connect(qmpSocket)) {
+            String started = qmp.execute("{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"unix:" + migration + "\"}}");
+            if (started != null) {
+                return started;
             }
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
             while (System.nanoTime() < deadline) {
-                String status = command(in, out, "{\"execute\":\"query-migrate\"}");
+                String status = qmp.command("{\"execute\":\"query-migrate\"}");
                 if (status.contains("\"status\": \"completed\"") || status.contains("\"status\":\"completed\"")) {
                     return null;
                 }
@@ -225,18 +213,5 @@ class MigrationGuestTest {
         } catch (IOException | InterruptedException e) {
             return "QMP: " + e;
         }
-    }
-
-    /** Sends one QMP command and returns its reply line, skipping asynchronous events. */
-    private static String command(BufferedReader in, OutputStream out, String json) throws IOException {
-        out.write((json + "\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
-        String line;
-        while ((line = in.readLine()) != null) {
-            if (!line.contains("\"event\"")) {
-                return line;
-            }
-        }
-        throw new IOException("QMP closed the connection");
     }
 }

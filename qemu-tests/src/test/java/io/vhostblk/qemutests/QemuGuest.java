@@ -15,6 +15,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 
 /**
  * Boots one Linux guest under QEMU whose only disk is a vhost-user-blk device on a given socket, and
@@ -68,10 +70,20 @@ final class QemuGuest {
      */
     static GuestRun run(Config config, SyncedCheck syncedCheck, String chardevOptions)
             throws IOException, InterruptedException {
+        return run(config, syncedCheck, chardevOptions, c -> c, p -> { });
+    }
+
+    /**
+     * As {@link #run(Config, SyncedCheck, String)}, with QEMU's command line changed by
+     * {@code adjust} (extra monitor or memory options) and {@code started} told of QEMU's process.
+     */
+    static GuestRun run(Config config, SyncedCheck syncedCheck, String chardevOptions,
+                        UnaryOperator<List<String>> adjust, Consumer<Process> started)
+            throws IOException, InterruptedException {
         Path qemu = HostTools.program("qemu-system-x86_64", "qemu-system-x86");
         Path serialLog = config.runDir().resolve("serial.log");
         Path stderrLog = config.runDir().resolve("qemu.log");
-        List<String> command = command(qemu, config, chardevOptions);
+        List<String> command = adjust.apply(command(qemu, config, chardevOptions));
         Files.writeString(config.runDir().resolve("qemu.cmdline"), String.join(" ", command) + "\n");
 
         List<String> serial = Collections.synchronizedList(new ArrayList<>());
@@ -80,6 +92,7 @@ final class QemuGuest {
         Process process = new ProcessBuilder(command)
                 .redirectError(stderrLog.toFile())
                 .start();
+        started.accept(process);
         Thread console = Thread.ofPlatform().name("qemu-serial").daemon().start(
                 () -> pumpConsole(process, serialLog, serial, hostVerdicts, syncedCheck));
         boolean exited;

@@ -42,7 +42,8 @@ class RbdGuestTest {
         HostTools.program("qemu-system-x86_64", "qemu-system-x86");
         kernel = GuestKernel.find();
         initramfs = Initramfs.build(TARGET.resolve("guest-rbd"), kernel,
-                List.of(GuestPlans.READ_WRITE, GuestPlans.MULTI_QUEUE, EncryptedGuestTest.ENCRYPTED_RW));
+                List.of(GuestPlans.READ_WRITE, GuestPlans.MULTI_QUEUE, EncryptedGuestTest.ENCRYPTED_RW,
+                        HotplugGuestTest.RESIZE));
         cluster = CephCluster.start(TARGET);
     }
 
@@ -82,6 +83,36 @@ class RbdGuestTest {
             problems.add("rbd export after the guest: " + diff);
         }
         report(plan, problems, runDir);
+    }
+
+    /** {@code ctl resize} under a running guest: rbd_resize, the guest sees and uses the new end, rbd export agrees. */
+    @Test
+    void liveResizeOfAnRbdImage() throws Exception {
+        GuestPlan plan = HotplugGuestTest.RESIZE;
+        Path runDir = freshRunDir(plan);
+        Path local = runDir.resolve("disk.img");
+        DiskImage.create(local, plan);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(local.toFile(), "rw")) {
+            f.setLength(HotplugGuestTest.BOOT_SIZE);
+        }
+        String image = plan.name();
+        cluster.rbd("import", "--no-progress", "--image-feature", "layering", local.toString(), CephCluster.POOL + "/" + image);
+        Path controlDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
+        Path control = controlDir.resolve("ctl.sock");
+        try {
+            List<String> problems = boot(plan, runDir, image, List.of("--id", "disk0", "--control", control.toString()),
+                    (export, check) -> check.equals("resize")
+                            ? HotplugGuestTest.resize(control, "disk0", HotplugGuestTest.GROWN_SIZE)
+                            : "no host step named " + check);
+            String diff = DiskImage.compare(export(image, runDir), plan.expectedImage(), plan);
+            if (diff != null) {
+                problems.add("rbd export after the guest: " + diff);
+            }
+            report(plan, problems, runDir);
+        } finally {
+            Files.deleteIfExists(control);
+            Files.deleteIfExists(controlDir);
+        }
     }
 
     @Test

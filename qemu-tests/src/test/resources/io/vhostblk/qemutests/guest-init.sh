@@ -435,6 +435,63 @@ op_discardfails() {
     fi
 }
 
+# host_step CHECK: SYNCED CHECK, then waits (bounded) for the host to do its part and answer.
+host_step() {
+    say SYNCED "$1"
+    read -t 120 reply </dev/console
+}
+
+# hostresize CHECK BYTES: the host resizes the disk through the control socket; the back-end tells
+# QEMU (CONFIG_CHANGE_MSG), QEMU the guest (config interrupt); the new size must show in sysfs.
+op_hostresize() {
+    if ! host_step "$1"; then fail "$1" "the host did not answer within 120 s"; return; fi
+    want=$(($2 / 512))
+    i=0
+    while [ "$(cat $SYS/size)" != "$want" ] && [ $i -lt 60 ]; do
+        sleep 1
+        i=$((i + 1))
+    done
+    got=$(cat $SYS/size)
+    if [ "$got" = "$want" ]; then
+        pass "$1" "size $got sectors; $(dmesg | grep -i 'vda.*capacity change' | tail -n 1)"
+    else
+        fail "$1" "$SYS/size is $got sectors 60 s after the resize, expected $want"
+    fi
+}
+
+# memhotplug CHECK: the host plugs a DIMM through QEMU's monitor; the new memory blocks are onlined
+# as movable, so user-space buffers allocated from now on come from the new memory first.
+op_memhotplug() {
+    before=$(ls -d /sys/devices/system/memory/memory* | wc -l)
+    if ! host_step "$1"; then fail "$1" "the host did not answer within 120 s"; return; fi
+    i=0
+    while [ "$(ls -d /sys/devices/system/memory/memory* | wc -l)" -le "$before" ] && [ $i -lt 60 ]; do
+        sleep 1
+        i=$((i + 1))
+    done
+    onlined=0
+    for m in /sys/devices/system/memory/memory*; do
+        if [ "$(cat "$m/state")" = offline ]; then
+            if echo online_movable >"$m/state"; then onlined=$((onlined + 1)); else fail "$1" "cannot online $m"; return; fi
+        fi
+    done
+    if [ $onlined -gt 0 ]; then
+        pass "$1" "$onlined blocks onlined; $(grep MemTotal /proc/meminfo | tr -s ' ')"
+    else
+        fail "$1" "no new memory block appeared ($before before)"
+    fi
+}
+
+# hotread CHECK OFFSET LENGTH: O_DIRECT reads into a fresh buffer (from the hotplugged memory),
+# then the host looks for the data in that memory.
+op_hotread() {
+    if ! run dd if=$DEV of=/dev/null bs=1048576 count=$(($3 / 1048576)) skip="$2" iflag=direct,skip_bytes; then
+        fail "$1" "dd read failed: $OUT"
+        return
+    fi
+    if host_step "$1"; then pass "$1"; else fail "$1" "the host did not answer within 120 s"; fi
+}
+
 plan=$(sed -n 's/.*vbtest=\([a-z0-9-]*\).*/\1/p' /proc/cmdline)
 if [ ! -f "/plans/$plan" ]; then
     fail plan "no plan '$plan' in /plans ($(ls /plans | tr '\n' ' '))"
@@ -465,7 +522,7 @@ while read -r op check args; do
     esac
     # shellcheck disable=SC2086 # the arguments are split on purpose
     case $op in
-    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | genloop | migwrite | fsync | writefails | iofails | discardfails)
+    capacity | sysfs | write | writezero | read | readzero | bgwrite | wait | mqueues | queueirqs | writeback | cachemode | syncloop | discard | zeroout | punch | flush | genloop | migwrite | fsync | writefails | iofails | discardfails | hostresize | memhotplug | hotread)
         "op_$op" "$check" $args ;;
     *) fail "$check" "unknown plan operation '$op'" ;;
     esac

@@ -1,8 +1,10 @@
 package io.vhostblk.server;
 
 import io.vhostblk.compat.BlockDevice;
+import io.vhostblk.compat.ResizeException;
 import io.vhostblk.drivers.FaultCounters;
 import io.vhostblk.drivers.FaultyDriver;
+import io.vhostblk.hooks.ByteSizes;
 import io.vhostblk.hooks.ChainEntry;
 import io.vhostblk.hooks.HookChain;
 
@@ -33,6 +35,7 @@ public final class ControlProtocol {
             "report DEVICE MODULE                 the module's own statistics",
             "device-add SERVE-OPTIONS             serve one more device (--id, --socket, --disk, ... as for serve)",
             "device-remove DEVICE                 drain and sync the device, then stop serving it",
+            "resize DEVICE SIZE                   change the image's size (512M, 8G, ...) and tell the guest",
             "help                                 this list");
 
     private final DeviceRegistry registry;
@@ -177,6 +180,26 @@ public final class ControlProtocol {
                 reply.put("module", e.name());
                 reply.put("version", e.version());
                 reply.put("report", report(d, e));
+            }
+            case "resize" -> {
+                arity(w, 2, 2, "resize DEVICE SIZE");
+                BlockDevice d = registry.device(w.get(1));
+                long bytes;
+                try {
+                    bytes = ByteSizes.parse(w.get(2));
+                } catch (IllegalArgumentException e) {
+                    throw new ControlException("resize: " + e.getMessage());
+                }
+                BlockDevice.Resized r;
+                try {
+                    r = d.resize(bytes);
+                } catch (ResizeException e) {
+                    throw new ControlException(e.getMessage());
+                }
+                reply.put("device", d.id());
+                reply.put("capacityBefore", r.bytesBefore());
+                reply.put("capacity", r.bytesAfter());
+                reply.put("guest", r.guest());
             }
             case "help" -> {
                 arity(w, 0, 0, "help");

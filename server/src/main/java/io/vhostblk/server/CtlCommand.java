@@ -35,6 +35,8 @@ import java.util.concurrent.Callable;
                 "  device-add SERVE-OPTIONS         serve one more device: --id ID --socket PATH",
                 "                                   --disk FILE ... as for 'vhost-blk serve'",
                 "  device-remove DEVICE             drain and sync the device, stop serving it",
+                "  resize DEVICE SIZE               grow the image (512M, 8G, ...) and tell the guest;",
+                "                                   shrinking only while no guest uses it",
                 "  help                             the server's list of commands",
                 "",
                 "Exit status: 0 done, 1 the server refused the command (its reason is printed),",

@@ -220,6 +220,32 @@ class ControlProtocolTest {
     }
 
     @Test
+    void resizeGrowsAnImageReportsTheNewCapacityAndRefusesWhatItMustNot(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path img = dir.resolve("grow.img");
+        try (io.vhostblk.drivers.FileDriver file = io.vhostblk.drivers.FileDriver.open(img, DISK, false)) {
+            registry.register(new BlockDevice("disk1", "vm1", file, true));
+            Map<?, ?> r = ok("resize disk1 4M");
+            assertEquals("disk1", r.get("device"));
+            assertEquals(DISK, ((Number) r.get("capacityBefore")).longValue());
+            assertEquals(4L << 20, ((Number) r.get("capacity")).longValue());
+            assertEquals("no vhost-user device attached", r.get("guest"));
+            assertEquals(4L << 20, java.nio.file.Files.size(img));
+            Map<?, ?> listed = (Map<?, ?>) ((List<?>) ok("devices").get("devices")).get(1);
+            assertEquals(4L << 20, ((Number) listed.get("capacity")).longValue(), "devices reports the new size");
+            // No guest on disk1: shrinking is allowed.
+            assertEquals(2L << 20, ((Number) ok("resize disk1 2M").get("capacity")).longValue());
+        }
+        // disk0 has a running queue (the test guest): shrinking is refused, and RAM cannot change size at all.
+        assertEquals("vm=vm1 device=disk0: shrinking from 1048576 to 524288 bytes is refused while a guest uses the"
+                + " device (1 queues running): the end of its disk would vanish under it", error("resize disk0 512K"));
+        assertEquals("vm=vm1 device=disk0: ram driver (ram:1048576) cannot change its size", error("resize disk0 2M"));
+        assertEquals("resize: 'lots' is not a size (examples: 1048576, 512M, 8G)", error("resize disk0 lots"));
+        assertEquals("resize takes 2 argument(s), got 1 (usage: resize DEVICE SIZE)", error("resize disk0"));
+        assertEquals(DISK, device.capacitySectors() << 9);
+    }
+
+    @Test
     void disabledInstancesStayOpenUntilTheDeviceStopsAndReEnablingMakesAFreshOne() throws Exception {
         ok("enable disk0 alpha");
         guest.write(0, pattern(4096, 1));

@@ -194,6 +194,49 @@ class RbdDriverTest {
     }
 
     @Test
+    void resizeGrowsTheImageAndAQueueOpenBeforeWritesPastTheOldEnd() throws Exception {
+        cluster.createImage("grow", 4);
+        try (Arena arena = Arena.ofShared(); RbdDriver driver = open("grow", false)) {
+            Results r = new Results();
+            try (DriverQueue q = driver.openQueue(0, r)) {
+                assertTrue(write(q, r, arena, 3L << 20, 4096, (byte) 1) >= 0);
+                driver.resize(8L << 20);
+                assertEquals(8L << 20, driver.capacity());
+                // The queue's own handle learned the new size from librbd's header watch.
+                assertEquals(65536, write(q, r, arena, (8L << 20) - 65536, 65536, (byte) 7));
+            }
+            driver.sync();
+        }
+        byte[] image = cluster.export("grow");
+        assertEquals(8 << 20, image.length, "rbd export has the new size");
+        assertEquals(1, image[3 << 20]);
+        assertEquals(7, image[(8 << 20) - 1]);
+        assertEquals(0, image[5 << 20], "the grown part reads zeros");
+        try (RbdDriver readOnly = open("grow", true)) {
+            DriverException e = assertThrows(DriverException.class, () -> readOnly.resize(16L << 20));
+            assertTrue(e.getMessage().contains("is served read-only"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aResizeByAnotherClientIsSeenOnceEveryQueueCanUseIt() throws Exception {
+        cluster.createImage("outside", 4);
+        java.util.concurrent.BlockingQueue<Long> seen = new java.util.concurrent.LinkedBlockingQueue<>();
+        try (Arena arena = Arena.ofShared(); RbdDriver driver = open("outside", false)) {
+            driver.capacityListener(seen::add);
+            Results r = new Results();
+            try (DriverQueue q = driver.openQueue(0, r)) {
+                cluster.rbd("resize", "--size", "8M", CephCluster.POOL + "/outside");
+                assertEquals(8L << 20, seen.poll(120, java.util.concurrent.TimeUnit.SECONDS),
+                        "the listener is told the new size (librbd's update watch)");
+                assertEquals(8L << 20, driver.capacity());
+                assertEquals(65536, write(q, r, arena, (8L << 20) - 65536, 65536, (byte) 9));
+            }
+        }
+        assertEquals(8 << 20, cluster.export("outside").length);
+    }
+
+    @Test
     void devicesOnOneClusterShareOneConnection() throws Exception {
         cluster.createImage("shared-a", 4);
         cluster.createImage("shared-b", 4);

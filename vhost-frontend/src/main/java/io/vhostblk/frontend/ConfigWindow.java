@@ -39,6 +39,19 @@ public record ConfigWindow(int offset, int size, int flags, byte[] data) {
         return offset >= 0 && (long) offset + size <= length;
     }
 
+    /**
+     * This window's bytes of {@code config}, zero past its end: newer front-ends ask for the
+     * config structure of their own virtio version, which may have fields after ours, and a
+     * device without those fields reads as zero there (as the virtio spec's config space does).
+     */
+    public byte[] readFrom(byte[] config) {
+        byte[] out = new byte[size];
+        if (offset >= 0 && offset < config.length) {
+            System.arraycopy(config, offset, out, 0, Math.min(size, config.length - offset));
+        }
+        return out;
+    }
+
     public byte[] encode() {
         return VhostUserMessage.newPayload(HEADER_SIZE + data.length).putInt(offset).putInt(data.length).putInt(flags)
                 .put(data).array();

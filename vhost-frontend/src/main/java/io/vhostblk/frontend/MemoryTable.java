@@ -13,6 +13,8 @@ import java.util.List;
 public record MemoryTable(List<RegionSpec> regions) {
     public static final int HEADER_SIZE = 8;
     public static final int REGION_SIZE = 32;
+    /** ADD_MEM_REG / REM_MEM_REG: padding, then one region. */
+    public static final int SINGLE_SIZE = 8 + REGION_SIZE;
 
     public MemoryTable {
         regions = List.copyOf(regions);
@@ -35,16 +37,37 @@ public record MemoryTable(List<RegionSpec> regions) {
         m.requireFds(n);
         List<RegionSpec> regions = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            RegionSpec r = new RegionSpec(b.getLong(), b.getLong(), b.getLong(), b.getLong());
-            if (r.size() <= 0
-                    || Long.compareUnsigned(r.guestPhysAddr() + r.size(), r.guestPhysAddr()) < 0
-                    || Long.compareUnsigned(r.userAddr() + r.size(), r.userAddr()) < 0
-                    || r.mmapOffset() < 0 || r.mmapOffset() + r.size() < 0) {
-                throw new VhostUserException(m.name() + ": region " + i + " is invalid: " + describe(r));
-            }
-            regions.add(r);
+            regions.add(region(m, "region " + i, b));
         }
         return new MemoryTable(regions);
+    }
+
+    /**
+     * Decodes the ADD_MEM_REG / REM_MEM_REG payload ({@code VhostUserMemRegMsg}: a u64 of padding,
+     * then one region as in the table); descriptors are the caller's check.
+     */
+    public static RegionSpec decodeSingle(VhostUserMessage m) throws VhostUserException {
+        m.requirePayloadSize(SINGLE_SIZE);
+        ByteBuffer b = m.payload();
+        b.getLong();
+        return region(m, "region", b);
+    }
+
+    private static RegionSpec region(VhostUserMessage m, String what, ByteBuffer b) throws VhostUserException {
+        RegionSpec r = new RegionSpec(b.getLong(), b.getLong(), b.getLong(), b.getLong());
+        if (r.size() <= 0
+                || Long.compareUnsigned(r.guestPhysAddr() + r.size(), r.guestPhysAddr()) < 0
+                || Long.compareUnsigned(r.userAddr() + r.size(), r.userAddr()) < 0
+                || r.mmapOffset() < 0 || r.mmapOffset() + r.size() < 0) {
+            throw new VhostUserException(m.name() + ": " + what + " is invalid: " + describe(r));
+        }
+        return r;
+    }
+
+    /** The ADD_MEM_REG / REM_MEM_REG payload for {@code r}. */
+    public static byte[] encodeSingle(RegionSpec r) {
+        return VhostUserMessage.newPayload(SINGLE_SIZE).putLong(0).putLong(r.guestPhysAddr()).putLong(r.size())
+                .putLong(r.userAddr()).putLong(r.mmapOffset()).array();
     }
 
     /** A region in hex, as the front-end's addresses are usually read. */

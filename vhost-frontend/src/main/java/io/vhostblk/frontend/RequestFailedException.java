@@ -9,4 +9,8 @@ final class RequestFailedException extends VhostUserException {
     RequestFailedException(String message, Throwable cause) {
         super(message, cause);
     }
+
+    RequestFailedException(String message) {
+        super(message);
+    }
 }

@@ -32,6 +32,13 @@ public interface VhostUserDevice {
      */
     QueueWorker startQueue(int index, Virtqueue queue, EventFd kick, EventFd call) throws VhostUserException;
 
+    /**
+     * The front-end opened (or, with null, the session closed) the back-end channel on which the
+     * device may announce config changes. The session owns and closes the channel.
+     */
+    default void backendChannel(BackendChannel channel) {
+    }
+
     /** The connection went away or RESET_OWNER was received: all queues are already stopped. */
     void reset();
 

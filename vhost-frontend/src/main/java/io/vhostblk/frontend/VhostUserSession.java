@@ -3,10 +3,12 @@ package io.vhostblk.frontend;
 import io.vhostblk.linux.EventFd;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
+import io.vhostblk.linux.UnixSocket;
 import io.vhostblk.virtio.DirtyLog;
 import io.vhostblk.virtio.GuestMemory;
 import io.vhostblk.virtio.InflightRegion;
 import io.vhostblk.virtio.PackedVirtqueue;
+import io.vhostblk.virtio.GuestMemory.RegionSpec;
 import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.Virtqueue;
 import io.vhostblk.virtio.VirtioException;
@@ -38,7 +40,15 @@ public final class VhostUserSession implements AutoCloseable {
             | protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIG)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
             | protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD)
-            | protocolBit(VhostUserProtocol.PROTOCOL_F_LOG_SHMFD);
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_LOG_SHMFD)
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+            | protocolBit(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
+
+    /** How long a config-change notice waits for the front-end's REPLY_ACK before giving up. */
+    static final long BACKEND_REPLY_TIMEOUT_MILLIS = 5_000;
+
+    /** GET_MAX_MEM_SLOTS: as many regions as the memory table holds (QEMU's and rust-vmm's 509). */
+    public static final int MAX_MEM_SLOTS = GuestMemory.MAX_REGIONS;
 
     /** SET_VRING_KICK/CALL/ERR u64: bits 0-7 the ring index, bit 8 "no descriptor". */
     private static final long VRING_INDEX_MASK = 0xff;
@@ -61,6 +71,8 @@ public final class VhostUserSession implements AutoCloseable {
     private MemorySegment dirtyLogMapping;
     /** SET_LOG_FD's eventfd: kept (and closed) but unused, as nothing is cached between log writes. */
     private EventFd logFd;
+    /** The back-end → front-end channel (SET_BACKEND_REQ_FD), or null. */
+    private BackendChannel backend;
 
     public VhostUserSession(String deviceId, VhostUserDevice device, VhostUserChannel channel) {
         this.deviceId = deviceId;
@@ -221,6 +233,24 @@ public final class VhostUserSession implements AutoCloseable {
                 setMemTable(msg);
                 yield null;
             }
+            case GET_MAX_MEM_SLOTS -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
+                requireEmpty(msg);
+                yield msg.reply(VhostUserMessage.u64(MAX_MEM_SLOTS));
+            }
+            case ADD_MEM_REG -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
+                RegionSpec region = MemoryTable.decodeSingle(msg);
+                msg.requireFds(1);
+                addRegion(msg, region, msg.takeFd(0));
+                yield null;
+            }
+            case REM_MEM_REG -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS, "CONFIGURE_MEM_SLOTS");
+                // The spec lets a front-end pass a descriptor here; it is closed unused (closeUnclaimedFds).
+                removeRegion(msg, MemoryTable.decodeSingle(msg));
+                yield null;
+            }
             case SET_VRING_NUM -> {
                 VringState s = VringState.decode(msg);
                 Vring v = vring(msg, s.index());
@@ -305,15 +335,14 @@ public final class VhostUserSession implements AutoCloseable {
                 requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_CONFIG, "CONFIG");
                 ConfigWindow w = ConfigWindow.decode(msg);
                 byte[] config = device.config();
-                if (!w.fits(config.length)) {
+                if (!w.fits(VhostUserProtocol.MAX_CONFIG_SIZE)) {
                     // The spec's error reply for GET_CONFIG is an empty payload.
-                    LOG.log(Level.WARNING, "device " + deviceId + ": " + msg.name() + " window offset " + w.offset()
-                            + " size " + w.size() + " outside the " + config.length + "-byte config space");
+                    LOG.log(Level.WARNING, "device " + deviceId + ": " + msg.name() + " window offset "
+                            + Integer.toUnsignedString(w.offset()) + " size " + w.size() + " outside the "
+                            + VhostUserProtocol.MAX_CONFIG_SIZE + "-byte config window limit");
                     yield msg.reply(new byte[0]);
                 }
-                byte[] data = new byte[w.size()];
-                System.arraycopy(config, w.offset(), data, 0, w.size());
-                yield msg.reply(new ConfigWindow(w.offset(), w.size(), w.flags(), data).encode());
+                yield msg.reply(new ConfigWindow(w.offset(), w.size(), w.flags(), w.readFrom(config)).encode());
             }
             case SET_CONFIG -> {
                 requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_CONFIG, "CONFIG");
@@ -359,6 +388,14 @@ public final class VhostUserSession implements AutoCloseable {
                 // The front-end waits for this reply before it relies on the log.
                 yield msg.reply(VhostUserMessage.u64(0));
             }
+            case SET_BACKEND_REQ_FD -> {
+                requireProtocolFeature(msg, VhostUserProtocol.PROTOCOL_F_BACKEND_REQ, "BACKEND_REQ");
+                msg.requireFds(1);
+                replaceBackend(new BackendChannel(deviceId, UnixSocket.adopt(msg.takeFd(0)), replyAckNegotiated(),
+                        BACKEND_REPLY_TIMEOUT_MILLIS));
+                LOG.log(Level.INFO, "device " + deviceId + ": back-end channel open (config changes reach the guest)");
+                yield null;
+            }
             case SET_LOG_FD -> {
                 msg.requireFds(1);
                 logFd = Vring.replace(logFd, EventFd.adopt(msg.takeFd(0)));
@@ -397,15 +434,59 @@ public final class VhostUserSession implements AutoCloseable {
         } catch (VirtioException e) {
             throw new RequestFailedException(msg.name() + ": mapping " + fds.length + " regions failed", e);
         }
-        // Map first so a failure leaves the running rings on the old table.
+        // Mapped first so a failure leaves the running rings on the old table.
+        swapMemory(fresh, "memory table set, " + table.regions().size() + " regions");
+    }
+
+    /** ADD_MEM_REG: maps one more region (taking {@code fd}) and moves the rings onto the larger table. */
+    private void addRegion(VhostUserMessage msg, RegionSpec region, int fd) throws VhostUserException {
+        GuestMemory fresh;
+        try {
+            fresh = memory == null ? GuestMemory.map(List.of(region), new int[] {fd}) : memory.withRegion(region, fd);
+        } catch (VirtioException e) {
+            throw new RequestFailedException(msg.name() + ": region " + MemoryTable.describe(region) + " refused", e);
+        }
+        swapMemory(fresh, "memory region added (" + MemoryTable.describe(region) + "), " + fresh.regionCount()
+                + " regions");
+    }
+
+    /** REM_MEM_REG: moves the rings onto a table without the region, then unmaps it. */
+    private void removeRegion(VhostUserMessage msg, RegionSpec region) throws VhostUserException {
+        int index = memory == null ? -1 : memory.indexOf(region);
+        if (index < 0) {
+            throw new RequestFailedException(msg.name() + ": no region matches " + MemoryTable.describe(region)
+                    + " (guest address, size and user address are compared)");
+        }
+        GuestMemory fresh = memory.withoutRegion(index);
+        swapMemory(fresh, "memory region removed (" + MemoryTable.describe(region) + "), "
+                + (fresh == null ? 0 : fresh.regionCount()) + " regions");
+    }
+
+    /**
+     * Replaces the memory table the quiescent way the spec asks for: every running ring stops
+     * (its in-flight requests complete first, so no translation made with the old table is still
+     * in use), the table is swapped, the old one closed (unmapping what the new one does not
+     * hold), and the rings start again on the new table from where they stopped. Each queue loop
+     * owns the table it was started with, so the request path reads it without locks.
+     */
+    private void swapMemory(GuestMemory fresh, String what) throws RequestFailedException {
         List<Vring> restart = stopAll();
         GuestMemory old = memory;
         memory = fresh;
         if (old != null) {
             old.close();
         }
-        LOG.log(Level.INFO, "device " + deviceId + ": memory table set, " + table.regions().size() + " regions");
+        LOG.log(Level.INFO, "device " + deviceId + ": " + what);
         startAll(restart);
+    }
+
+    private void replaceBackend(BackendChannel fresh) {
+        BackendChannel old = backend;
+        backend = fresh;
+        device.backendChannel(fresh);
+        if (old != null) {
+            old.close();
+        }
     }
 
     private void checkInflightGeometry(VhostUserMessage msg, InflightInfo info) throws VhostUserException {
@@ -636,6 +717,7 @@ public final class VhostUserSession implements AutoCloseable {
                 dirtyLog = null;
             }
             logFd = Vring.replace(logFd, null);
+            replaceBackend(null);
             if (memory != null) {
                 memory.close();
                 memory = null;

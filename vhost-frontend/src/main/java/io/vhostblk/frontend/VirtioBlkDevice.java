@@ -21,6 +21,8 @@ public final class VirtioBlkDevice implements VhostUserDevice {
     private final QueueTuning tuning;
     /** What the driver acknowledged (SET_FEATURES); requests of other optional types are answered UNSUPP. */
     private volatile long ackedFeatures = -1;
+    /** The current front-end's back-end channel, or null: where config changes (resize) are announced. */
+    private volatile BackendChannel backend;
 
     /**
      * @param tuning how the queue loops wait for work
@@ -30,6 +32,26 @@ public final class VirtioBlkDevice implements VhostUserDevice {
         this.queues = queues;
         this.maxQueueSize = maxQueueSize;
         this.tuning = tuning;
+        device.configNotifier(this::configChanged);
+    }
+
+    @Override
+    public void backendChannel(BackendChannel channel) {
+        this.backend = channel;
+    }
+
+    /** Announces a config change (the capacity) to the front-end, which re-reads it and tells the guest. */
+    private String configChanged() {
+        BackendChannel b = backend;
+        if (b == null) {
+            String why = "no back-end channel (no front-end connected, or it did not negotiate BACKEND_REQ):"
+                    + " the guest sees the new size when it next reads the config (reconnect or reboot)";
+            LOG.log(Level.WARNING, device.label() + ": " + why);
+            return why;
+        }
+        String result = b.configChanged();
+        LOG.log(Level.INFO, device.label() + ": config change announced: " + result);
+        return result;
     }
 
     public BlockDevice blockDevice() {

@@ -42,6 +42,8 @@ final class BlkTestFrontEnd implements AutoCloseable {
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment pollFd = arena.allocate(Libc.POLLFD);
     VhostUserFrontEnd fe;
+    /** Protocol features {@link #setUp} negotiates (besides the inflight bit); a test may add some. */
+    long protocol = PROTOCOL;
     /** The inflight area the back-end handed out (kept across back-ends, as QEMU keeps it), or -1. */
     int inflightFd = -1;
     MemorySegment inflight;
@@ -93,7 +95,7 @@ final class BlkTestFrontEnd implements AutoCloseable {
         fe.getFeatures();
         fe.getProtocolFeatures();
         long inflightBit = VhostUserProtocol.protocolBit(VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD);
-        fe.setProtocolFeatures(PROTOCOL | (trackInflight ? inflightBit : 0));
+        fe.setProtocolFeatures(protocol | (trackInflight ? inflightBit : 0));
         fe.useReplyAck(true);
         fe.setFeatures(FEATURES | (packedRing != null ? VhostUserProtocol.F_RING_PACKED : 0));
         if (trackInflight) {
@@ -143,12 +145,16 @@ final class BlkTestFrontEnd implements AutoCloseable {
 
     /** Offers a read or write of {@code len} bytes at {@code sector} in request slot {@code slot}; returns the head. */
     int offer(int slot, int type, long sector, int len) {
+        return offer(slot, type, sector, len, data + (long) slot * maxData);
+    }
+
+    /** As {@link #offer(int, int, long, int)} with the data buffer at guest address {@code buf} (anywhere). */
+    int offer(int slot, int type, long sector, int len, long buf) {
         MemorySegment h = ram.at(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES);
         h.set(SplitRingDriver.U32, 0, type);
         h.set(SplitRingDriver.U32, 4, 0);
         h.set(SplitRingDriver.U64, 8, sector);
         ram.at(status + slot, 1).set(ValueLayout.JAVA_BYTE, 0, (byte) 0x7f);
-        long buf = data + (long) slot * maxData;
         if (packedRing != null) {
             int id = packedRing.addRequest(header + (long) slot * VirtioBlk.HEADER_BYTES, VirtioBlk.HEADER_BYTES, buf, len,
                     type == VirtioBlk.T_IN, status + slot);

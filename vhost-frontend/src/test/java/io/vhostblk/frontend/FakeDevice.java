@@ -26,6 +26,8 @@ final class FakeDevice implements VhostUserDevice {
     final List<String> configWrites = new CopyOnWriteArrayList<>();
     final AtomicInteger resets = new AtomicInteger();
     volatile long ackedFeatures;
+    /** What the session last handed over with {@link #backendChannel}. */
+    final BlockingQueue<java.util.Optional<BackendChannel>> backends = new LinkedBlockingQueue<>();
 
     FakeDevice() {
         for (int i = 0; i < config.length; i++) {
@@ -84,6 +86,11 @@ final class FakeDevice implements VhostUserDevice {
                 stopped.add(index);
             }
         };
+    }
+
+    @Override
+    public void backendChannel(BackendChannel channel) {
+        backends.add(java.util.Optional.ofNullable(channel));
     }
 
     @Override

@@ -122,7 +122,9 @@ class VhostUserServerTest {
             assertEquals((1L << VhostUserProtocol.PROTOCOL_F_MQ) | REPLY_ACK | CONFIG
                     | (1L << VhostUserProtocol.PROTOCOL_F_RESET_DEVICE)
                     | (1L << VhostUserProtocol.PROTOCOL_F_INFLIGHT_SHMFD)
-                    | (1L << VhostUserProtocol.PROTOCOL_F_LOG_SHMFD), protocol);
+                    | (1L << VhostUserProtocol.PROTOCOL_F_LOG_SHMFD)
+                    | (1L << VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+                    | (1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ), protocol);
             fe.setProtocolFeatures(protocol);
             assertEquals(2, fe.getU64(VhostUserRequest.GET_QUEUE_NUM));
             fe.setOwner();
@@ -135,12 +137,17 @@ class VhostUserServerTest {
     }
 
     @Test
-    void getConfigReturnsTheRequestedWindowAndEmptyReplyOutsideIt() throws Exception {
+    void getConfigReturnsTheRequestedWindowZeroPastOurFieldsAndEmptyReplyPastTheLimit() throws Exception {
         try (VhostUserFrontEnd fe = connect()) {
             fe.setProtocolFeatures(CONFIG);
             assertArrayEquals(Arrays.copyOfRange(device.config, 4, 12), fe.getConfig(4, 8));
             assertArrayEquals(device.config, fe.getConfig(0, 60));
-            assertNull(fe.getConfig(56, 8), "window past the end gets the spec's empty error reply");
+            // A newer front-end's larger structure: our fields, then zeros (not an error reply).
+            assertArrayEquals(Arrays.copyOf(device.config, 96), fe.getConfig(0, 96));
+            assertArrayEquals(Arrays.copyOfRange(device.config, 56, 64), fe.getConfig(56, 8));
+            assertArrayEquals(new byte[16], fe.getConfig(200, 16), "wholly past our fields: zeros");
+            assertNull(fe.getConfig(250, 8), "window past VHOST_USER_MAX_CONFIG_SIZE gets the spec's empty error reply");
+            assertNull(fe.getConfig(-4, 8), "negative offset gets the empty error reply");
             // Still connected and serving.
             assertEquals(2, fe.getU64(VhostUserRequest.GET_QUEUE_NUM));
         }
@@ -269,6 +276,131 @@ class VhostUserServerTest {
         }
         awaitSessionsEnded(1);
         assertEquals(1, device.resets.get(), "disconnect resets the device");
+    }
+
+    private static final long MEM_SLOTS = 1L << VhostUserProtocol.PROTOCOL_F_CONFIGURE_MEM_SLOTS;
+
+    private static void addMemReg(VhostUserFrontEnd fe, RegionSpec r, int fd) throws Exception {
+        fe.set(VhostUserRequest.ADD_MEM_REG, MemoryTable.encodeSingle(r), fd);
+    }
+
+    private static void remMemReg(VhostUserFrontEnd fe, RegionSpec r) throws Exception {
+        fe.set(VhostUserRequest.REM_MEM_REG, MemoryTable.encodeSingle(r));
+    }
+
+    @Test
+    void memorySlotsAddAndRemoveRegionsUnderARunningRingQuiescingItEachTime() throws Exception {
+        try (VhostUserFrontEnd fe = connect(); GuestRam ram = new GuestRam(); GuestRam hotplugged = new GuestRam();
+             EventFd kick = EventFd.create(true)) {
+            assertTrue((fe.getProtocolFeatures() & MEM_SLOTS) != 0, "CONFIGURE_MEM_SLOTS offered");
+            fe.setProtocolFeatures(REPLY_ACK | MEM_SLOTS);
+            fe.useReplyAck(true);
+            assertEquals(509, fe.getU64(VhostUserRequest.GET_MAX_MEM_SLOTS));
+            fe.setFeatures(FakeDevice.FEATURES | VhostUserProtocol.F_PROTOCOL_FEATURES);
+            RegionSpec base = ram.table().regions().getFirst();
+            addMemReg(fe, base, ram.fd);
+            ram.makeAvailable(0x1000, 3);
+            fe.setVringNum(0, 32);
+            fe.setVringAddr(ringAt(0, 0));
+            fe.setVringKick(0, kick.fd());
+            fe.setVringEnable(0, true);
+            FakeDevice.Started first = device.awaitStart();
+            assertEquals(1, first.queue().memory().regionCount());
+
+            // Hotplug: the ring is parked (its in-flight work finished), moved onto the larger table, resumed.
+            RegionSpec dimm = new RegionSpec(1L << 32, RAM_SIZE, UVA + (1L << 30), 0);
+            addMemReg(fe, dimm, hotplugged.fd);
+            assertEquals(0, device.awaitStop());
+            FakeDevice.Started grown = device.awaitStart();
+            assertEquals(3, grown.queue().nextAvail(), "resumed where it stopped");
+            hotplugged.mem.set(ValueLayout.JAVA_LONG, 8, 0x600dL);
+            MemorySegment seen = grown.queue().memory().guestRange((1L << 32) + 8, 8);
+            assertEquals(0x600dL, seen.get(ValueLayout.JAVA_LONG, 0), "the new region is the front-end's memory");
+
+            // Hostile: an overlapping region, a region nobody added, no descriptor: each refused, the
+            // session and the ring live on.
+            VhostUserException overlap = assertThrows(VhostUserException.class, () -> addMemReg(fe,
+                    new RegionSpec(RAM_SIZE / 2, RAM_SIZE, UVA + (2L << 30), 0), hotplugged.fd));
+            assertTrue(overlap.getMessage().contains("status 1"), overlap.getMessage());
+            assertTrue(awaitWarning().contains("regions overlap"));
+            VhostUserException unknown = assertThrows(VhostUserException.class,
+                    () -> remMemReg(fe, new RegionSpec(2L << 32, RAM_SIZE, UVA, 0)));
+            assertTrue(unknown.getMessage().contains("status 1"), unknown.getMessage());
+            assertTrue(awaitWarning().contains("no region matches"));
+            assertTrue(device.stopped.isEmpty(), "refused changes did not disturb the ring");
+
+            // Unplug: parked, the region unmapped, resumed on the base region alone.
+            remMemReg(fe, dimm);
+            assertEquals(0, device.awaitStop());
+            FakeDevice.Started shrunk = device.awaitStart();
+            assertEquals(1, shrunk.queue().memory().regionCount());
+            assertThrows(IllegalStateException.class, () -> seen.get(ValueLayout.JAVA_LONG, 0),
+                    "the old view of the removed region is closed");
+            assertEquals(3, fe.getVringBase(0));
+        }
+    }
+
+    @Test
+    void memorySlotsRefuseTheSlotPastTheLimitAndMalformedRequests() throws Exception {
+        try (VhostUserFrontEnd fe = connect(); GuestRam ram = new GuestRam()) {
+            fe.setProtocolFeatures(REPLY_ACK | MEM_SLOTS);
+            fe.useReplyAck(true);
+            long page = 4096;
+            for (int i = 0; i < VhostUserSession.MAX_MEM_SLOTS; i++) {
+                addMemReg(fe, new RegionSpec(i * page, page, UVA + i * page, 0), ram.fd);
+            }
+            int slot = VhostUserSession.MAX_MEM_SLOTS;
+            VhostUserException e = assertThrows(VhostUserException.class,
+                    () -> addMemReg(fe, new RegionSpec(slot * page, page, UVA + slot * page, 0), ram.fd));
+            assertTrue(e.getMessage().contains("status 1"), e.getMessage());
+            assertTrue(awaitWarning().contains("at most 509 allowed"));
+            remMemReg(fe, new RegionSpec(0, page, UVA, 0));
+            addMemReg(fe, new RegionSpec(slot * page, page, UVA + slot * page, 0), ram.fd);
+        }
+        awaitSessionsEnded(1);
+        assertRejected("VHOST_USER_ADD_MEM_REG: carries 0 file descriptors, expected 1", fe -> {
+            fe.setProtocolFeatures(MEM_SLOTS);
+            fe.send(VhostUserRequest.ADD_MEM_REG, false, MemoryTable.encodeSingle(new RegionSpec(0, 4096, UVA, 0)));
+        });
+        assertRejected("VHOST_USER_ADD_MEM_REG: protocol feature CONFIGURE_MEM_SLOTS was not negotiated",
+                fe -> fe.send(VhostUserRequest.ADD_MEM_REG, false, new byte[40]));
+        assertRejected("VHOST_USER_REM_MEM_REG: payload is 32 bytes, expected 40", fe -> {
+            fe.setProtocolFeatures(MEM_SLOTS);
+            fe.send(VhostUserRequest.REM_MEM_REG, false, new byte[32]);
+        });
+    }
+
+    @Test
+    void backendChannelCarriesConfigChangesUntilTheSessionEnds() throws Exception {
+        long backendReq = 1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ;
+        UnixSocket[] pair = UnixSocket.pair();
+        try (VhostUserChannel frontEndSide = new VhostUserChannel(pair[1])) {
+            try (VhostUserFrontEnd fe = connect()) {
+                fe.setProtocolFeatures(REPLY_ACK | backendReq);
+                fe.useReplyAck(true);
+                fe.set(VhostUserRequest.SET_BACKEND_REQ_FD, new byte[0], pair[0].fd());
+                pair[0].close();
+                BackendChannel backend = device.backends.poll(5, TimeUnit.SECONDS).orElseThrow();
+                var told = java.util.concurrent.CompletableFuture.supplyAsync(backend::configChanged);
+                VhostUserMessage notice = frontEndSide.receive(false);
+                assertEquals(BackendChannel.CONFIG_CHANGE_MSG, notice.code());
+                assertTrue(notice.needsReply(), "REPLY_ACK negotiated: the notice asks for an answer");
+                frontEndSide.send(notice.reply(VhostUserMessage.u64(0)));
+                assertEquals("guest notified", told.get(5, TimeUnit.SECONDS));
+            }
+            assertTrue(device.backends.poll(5, TimeUnit.SECONDS).isEmpty(), "the session's end withdraws the channel");
+            assertNull(frontEndSide.receive(false), "and closes it");
+        }
+        // The connection itself is closed after the session: let that happen before counting descriptors.
+        awaitSessionsEnded(1);
+        assertRejected("VHOST_USER_SET_BACKEND_REQ_FD: carries 0 file descriptors, expected 1", fe -> {
+            fe.setProtocolFeatures(1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
+            fe.send(VhostUserRequest.SET_BACKEND_REQ_FD, false, new byte[0]);
+        });
+        try (EventFd e = EventFd.create(true)) {
+            assertRejected("VHOST_USER_SET_BACKEND_REQ_FD: protocol feature BACKEND_REQ was not negotiated",
+                    fe -> fe.send(VhostUserRequest.SET_BACKEND_REQ_FD, false, new byte[0], e.fd()));
+        }
     }
 
     @Test

@@ -41,10 +41,12 @@ public final class GuestMemory implements AutoCloseable {
     private final long[] hostStart;
     private final MemorySegment[] segments;
     private final Arena scope;
-    /** Whole mmaps this object made and must unmap, or null for wrapped memory. */
+    /** Per region: the whole mmap this object made and must unmap, or null for wrapped memory. */
     private final MemorySegment[] ownedMappings;
-    /** fds this object owns and closes, or null. */
+    /** Per region: the fd this object owns and closes, or -1. */
     private final int[] ownedFds;
+    /** Per region: the mapping was handed to a successor table ({@link #withRegion}), which unmaps it. */
+    private final boolean[] handedOver;
     /**
      * Index of the region that satisfied the last lookup. Written by several queue threads
      * without synchronisation on purpose: any value is a valid start index, int writes are
@@ -65,6 +67,7 @@ public final class GuestMemory implements AutoCloseable {
         this.scope = scope;
         this.ownedMappings = ownedMappings;
         this.ownedFds = ownedFds;
+        this.handedOver = new boolean[count];
         for (int i = 0; i < count; i++) {
             RegionSpec r = specs.get(i);
             guestStart[i] = r.guestPhysAddr();
@@ -96,14 +99,7 @@ public final class GuestMemory implements AutoCloseable {
             List<MemorySegment> slices = new ArrayList<>(regions.size());
             for (int i = 0; i < regions.size(); i++) {
                 RegionSpec r = regions.get(i);
-                requireBacked(i, r, fds[i]);
-                MemorySegment whole;
-                try {
-                    whole = Libc.mmap(r.mmapOffset() + r.size(), Libc.PROT_READ | Libc.PROT_WRITE,
-                            Libc.MAP_SHARED, fds[i], 0);
-                } catch (LinuxException e) {
-                    throw new VirtioException("cannot map region " + i + " (" + describe(r) + "): " + e.getMessage());
-                }
+                MemorySegment whole = mapRegion(i, r, fds[i]);
                 mappings.add(whole);
                 slices.add(whole.asSlice(r.mmapOffset(), r.size()));
             }
@@ -120,6 +116,97 @@ public final class GuestMemory implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    /** mmaps one region from its fd (see {@link #map}); returns the whole mapping. */
+    private static MemorySegment mapRegion(int i, RegionSpec r, int fd) throws VirtioException {
+        requireBacked(i, r, fd);
+        try {
+            return Libc.mmap(r.mmapOffset() + r.size(), Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
+        } catch (LinuxException e) {
+            throw new VirtioException("cannot map region " + i + " (" + describe(r) + "): " + e.getMessage());
+        }
+    }
+
+    /**
+     * A new table with this one's regions plus {@code spec} mapped from {@code fd}
+     * (VHOST_USER_ADD_MEM_REG); takes the fd (closed here on failure). This table stays usable
+     * until closed; its mappings then pass to the new table instead of being unmapped, so the
+     * swap costs one mmap and the queues' old view stays valid until they are parked.
+     */
+    public GuestMemory withRegion(RegionSpec spec, int fd) throws VirtioException {
+        List<RegionSpec> next = new ArrayList<>(specs);
+        next.add(spec);
+        MemorySegment whole = null;
+        try {
+            if (ownedMappings == null) {
+                throw new VirtioException("wrapped guest memory cannot take mapped regions");
+            }
+            validate(next);
+            whole = mapRegion(count, spec, fd);
+            MemorySegment[] slices = Arrays.copyOf(segments, count + 1);
+            slices[count] = whole.asSlice(spec.mmapOffset(), spec.size());
+            MemorySegment[] mappings = Arrays.copyOf(ownedMappings, count + 1);
+            mappings[count] = whole;
+            int[] fds = Arrays.copyOf(ownedFds, count + 1);
+            fds[count] = fd;
+            GuestMemory fresh = new GuestMemory(next, slices, Arena.ofShared(), mappings, fds);
+            Arrays.fill(handedOver, true);
+            return fresh;
+        } catch (VirtioException | RuntimeException e) {
+            if (whole != null) {
+                Libc.munmap(whole);
+            }
+            Libc.close(fd);
+            throw e;
+        }
+    }
+
+    /**
+     * A new table without region {@code index} (VHOST_USER_REM_MEM_REG), or null when it was the
+     * last one. The other regions' mappings pass to the new table; the removed one is unmapped
+     * when this table is closed, after the queues using it are parked.
+     */
+    public GuestMemory withoutRegion(int index) {
+        if (index < 0 || index >= count) {
+            throw new IndexOutOfBoundsException("region " + index + " of " + count);
+        }
+        if (count == 1) {
+            return null;
+        }
+        List<RegionSpec> next = new ArrayList<>(specs);
+        next.remove(index);
+        MemorySegment[] slices = new MemorySegment[count - 1];
+        MemorySegment[] mappings = ownedMappings == null ? null : new MemorySegment[count - 1];
+        int[] fds = ownedFds == null ? null : new int[count - 1];
+        for (int i = 0, j = 0; i < count; i++) {
+            if (i == index) {
+                continue;
+            }
+            slices[j] = segments[i];
+            if (mappings != null) {
+                mappings[j] = ownedMappings[i];
+                fds[j] = ownedFds[i];
+            }
+            j++;
+        }
+        GuestMemory fresh = new GuestMemory(next, slices, Arena.ofShared(), mappings, fds);
+        Arrays.fill(handedOver, true);
+        handedOver[index] = false;
+        return fresh;
+    }
+
+    /**
+     * The index of the region with this guest address, size and user address (the mmap offset is
+     * not compared, as the spec says for REM_MEM_REG), or -1.
+     */
+    public int indexOf(RegionSpec spec) {
+        for (int i = 0; i < count; i++) {
+            if (guestStart[i] == spec.guestPhysAddr() && sizes[i] == spec.size() && userStart[i] == spec.userAddr()) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** Refuses a region that runs past the end of its file (see {@link Libc#endsBefore}). */
@@ -292,7 +379,10 @@ public final class GuestMemory implements AutoCloseable {
         return specs;
     }
 
-    /** Ends access through every region segment, then unmaps and closes what this object owns. Idempotent. */
+    /**
+     * Ends access through every region segment, then unmaps and closes what this object owns
+     * (not the mappings handed to a successor table). Idempotent.
+     */
     @Override
     public synchronized void close() {
         if (closed) {
@@ -303,13 +393,11 @@ public final class GuestMemory implements AutoCloseable {
         // handshake), so a straggling access throws instead of touching unmapped memory.
         scope.close();
         if (ownedMappings != null) {
-            for (MemorySegment m : ownedMappings) {
-                Libc.munmap(m);
-            }
-        }
-        if (ownedFds != null) {
-            for (int fd : ownedFds) {
-                Libc.close(fd);
+            for (int i = 0; i < count; i++) {
+                if (!handedOver[i]) {
+                    Libc.munmap(ownedMappings[i]);
+                    Libc.close(ownedFds[i]);
+                }
             }
         }
     }

@@ -189,4 +189,57 @@ class GuestMemoryTest {
         assertThrows(IllegalStateException.class, () -> s.get(ValueLayout.JAVA_INT, 0));
         ram.memory().close(); // idempotent
     }
+
+    private static int memfd(long size) {
+        int fd = Libc.memfdCreate("gm-test", Libc.MFD_CLOEXEC);
+        assertTrue(fd >= 0);
+        assertEquals(0, Libc.ftruncate(fd, size));
+        return fd;
+    }
+
+    @Test
+    void addedRegionTranslatesAndTheOldTableHandsItsMappingsOver() throws Exception {
+        int fd0 = memfd(MB);
+        int fd1 = memfd(MB);
+        GuestMemory first = GuestMemory.map(List.of(new RegionSpec(0, MB, 0x5000_0000L, 0)), new int[]{fd0});
+        first.regionSegment(0).set(ValueLayout.JAVA_LONG, 64, 0x0123456789abcdefL);
+        GuestMemory second = first.withRegion(new RegionSpec(4 * MB, MB, 0x6000_0000L, 0), fd1);
+        assertEquals(-1, first.translate(4 * MB, 8), "the old table is unchanged");
+        assertTrue(second.translate(4 * MB, 8) > 0);
+        assertEquals(1, second.regionIndex(4 * MB + 8, 8));
+        first.close();
+        // The first region's mapping survived the old table's close: it belongs to the new one now.
+        assertEquals(0x0123456789abcdefL, second.regionSegment(0).get(ValueLayout.JAVA_LONG, 64));
+        assertTrue(Libc.fcntl(fd0, Libc.F_GETFL, 0) >= 0, "fd of a handed-over region stays open");
+
+        GuestMemory third = second.withoutRegion(0);
+        MemorySegment removed = second.regionSegment(0);
+        assertEquals(1, third.regionCount());
+        assertEquals(-1, third.translate(64, 8), "removed region no longer translates");
+        assertTrue(third.translate(4 * MB, 8) > 0);
+        second.close();
+        assertThrows(IllegalStateException.class, () -> removed.get(ValueLayout.JAVA_LONG, 64));
+        assertTrue(Libc.fcntl(fd0, Libc.F_GETFL, 0) < 0, "the removed region's fd was closed with the old table");
+        third.regionSegment(0).set(ValueLayout.JAVA_LONG, 0, 5);
+        assertEquals(0, third.indexOf(new RegionSpec(4 * MB, MB, 0x6000_0000L, 12345)), "mmap offset not compared");
+        assertEquals(-1, third.indexOf(new RegionSpec(4 * MB, MB / 2, 0x6000_0000L, 0)));
+        assertEquals(null, third.withoutRegion(0), "removing the last region leaves no table");
+        third.close();
+        assertTrue(Libc.fcntl(fd1, Libc.F_GETFL, 0) < 0);
+    }
+
+    @Test
+    void anOverlappingAddedRegionIsRefusedAndItsFdClosed() throws Exception {
+        int fd0 = memfd(MB);
+        int fd1 = memfd(MB);
+        try (GuestMemory m = GuestMemory.map(List.of(new RegionSpec(0, MB, 0x5000_0000L, 0)), new int[]{fd0})) {
+            VirtioException e = assertThrows(VirtioException.class,
+                    () -> m.withRegion(new RegionSpec(MB / 2, MB, 0x6000_0000L, 0), fd1));
+            assertTrue(e.getMessage().contains("overlap"), e.getMessage());
+            assertTrue(Libc.fcntl(fd1, Libc.F_GETFL, 0) < 0, "the refused region's fd was closed");
+            // The table is untouched and still owns its region.
+            assertTrue(m.translate(8, 8) > 0);
+        }
+        assertTrue(Libc.fcntl(fd0, Libc.F_GETFL, 0) < 0);
+    }
 }

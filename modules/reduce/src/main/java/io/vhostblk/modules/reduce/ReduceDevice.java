@@ -196,6 +196,12 @@ final class ReduceDevice implements ModuleInstance {
         return volume.logicalSize();
     }
 
+    /** The logical size was fixed at format; growing the image would not grow the guest's disk. */
+    @Override
+    public boolean allowsResize() {
+        return false;
+    }
+
     /** The volume's block: smaller writes would cost a read-modify-write of a whole block. */
     @Override
     public int logicalBlockSize() {
