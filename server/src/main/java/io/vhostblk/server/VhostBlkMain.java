@@ -18,6 +18,7 @@ public final class VhostBlkMain {
               xml       print the libvirt XML that attaches a vhost-blk socket as a disk
               crypt     LUKS images: format, add-key, remove-key, change-key, dump (crypt module jar)
               reduce    dedup/compress volumes: format, check, stats (reduce module jar)
+              cache     cache devices: format, status, flush dirty blocks offline (cache module jar)
               help      this text
 
             Run 'vhost-blk COMMAND --help' for a command's options.
@@ -67,6 +68,7 @@ public final class VhostBlkMain {
                 }
                 case "crypt" -> ModuleCommands.run("crypt", rest, out, err);
                 case "reduce" -> ModuleCommands.run("reduce", rest, out, err);
+                case "cache" -> ModuleCommands.run("cache", rest, out, err);
                 default -> throw new UsageException("unknown command '" + args.get(0) + "' (see vhost-blk --help)");
             };
         } catch (UsageException e) {

@@ -29,10 +29,13 @@ final class CacheDevice implements ModuleInstance {
     private volatile CacheHook owner;
     private volatile boolean closed;
     private final AtomicBoolean tickQueued = new AtomicBoolean();
+    private final boolean paced;
     private Thread pacer;
 
-    CacheDevice(String label, CacheEngine engine, CacheDeviceIo io, String cacheFile) {
+    /** {@code paced}: start the pacer thread (tests drive {@link CacheEngine#tick} themselves). */
+    CacheDevice(String label, CacheEngine engine, CacheDeviceIo io, String cacheFile, boolean paced) {
         this.label = label;
+        this.paced = paced;
         this.engine = engine;
         this.io = io;
         this.cacheFile = cacheFile;
@@ -54,7 +57,7 @@ final class CacheDevice implements ModuleInstance {
             RequestStore below = new RequestStore(context::newRequest, context::submitBelow);
             engine.serveOn(io.open(context), below);
             owner = h;
-            pacer = Thread.ofPlatform().daemon().name("vhost-blk-" + context.device().deviceId() + "-cache-pacer")
+            pacer = !paced ? null : Thread.ofPlatform().daemon().name("vhost-blk-" + context.device().deviceId() + "-cache-pacer")
                     .start(this::pace);
             LOG.log(System.Logger.Level.INFO, label + ": cache served on queue " + context.queueIndex()
                     + "; other queues hand their requests to it");

@@ -58,6 +58,7 @@ public final class CacheModule implements HookModule {
         LOG.log(System.Logger.Level.INFO, label + ": " + s.mode().word + " cache of " + opened.header().slots() + " blocks of "
                 + s.blockSize() + " bytes on " + s.cacheFile() + " (" + driver.kind() + ")"
                 + (opened.formatted() ? ", newly formatted" : ", reopened with " + engine.dirtyBlocks() + " dirty blocks"));
-        return new CacheDevice(label, engine, CacheDeviceIo.through(driver, device.deviceId()), s.cacheFile().toString());
+        return new CacheDevice(label, engine, CacheDeviceIo.through(driver, device.deviceId()), s.cacheFile().toString(),
+                true);
     }
 }
