@@ -30,11 +30,14 @@ final class CacheDevice implements ModuleInstance {
     private volatile boolean closed;
     private final AtomicBoolean tickQueued = new AtomicBoolean();
     private final boolean paced;
+    private final CacheEngine.TableWriter tableWriter;
     private Thread pacer;
 
     /** {@code paced}: start the pacer thread (tests drive {@link CacheEngine#tick} themselves). */
-    CacheDevice(String label, CacheEngine engine, CacheDeviceIo io, String cacheFile, boolean paced) {
+    CacheDevice(String label, CacheEngine engine, CacheDeviceIo io, String cacheFile, boolean paced,
+                CacheEngine.TableWriter tableWriter) {
         this.label = label;
+        this.tableWriter = tableWriter;
         this.paced = paced;
         this.engine = engine;
         this.io = io;
@@ -129,6 +132,19 @@ final class CacheDevice implements ModuleInstance {
      * blocks stay on the cache device, safe: they are written back when it is attached again, or by
      * {@code vhost-blk cache flush}.
      */
+    /** The device stopped (its queues are gone): commit the table directly, keeping every dirty block. */
+    private void closeStopped() {
+        try {
+            engine.commitStopped(tableWriter);
+            LOG.log(System.Logger.Level.INFO, label + ": the queues have stopped; " + engine.dirtyBlocks() + " dirty blocks "
+                    + "stay on " + cacheFile + ", committed, and are written back when it is attached again (or with: "
+                    + "vhost-blk cache flush " + cacheFile + " IMAGE)");
+        } catch (java.io.IOException e) {
+            LOG.log(System.Logger.Level.ERROR, label + ": the last commit of the slot table on " + cacheFile + " failed: "
+                    + e.getMessage() + "; writes since the last guest FLUSH may be lost");
+        }
+    }
+
     @Override
     public void close() {
         CacheHook o = owner;
@@ -141,9 +157,7 @@ final class CacheDevice implements ModuleInstance {
             });
             try {
                 if (!running.await(2, TimeUnit.SECONDS)) {
-                    LOG.log(System.Logger.Level.WARNING, label + ": the queue no longer runs; " + engine.dirtyBlocks()
-                            + " dirty blocks stay on " + cacheFile + " and are written back when it is attached again "
-                            + "(or with: vhost-blk cache flush " + cacheFile + " IMAGE)");
+                    closeStopped();
                 } else {
                     while (!drained.await(10, TimeUnit.SECONDS)) {
                         LOG.log(System.Logger.Level.INFO, label + ": writing back before detach, " + engine.dirtyBlocks()

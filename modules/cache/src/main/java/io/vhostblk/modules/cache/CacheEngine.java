@@ -1028,6 +1028,33 @@ final class CacheEngine {
         }
     }
 
+    /**
+     * The last commit when the owner loop has stopped (the device is shutting down, so nothing is in flight): the
+     * table is written directly with {@code writer} after the cache device's data was synced. Dirty blocks keep
+     * their entries, and so do blocks written back since the last commit (the layers below were not flushed after
+     * them): they are written back again, harmlessly, when the cache reopens. Called on the closing thread after
+     * the loop thread ended.
+     */
+    void commitStopped(TableWriter writer) throws java.io.IOException {
+        writer.syncData();
+        long seq = commitSeq++;
+        for (int s = 0; s < slots; s++) {
+            boolean keep = dirty[s] || (onDisk[s] && blockOf[s] >= 0);
+            MemorySegment.copy(entries.encode(keep ? blockOf[s] : SlotEntry.EMPTY, seq), 0, table, ValueLayout.JAVA_BYTE,
+                    (long) s * CacheHeader.ENTRY, CacheHeader.ENTRY);
+        }
+        writer.writeTable(header.metadataOffset(), table.toArray(ValueLayout.JAVA_BYTE));
+        changedCount = 0;
+        commits++;
+    }
+
+    /** Blocking access to the cache device for {@link #commitStopped}. */
+    interface TableWriter {
+        void syncData() throws java.io.IOException;
+
+        void writeTable(long offset, byte[] table) throws java.io.IOException;
+    }
+
     /** Whether requests, write-backs or a commit are still in progress (the buffers are in use). */
     boolean busy() {
         return freeJobs.size() != JOBS || !writebackIdle() || commitRunning;

@@ -131,6 +131,26 @@ final class CacheFile {
         }
     }
 
+    /** Writes a slot table durably with blocking I/O (the last commit of a cache whose loop has stopped). */
+    static CacheEngine.TableWriter tableWriter(Path file) {
+        return new CacheEngine.TableWriter() {
+            @Override
+            public void syncData() throws IOException {
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                    ch.force(true);
+                }
+            }
+
+            @Override
+            public void writeTable(long offset, byte[] table) throws IOException {
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                    writeFully(ch, ByteBuffer.wrap(table), offset);
+                    ch.force(true);
+                }
+            }
+        };
+    }
+
     /** The size of a file (a block device reports 0 here: it needs the size setting). */
     private static long deviceSize(FileChannel ch) throws IOException {
         return ch.size();

@@ -59,6 +59,6 @@ public final class CacheModule implements HookModule {
                 + s.blockSize() + " bytes on " + s.cacheFile() + " (" + driver.kind() + ")"
                 + (opened.formatted() ? ", newly formatted" : ", reopened with " + engine.dirtyBlocks() + " dirty blocks"));
         return new CacheDevice(label, engine, CacheDeviceIo.through(driver, device.deviceId()), s.cacheFile().toString(),
-                true);
+                true, CacheFile.tableWriter(s.cacheFile()));
     }
 }

@@ -136,4 +136,35 @@ class CacheEngineTest {
         assertTrue(bad.done);
         assertEquals(-Errno.EIO, bad.result);
     }
+
+    @Test
+    void theLastCommitAfterTheLoopStoppedKeepsEveryAcknowledgedWrite() throws Exception {
+        Rig rig = Rig.fresh(64, 256, CacheEngine.Mode.WRITE_BACK, ON, null);
+        rig.done(rig.write(1, 1, 11));
+        rig.done(rig.flush());
+        rig.done(rig.write(2, 1, 12)); // acknowledged, no FLUSH after it
+        rig.done(rig.write(3, 1, 13));
+        java.lang.foreign.MemorySegment image = rig.cache.imageAfterCrash(new java.util.Random(1));
+        rig.engine.commitStopped(new CacheEngine.TableWriter() {
+            @Override
+            public void syncData() {
+                image.copyFrom(rig.cache.current);
+            }
+
+            @Override
+            public void writeTable(long offset, byte[] table) {
+                java.lang.foreign.MemorySegment.copy(table, 0, image, java.lang.foreign.ValueLayout.JAVA_BYTE, offset, table.length);
+            }
+        });
+        // Nothing was written back: the layers below hold none of it.
+        java.lang.foreign.MemorySegment belowImage = rig.below.imageAfterCrash(new java.util.Random(2));
+        assertEquals(0, rig.below.writes);
+        Rig after = Rig.reopen(image, belowImage, CacheEngine.Mode.WRITE_BACK, ON, null);
+        assertEquals(3, after.engine.dirtyBlocks());
+        after.drain();
+        assertEquals(11, after.belowValue(1));
+        assertEquals(12, after.belowValue(2));
+        assertEquals(13, after.belowValue(3));
+        assertEquals(13, after.done(after.read(3, 1)).value(0));
+    }
 }

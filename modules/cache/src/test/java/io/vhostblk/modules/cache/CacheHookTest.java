@@ -36,7 +36,7 @@ class CacheHookTest {
             public void close(HookContext owner) {
             }
         };
-        return new CacheDevice("test", engine, io, "mem", false);
+        return new CacheDevice("test", engine, io, "mem", false, null);
     }
 
     private static BlockRequest request(int slot, BlockOp op, long offset, MemorySegment buf, boolean deviceWritable) {
