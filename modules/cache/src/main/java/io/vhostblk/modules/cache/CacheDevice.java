@@ -29,6 +29,8 @@ final class CacheDevice implements ModuleInstance {
     private volatile CacheHook owner;
     private volatile boolean closed;
     private final AtomicBoolean tickQueued = new AtomicBoolean();
+    /** Queue indexes opened in the current connection (guarded by this). */
+    private final java.util.Set<Integer> openedQueues = new java.util.HashSet<>();
     private final boolean paced;
     private final CacheEngine.TableWriter tableWriter;
     private Thread pacer;
@@ -52,17 +54,31 @@ final class CacheDevice implements ModuleInstance {
         return engine;
     }
 
+    /**
+     * A hook for a queue. The first queue of a connection owns the cache. A queue index opened a second time means
+     * the front-end reconnected: every loop of the old connection has stopped (with nothing left in flight), so a
+     * new generation starts and its first queue becomes the owner, with the cache device's queue on its loop.
+     */
     @Override
     public synchronized BlockHook openQueue(HookContext context) {
+        int index = context.queueIndex();
+        if (openedQueues.contains(index)) {
+            openedQueues.clear();
+            owner = null;
+            tickQueued.set(false); // a tick posted to the old owner's loop never runs
+        }
+        openedQueues.add(index);
         boolean owns = owner == null;
         CacheHook h = new CacheHook(this, engine, context, owns);
         if (owns) {
             RequestStore below = new RequestStore(context::newRequest, context::submitBelow);
             engine.serveOn(io.open(context), below);
             owner = h;
-            pacer = !paced ? null : Thread.ofPlatform().daemon().name("vhost-blk-" + context.device().deviceId() + "-cache-pacer")
-                    .start(this::pace);
-            LOG.log(System.Logger.Level.INFO, label + ": cache served on queue " + context.queueIndex()
+            if (paced && pacer == null) {
+                pacer = Thread.ofPlatform().daemon().name("vhost-blk-" + context.device().deviceId() + "-cache-pacer")
+                        .start(this::pace);
+            }
+            LOG.log(System.Logger.Level.INFO, label + ": cache served on queue " + index
                     + "; other queues hand their requests to it");
         }
         queues.add(h);

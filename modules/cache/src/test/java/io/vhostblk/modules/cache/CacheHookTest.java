@@ -53,7 +53,7 @@ class CacheHookTest {
         RecordingHookContext q0 = new RecordingHookContext(DEVICE);
         RecordingHookContext q1 = new RecordingHookContext(DEVICE);
         BlockHook h0 = dev.openQueue(q0);
-        BlockHook h1 = dev.openQueue(q1);
+        BlockHook h1 = dev.openQueue(onQueue(1, q1));
         assertTrue(dev.owner() == h0);
 
         MemorySegment data = Arena.ofAuto().allocate(8192).fill((byte) 3);
@@ -82,6 +82,25 @@ class CacheHookTest {
     }
 
     @Test
+    void aReconnectedFrontEndGetsANewOwnerQueue() {
+        SimDisk cacheDisk = new SimDisk(1 << 20, new SimDisk.Power(Long.MAX_VALUE), null);
+        MemorySegment below = Arena.ofAuto().allocate(1 << 20);
+        CacheDevice dev = device(CacheEngine.Mode.WRITE_THROUGH, cacheDisk);
+        RecordingHookContext old0 = new RecordingHookContext(DEVICE);
+        dev.openQueue(old0);
+        // The front-end reconnects: the old loops stopped, new ones open their hooks again.
+        RecordingHookContext new0 = new RecordingHookContext(DEVICE);
+        BlockHook h = dev.openQueue(new0);
+        assertTrue(dev.owner() == h, "the reconnected queue owns the cache");
+        MemorySegment into = Arena.ofAuto().allocate(4096);
+        BlockRequest r = request(1, BlockOp.READ, 0, into, true);
+        assertEquals(HookAction.TAKE_OVER, h.beforeDriver(r));
+        new0.settle(x -> layer(below, x));
+        assertEquals(4096, new0.resultOf(r));
+        assertEquals(0, old0.below.size(), "nothing goes to the old connection's loop");
+    }
+
+    @Test
     void writeBackTakesTheFlushAndFailsClosed() {
         SimDisk cacheDisk = new SimDisk(1 << 20, new SimDisk.Power(Long.MAX_VALUE), null);
         CacheDevice dev = device(CacheEngine.Mode.WRITE_BACK, cacheDisk);
@@ -94,6 +113,46 @@ class CacheHookTest {
         q0.settle(r -> r.length());
         assertEquals(0, q0.resultOf(flush));
         assertTrue(cacheDisk.flushes > 0);
+    }
+
+    /** {@code context} as queue {@code index} (the recording context is always queue 0). */
+    private static HookContext onQueue(int index, RecordingHookContext context) {
+        return new HookContext() {
+            @Override
+            public DeviceInfo device() {
+                return context.device();
+            }
+
+            @Override
+            public int queueIndex() {
+                return index;
+            }
+
+            @Override
+            public void complete(BlockRequest request, long result) {
+                context.complete(request, result);
+            }
+
+            @Override
+            public void execute(Runnable task) {
+                context.execute(task);
+            }
+
+            @Override
+            public BlockRequest child(BlockRequest parent) {
+                return context.child(parent);
+            }
+
+            @Override
+            public BlockRequest newRequest() {
+                return context.newRequest();
+            }
+
+            @Override
+            public void submitBelow(BlockRequest request, io.vhostblk.drivers.DriverCompletion done) {
+                context.submitBelow(request, done);
+            }
+        };
     }
 
     /** The layers below as a RAM disk. */
