@@ -26,8 +26,23 @@ final class AttachedQueue implements AutoCloseable {
     private final Thread watcher;
     private volatile boolean stopping;
 
-    AttachedQueue(DriverQueue queue, Runnable wakeLoop, String label) throws LinuxException {
+    /** A wake-up is posted and its task has not run yet: further completions need no other. */
+    private final java.util.concurrent.atomic.AtomicBoolean wakePosted = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Runs on the loop: re-arms the watcher, then reaps (a completion after the re-arm posts again). */
+    private final Runnable reapTask;
+
+    /** {@code post} hands a task to the loop's mailbox (which wakes it). */
+    AttachedQueue(DriverQueue queue, java.util.function.Consumer<Runnable> post, String label) throws LinuxException {
         this.queue = queue;
+        this.reapTask = () -> {
+            wakePosted.set(false);
+            queue.reap();
+        };
+        Runnable wakeLoop = () -> {
+            if (wakePosted.compareAndSet(false, true)) {
+                post.accept(reapTask);
+            }
+        };
         this.stop = EventFd.create(true);
         int fd = queue.completionFd();
         this.watcher = fd < 0 ? null : Thread.ofPlatform().daemon().name(label + "-attached").unstarted(() -> watch(fd, wakeLoop, label));

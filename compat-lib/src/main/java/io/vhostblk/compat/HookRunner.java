@@ -371,7 +371,7 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
     /** Serves a module's own driver queue on this loop (see {@code HookContext.attach}). */
     void attach(DriverQueue queue, String module) {
         try {
-            attached.add(new AttachedQueue(queue, () -> post(NOTHING), "vhost-blk-" + device.id() + "-q" + queueIndex + "-" + module));
+            attached.add(new AttachedQueue(queue, this::post, "vhost-blk-" + device.id() + "-q" + queueIndex + "-" + module));
         } catch (LinuxException e) {
             throw new IllegalStateException(device.label() + " queue=" + queueIndex + " module=" + module
                     + ": cannot watch the module's driver queue: " + e.getMessage(), e);
@@ -387,10 +387,6 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
             }
         }
     }
-
-    /** A task that only wakes the loop: its reap then collects the attached queues' completions. */
-    private static final Runnable NOTHING = () -> {
-    };
 
     void flushBatch() {
         for (int i = 0; i < attached.size(); i++) {
