@@ -54,37 +54,16 @@ public final class ModuleSettings {
         if (v == null) {
             return fallback;
         }
-        long n = parseBytes(v);
-        if (n < 0) {
-            throw error(key, "'" + v + "' is not a size (a whole number with K, M, G or T)");
+        long n;
+        try {
+            n = ByteSizes.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw error(key, e.getMessage());
         }
         if (n < min || n > max) {
             throw error(key, n + " bytes is outside " + min + ".." + max);
         }
         return n;
-    }
-
-    /** Parses a byte count with an optional binary K/M/G/T suffix (and B or iB); -1 when it is none. */
-    public static long parseBytes(String text) {
-        String t = text.trim().toUpperCase(java.util.Locale.ROOT);
-        if (t.endsWith("IB")) {
-            t = t.substring(0, t.length() - 2);
-        } else if (t.endsWith("B")) {
-            t = t.substring(0, t.length() - 1);
-        }
-        int shift = t.isEmpty() ? 0 : switch (t.charAt(t.length() - 1)) {
-            case 'K' -> 10;
-            case 'M' -> 20;
-            case 'G' -> 30;
-            case 'T' -> 40;
-            default -> 0;
-        };
-        String digits = shift == 0 ? t : t.substring(0, t.length() - 1).trim();
-        if (digits.isEmpty() || !digits.chars().allMatch(Character::isDigit) || digits.length() > 18) {
-            return -1;
-        }
-        long n = Long.parseLong(digits);
-        return n > Long.MAX_VALUE >> shift ? -1 : n << shift;
     }
 
     public boolean flag(String key, boolean fallback) throws ModuleException {

@@ -62,7 +62,8 @@ class CacheCommandTest {
         assertTrue(err.toString().contains("--volume"), err.toString());
         assertEquals(2, run("frobnicate"));
         assertEquals(2, run("format", "x", "--volume", "v", "--backing-size", "1M", "--size", "lots"));
-        assertTrue(err.toString().contains("not a size"), err.toString());
+        assertTrue(err.toString().contains("lots"), err.toString());
+        assertEquals(2, run("format", "x", "--volume", "v", "--backing-size", "1M", "--size", "8M", "--block-size", "3000"));
         assertEquals(1, run("status", dir.resolve("missing").toString()));
     }
 }
