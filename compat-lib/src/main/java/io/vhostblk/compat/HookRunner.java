@@ -59,6 +59,8 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
     private long[] lengthIn;
     private IoVector[] dataIn;
     private final List<BlockRequest> moduleRequests = new ArrayList<>();
+    /** Driver queues modules opened themselves and this loop serves ({@link #attach}). */
+    private final List<AttachedQueue> attached = new ArrayList<>();
     private final int guestSlots;
 
     /** A module's hook on this queue, its counters here, and the context it was given. */
@@ -359,16 +361,46 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
 
     /** Module-owned and child requests started and not yet finished. */
     int moduleInFlight() {
-        return moduleInFlight;
+        int n = moduleInFlight;
+        for (int i = 0; i < attached.size(); i++) {
+            n += attached.get(i).queue.inFlight();
+        }
+        return n;
+    }
+
+    /** Serves a module's own driver queue on this loop (see {@code HookContext.attach}). */
+    void attach(DriverQueue queue, String module) {
+        try {
+            attached.add(new AttachedQueue(queue, this::post, "vhost-blk-" + device.id() + "-q" + queueIndex + "-" + module));
+        } catch (LinuxException e) {
+            throw new IllegalStateException(device.label() + " queue=" + queueIndex + " module=" + module
+                    + ": cannot watch the module's driver queue: " + e.getMessage(), e);
+        }
+    }
+
+    /** Stops serving a module's driver queue; the module closes it. */
+    void detach(DriverQueue queue) {
+        for (int i = 0; i < attached.size(); i++) {
+            if (attached.get(i).queue == queue) {
+                attached.remove(i).close();
+                return;
+            }
+        }
     }
 
     void flushBatch() {
+        for (int i = 0; i < attached.size(); i++) {
+            attached.get(i).queue.flushBatch();
+        }
         driverQueue.flushBatch();
     }
 
     /** Collects finished driver requests and runs tasks modules posted, without blocking; returns how many. */
     int reap() {
         int n = driverQueue.reap();
+        for (int i = 0; i < attached.size(); i++) {
+            n += attached.get(i).queue.reap();
+        }
         if (!mailbox.isEmpty()) {
             Runnable task;
             while ((task = mailbox.poll()) != null) {
@@ -381,7 +413,7 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
             }
             // A task may have sent requests below (a request handed over from another queue, a worker's
             // result): submit them now, or a loop that goes to sleep next would never see them complete.
-            driverQueue.flushBatch();
+            flushBatch();
         }
         return n;
     }
@@ -408,6 +440,11 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
 
     @Override
     public void close() {
+        for (AttachedQueue a : attached) {
+            a.close();
+            a.queue.close();
+        }
+        attached.clear();
         driverQueue.close();
         mailboxSignal.close();
     }

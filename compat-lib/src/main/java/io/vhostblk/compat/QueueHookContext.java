@@ -2,6 +2,7 @@ package io.vhostblk.compat;
 
 import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.DriverCompletion;
+import io.vhostblk.drivers.DriverQueue;
 import io.vhostblk.hooks.ChainEntry;
 import io.vhostblk.hooks.DeviceInfo;
 import io.vhostblk.hooks.HookContext;
@@ -66,5 +67,15 @@ final class QueueHookContext implements HookContext {
     @Override
     public void submitBelow(BlockRequest request, DriverCompletion done) {
         runner.submitBelow(entry, request, done);
+    }
+
+    @Override
+    public void attach(DriverQueue queue) {
+        runner.attach(queue, entry.name());
+    }
+
+    @Override
+    public void detach(DriverQueue queue) {
+        runner.detach(queue);
     }
 }

@@ -2,6 +2,7 @@ package io.vhostblk.hooks;
 
 import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.DriverCompletion;
+import io.vhostblk.drivers.DriverQueue;
 
 /**
  * What the compat-lib offers a hook on one queue: completing requests it took over, running code
@@ -50,4 +51,20 @@ public interface HookContext {
      * one and then the driver; {@code done} gets the result on the event loop. Call on the event loop.
      */
     void submitBelow(BlockRequest request, DriverCompletion done);
+
+    /**
+     * Serves a driver queue the module opened itself (a cache device through the io_uring driver) on
+     * this queue's event loop: the loop hands the queue's batch to the kernel and reaps its
+     * completions together with its own, and wakes up for them, so their {@code DriverCompletion}s
+     * run on the loop. The loop owns the queue from now on: it closes it when the queue stops,
+     * unless {@link #detach} gave it back first. Call on the event loop.
+     */
+    default void attach(DriverQueue queue) {
+        throw new UnsupportedOperationException("this hook context serves no driver queues of its own");
+    }
+
+    /** Stops serving a queue given to {@link #attach}; the module closes it. Call on the event loop. */
+    default void detach(DriverQueue queue) {
+        throw new UnsupportedOperationException("this hook context serves no driver queues of its own");
+    }
 }

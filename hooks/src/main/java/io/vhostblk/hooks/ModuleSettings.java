@@ -48,6 +48,24 @@ public final class ModuleSettings {
         return n;
     }
 
+    /** A byte count: digits with an optional K, M, G or T suffix (powers of 1024, optional B/iB), within {@code min..max}. */
+    public long bytes(String key, long fallback, long min, long max) throws ModuleException {
+        String v = values.get(key);
+        if (v == null) {
+            return fallback;
+        }
+        long n;
+        try {
+            n = ByteSizes.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw error(key, e.getMessage());
+        }
+        if (n < min || n > max) {
+            throw error(key, n + " bytes is outside " + min + ".." + max);
+        }
+        return n;
+    }
+
     public boolean flag(String key, boolean fallback) throws ModuleException {
         String v = values.get(key);
         if (v == null) {

@@ -61,7 +61,8 @@ class CrashCampaignTest {
     static final List<Stack> STACKS = List.of(
             new Stack("plain", CrashCampaignTest::plain),
             new Stack("crypt", CrashCampaignTest::crypt),
-            new Stack("dedup+compress", CrashCampaignTest::reduce));
+            new Stack("dedup+compress", CrashCampaignTest::reduce),
+            new Stack("cache-write-back", CrashCampaignTest::writeBackCache));
 
     static Stream<Arguments> stacksAndCrashes() {
         return STACKS.stream().flatMap(s -> Stream.of(Arguments.of(s, Crash.KILL), Arguments.of(s, Crash.POWER_CUT)));
@@ -93,6 +94,18 @@ class CrashCampaignTest {
         // The volume is opened from the image file itself: the fault-injecting driver is no image file to the module.
         return List.of("--policy", ModuleJars.writePolicy(runDir, "policy", "crash", List.of("dedup", "compress"),
                 "set.image = " + image).toString());
+    }
+
+    /**
+     * A write-back cache on a file of its own over the image: a power cut loses what the image did not flush (the
+     * cache's write-backs included), a kill loses the process with writes acknowledged only on the cache.
+     */
+    private static List<String> writeBackCache(Path runDir, Path image) throws IOException {
+        TestDirs.sparseImage(image, DISK);
+        // The volume is named: the fault-injecting driver's target is not the image path the prefill server sees.
+        return List.of("--policy", ModuleJars.writePolicy(runDir, "policy", "crash", List.of("cache"),
+                "set.cache-file = " + runDir.resolve("cache.bin"), "set.size = 2M", "set.mode = write-back",
+                "set.volume = crash-volume").toString());
     }
 
     @ParameterizedTest(name = "{0} {1}")

@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
                 "Commands in module jars (found in the module directory, see docs/modules.md):",
                 "  crypt       LUKS images: format, add-key, remove-key, change-key, dump",
                 "  reduce      dedup/compress volumes: format, check, stats",
+                "  cache       cache devices: format, status, flush dirty blocks offline",
                 "",
                 "Run 'vhost-blk COMMAND --help' for a command's options."})
 public final class VhostBlkMain implements Callable<Integer> {

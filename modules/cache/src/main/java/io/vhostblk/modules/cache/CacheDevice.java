@@ -1,0 +1,213 @@
+package io.vhostblk.modules.cache;
+
+import io.vhostblk.hooks.BlockHook;
+import io.vhostblk.hooks.HookContext;
+import io.vhostblk.hooks.ModuleInstance;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The {@code cache} module on one device: one cache shared by all the device's queues, served on the loop of the
+ * first queue opened (so its slots, policy and slot table need no locks), with a pacer thread that asks that loop
+ * to write back and commit every {@link #TICK_MILLIS} ms.
+ */
+final class CacheDevice implements ModuleInstance {
+
+    private static final System.Logger LOG = System.getLogger(CacheDevice.class.getName());
+    static final int TICK_MILLIS = 10;
+
+    final String label;
+    private final CacheEngine engine;
+    private final CacheDeviceIo io;
+    private final String cacheFile;
+    private final CopyOnWriteArrayList<CacheHook> queues = new CopyOnWriteArrayList<>();
+    private volatile CacheHook owner;
+    private volatile boolean closed;
+    private final AtomicBoolean tickQueued = new AtomicBoolean();
+    /** Queue indexes opened in the current connection (guarded by this). */
+    private final java.util.Set<Integer> openedQueues = new java.util.HashSet<>();
+    private final boolean paced;
+    private final CacheEngine.TableWriter tableWriter;
+    private Thread pacer;
+
+    /** {@code paced}: start the pacer thread (tests drive {@link CacheEngine#tick} themselves). */
+    CacheDevice(String label, CacheEngine engine, CacheDeviceIo io, String cacheFile, boolean paced,
+                CacheEngine.TableWriter tableWriter) {
+        this.label = label;
+        this.tableWriter = tableWriter;
+        this.paced = paced;
+        this.engine = engine;
+        this.io = io;
+        this.cacheFile = cacheFile;
+    }
+
+    CacheHook owner() {
+        return owner;
+    }
+
+    CacheEngine engine() {
+        return engine;
+    }
+
+    /**
+     * A hook for a queue. The first queue of a connection owns the cache. A queue index opened a second time means
+     * the front-end reconnected: every loop of the old connection has stopped (with nothing left in flight), so a
+     * new generation starts and its first queue becomes the owner, with the cache device's queue on its loop.
+     */
+    @Override
+    public synchronized BlockHook openQueue(HookContext context) {
+        int index = context.queueIndex();
+        if (openedQueues.contains(index)) {
+            openedQueues.clear();
+            owner = null;
+            tickQueued.set(false); // a tick posted to the old owner's loop never runs
+        }
+        openedQueues.add(index);
+        boolean owns = owner == null;
+        CacheHook h = new CacheHook(this, engine, context, owns);
+        if (owns) {
+            RequestStore below = new RequestStore(context::newRequest, context::submitBelow);
+            engine.serveOn(io.open(context), below);
+            owner = h;
+            if (paced && pacer == null) {
+                pacer = Thread.ofPlatform().daemon().name("vhost-blk-" + context.device().deviceId() + "-cache-pacer")
+                        .start(this::pace);
+            }
+            LOG.log(System.Logger.Level.INFO, label + ": cache served on queue " + index
+                    + "; other queues hand their requests to it");
+        }
+        queues.add(h);
+        return h;
+    }
+
+    /** Asks the owner loop for a write-back and commit round every tick (one at a time: a stopped loop gets one). */
+    private void pace() {
+        while (!closed) {
+            try {
+                Thread.sleep(TICK_MILLIS);
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (tickQueued.compareAndSet(false, true)) {
+                owner.context.execute(() -> {
+                    tickQueued.set(false);
+                    engine.tick();
+                });
+            }
+        }
+    }
+
+    @Override
+    public int logicalBlockSize() {
+        return engine.header.blockSize();
+    }
+
+    /** A write-back cache holds the only copy of its dirty blocks: going on without it would serve stale data. */
+    @Override
+    public boolean failClosed() {
+        return engine.mode == CacheEngine.Mode.WRITE_BACK;
+    }
+
+    @Override
+    public Map<String, Object> report() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        long hits = engine.hits;
+        long misses = engine.misses;
+        int bs = engine.header.blockSize();
+        m.put("mode", engine.mode.word);
+        m.put("cache_file", cacheFile);
+        m.put("block_size", bs);
+        m.put("slots", engine.slots());
+        m.put("resident_blocks", engine.residentBlocks());
+        m.put("hits", hits);
+        m.put("misses", misses);
+        m.put("hit_ratio", hits + misses == 0 ? 0.0 : (double) hits / (hits + misses));
+        m.put("dirty_bytes", (long) engine.dirtyBlocks() * bs);
+        m.put("written_back_bytes", engine.writtenBackBytes);
+        m.put("writeback_bytes_per_second", engine.writebackRate);
+        m.put("writeback_errors", engine.writebackErrors);
+        m.put("evictions", engine.evictions);
+        m.put("fills", engine.fills);
+        m.put("commits", engine.commits);
+        long handed = 0;
+        for (CacheHook h : queues) {
+            handed += h.handedOver;
+        }
+        m.put("requests_handed_over", handed);
+        return m;
+    }
+
+    /**
+     * Detached: a write-back cache first writes back every dirty block and commits (on the owner loop, while it
+     * still runs); then the cache device is closed. If the loop no longer runs (the device is stopping), the dirty
+     * blocks stay on the cache device, safe: they are written back when it is attached again, or by
+     * {@code vhost-blk cache flush}.
+     */
+    /** The device stopped (its queues are gone): commit the table directly, keeping every dirty block. */
+    private void closeStopped() {
+        try {
+            engine.commitStopped(tableWriter);
+            LOG.log(System.Logger.Level.INFO, label + ": the queues have stopped; " + engine.dirtyBlocks() + " dirty blocks "
+                    + "stay on " + cacheFile + ", committed, and are written back when it is attached again (or with: "
+                    + "vhost-blk cache flush " + cacheFile + " IMAGE)");
+        } catch (java.io.IOException e) {
+            LOG.log(System.Logger.Level.ERROR, label + ": the last commit of the slot table on " + cacheFile + " failed: "
+                    + e.getMessage() + "; writes since the last guest FLUSH may be lost");
+        }
+    }
+
+    @Override
+    public void close() {
+        CacheHook o = owner;
+        if (o != null && engine.mode == CacheEngine.Mode.WRITE_BACK) {
+            CountDownLatch running = new CountDownLatch(1);
+            CountDownLatch drained = new CountDownLatch(1);
+            o.context.execute(() -> {
+                running.countDown();
+                engine.drain(drained::countDown);
+            });
+            try {
+                if (!running.await(2, TimeUnit.SECONDS)) {
+                    closeStopped();
+                } else {
+                    while (!drained.await(10, TimeUnit.SECONDS)) {
+                        LOG.log(System.Logger.Level.INFO, label + ": writing back before detach, " + engine.dirtyBlocks()
+                                + " dirty blocks left");
+                    }
+                    LOG.log(System.Logger.Level.INFO, label + ": every dirty block written back");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        closed = true;
+        Thread p = pacer;
+        if (p != null) {
+            p.interrupt();
+        }
+        if (o != null) {
+            CountDownLatch shut = new CountDownLatch(1);
+            o.context.execute(() -> {
+                io.close(o.context);
+                shut.countDown();
+            });
+            try {
+                if (!shut.await(2, TimeUnit.SECONDS)) {
+                    LOG.log(System.Logger.Level.INFO, label + ": the queue no longer runs; it closes the cache device's queue");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (o == null) {
+            io.close(null);
+        }
+        engine.close();
+        LOG.log(System.Logger.Level.INFO, label + ": detached");
+    }
+}
