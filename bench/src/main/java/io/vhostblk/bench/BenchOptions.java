@@ -17,7 +17,7 @@ import java.util.List;
 public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, int queues, Duration runtime,
                            Duration ramp, long size, long pid, boolean json, boolean verify, boolean busyPoll,
                            boolean eventIdx, int ringSize, int readPercent, long seed, Duration stallTimeout,
-                           Duration idle) {
+                           Duration idle, WriteData data) {
 
     /** Descriptors per request: header, data, status. */
     static final int DESCRIPTORS_PER_IO = 3;
@@ -41,6 +41,10 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
               --rwmixread PCT   randrw: percentage of reads. Default 50
               --pid PID         the back-end's process: report its CPU time per I/O
                                 (/proc/PID/stat, over the measured interval only)
+              --data KIND       what write jobs write: zeros (default), random (new,
+                                incompressible data every write), compressible (half
+                                random, half zeros: about 2:1), duplicate (one of 16
+                                fixed blocks), for back-ends that deduplicate or compress
               --verify          write jobs write a pattern and read every written
                                 block back afterwards; read jobs check every block
                                 they read against it (so fill the span first with
@@ -83,6 +87,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
         long seed = 1;
         Duration stall = Duration.ofSeconds(10);
         Duration idle = Duration.ZERO;
+        WriteData data = WriteData.ZEROS;
         for (int i = 0; i < args.size(); i++) {
             String a = args.get(i);
             switch (a) {
@@ -104,6 +109,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
                 case "--stall-timeout" -> stall = ArgValues.duration(a, value(args, ++i, a));
                 case "--idle" -> idle = ArgValues.duration(a, value(args, ++i, a));
                 case "--json" -> json = true;
+                case "--data" -> data = WriteData.parse(value(args, ++i, a));
                 default -> throw new BenchUsageException("unknown option '" + a + "' (see vhost-blk bench --help)");
             }
         }
@@ -141,7 +147,7 @@ public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, i
                     + " chains of 3 (needs " + minRing + ")");
         }
         return new BenchOptions(socket, rw, (int) bs, iodepth, queues, runtime, ramp, size, pid, json, verify, poll,
-                eventIdx, ringSize, readPercent, seed, stall, idle);
+                eventIdx, ringSize, readPercent, seed, stall, idle, data);
     }
 
     private static String value(List<String> args, int i, String option) throws BenchUsageException {
