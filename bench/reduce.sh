@@ -54,7 +54,8 @@ stop() {
 trap stop EXIT
 
 policy() { # NAMES...
-  local names=$1 text="vm = bench
+  local names=$1
+  local text="vm = bench
 module-dir = $dir/modules
 chain = $names
 "

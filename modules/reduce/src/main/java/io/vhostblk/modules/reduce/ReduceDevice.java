@@ -53,6 +53,12 @@ final class ReduceDevice implements ModuleInstance {
     final Set<String> names = new CopyOnWriteArraySet<>();
     private volatile ReduceHook owner;
     private volatile HookBackingStore below;
+    /** What the volume writes through: the current owner queue's {@link HookBackingStore}. */
+    private final OwnerStore store = new OwnerStore();
+    /** Counts of queues that stopped, so the report keeps them. */
+    private long stoppedRequests;
+    private long stoppedHandedOver;
+    private volatile boolean opening;
     private long waited;
     private long waitedForOpen;
 
@@ -93,7 +99,11 @@ final class ReduceDevice implements ModuleInstance {
         return options;
     }
 
-    /** The first queue to open owns the volume: from now on its backing I/O goes below through this queue. */
+    /**
+     * The first queue to open owns the volume: its backing I/O goes below through this queue, and the other queues
+     * hand their requests to it. When the owner's queue stops (the front-end disconnected), the next queue to open
+     * takes over.
+     */
     @Override
     public synchronized BlockHook openQueue(HookContext context) {
         ReduceHook o = owner;
@@ -102,19 +112,83 @@ final class ReduceDevice implements ModuleInstance {
         if (owns) {
             long size = sizeBelow > 0 ? sizeBelow : deviceCapacity;
             below = new HookBackingStore(context, size);
+            store.current = below;
             owner = h;
-            LOG.log(System.Logger.Level.INFO, label + ": volume opens and is served on queue " + context.queueIndex()
-                    + " (" + size + " bytes beneath); other queues hand their requests to it");
-            // Not from inside openQueue: the queue is still building its chain.
-            context.execute(this::startOpening);
+            LOG.log(System.Logger.Level.INFO, label + ": volume " + (volume == null ? "opens and " : "") + "is served on queue "
+                    + context.queueIndex() + " (" + size + " bytes beneath); other queues hand their requests to it");
+            if (volume == null && openFailure == null && !opening) {
+                opening = true;
+                // Not from inside openQueue: the queue is still building its chain.
+                context.execute(this::startOpening);
+            }
         }
         queues.add(h);
         return h;
     }
 
+    /** {@code h}'s queue stopped (its loop has exited); if it served the volume, the next queue to open will. */
+    synchronized void queueStopped(ReduceHook h) {
+        queues.remove(h);
+        stoppedRequests += h.requests;
+        stoppedHandedOver += h.handedOver;
+        // Its requests still waiting or in progress are served, but their results go nowhere (ReduceHook.finish).
+        h.stopped = true;
+        if (owner != h) {
+            return;
+        }
+        owner = null;
+        ReduceVolume v = volume;
+        if (v == null) {
+            // The open's I/O went to the stopped queue and will never complete: the next owner starts it again.
+            opening = false;
+        } else if (v.busy() && openFailure == null) {
+            openFailure = "queue " + h.context.queueIndex() + ", which served the volume, stopped with the volume's own I/O "
+                    + "in flight; restart the device";
+            LOG.log(System.Logger.Level.ERROR, label + ": " + openFailure);
+            return;
+        }
+        LOG.log(System.Logger.Level.INFO, label + ": queue " + h.context.queueIndex()
+                + " stopped; the next queue to open serves the volume");
+    }
+
+    /** The volume's backing store: the owner queue's requests below, whichever queue owns it now. */
+    private static final class OwnerStore implements BackingStore {
+        volatile HookBackingStore current;
+
+        @Override
+        public long size() {
+            return current.size();
+        }
+
+        @Override
+        public void read(long offset, MemorySegment buffer, IoCompletion done) {
+            current.read(offset, buffer, done);
+        }
+
+        @Override
+        public void write(long offset, MemorySegment buffer, IoCompletion done) {
+            current.write(offset, buffer, done);
+        }
+
+        @Override
+        public void flush(IoCompletion done) {
+            current.flush(done);
+        }
+
+        @Override
+        public void deallocate(long offset, long length, IoCompletion done) {
+            current.deallocate(offset, length, done);
+        }
+
+        @Override
+        public void close() {
+            // The requests belong to the queues' hook contexts.
+        }
+    }
+
     /** On the owner's loop: opens the volume through the layers beneath; requests wait for it. */
     private void startOpening() {
-        ReduceVolume.open(below, label, options(), new ReduceVolume.Opened() {
+        ReduceVolume.open(store, label, options(), new ReduceVolume.Opened() {
             @Override
             public void opened(ReduceVolume v) {
                 if (closed) {
@@ -131,6 +205,7 @@ final class ReduceDevice implements ModuleInstance {
                 ReduceVolume.Options o = options();
                 v.enable(o.dedup(), o.compress());
                 volume = v;
+                opening = false;
                 LOG.log(System.Logger.Level.INFO, label + ": volume " + v.uuid() + " open, " + v.options() + "; "
                         + waiting.size() + " requests waited for it");
                 for (Job j : jobs) {
@@ -140,6 +215,7 @@ final class ReduceDevice implements ModuleInstance {
 
             @Override
             public void failed(ReduceException e) {
+                opening = false;
                 openFailure = e.getMessage();
                 LOG.log(System.Logger.Level.ERROR, label + ": cannot open the volume, every request fails with EIO: "
                         + e.getMessage());
@@ -288,8 +364,12 @@ final class ReduceDevice implements ModuleInstance {
         if (v != null) {
             m.putAll(v.report());
         }
-        long requests = 0;
-        long handed = 0;
+        long requests;
+        long handed;
+        synchronized (this) {
+            requests = stoppedRequests;
+            handed = stoppedHandedOver;
+        }
         for (ReduceHook h : queues) {
             requests += h.requests;
             handed += h.handedOver;

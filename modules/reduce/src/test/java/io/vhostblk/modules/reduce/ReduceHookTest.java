@@ -449,4 +449,42 @@ class ReduceHookTest {
                 () -> attach("dedup", java.util.Map.of("logical-size", Long.toString(LOGICAL), "block-size", "12288")));
         assertTrue(odd.getMessage().contains("not a power of two"), odd.getMessage());
     }
+
+    @Test
+    void whenTheServingQueueStopsTheNextQueueToOpenServesTheVolume() throws Exception {
+        ModuleInstance dedup = attach("dedup");
+        RecordingHookContext first = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(first);
+        MemorySegment data = random(3 * BS, 21);
+        assertEquals(3 * BS, run(hook, first, request(BlockOp.WRITE, 7 * BS, 3 * BS, data)));
+        assertEquals(0, run(hook, first, request(BlockOp.FLUSH, 0, 0, null)));
+        hook.queueStopped(); // the front-end disconnected; the queue's loop is gone
+
+        RecordingHookContext second = new RecordingHookContext(device);
+        BlockHook again = dedup.openQueue(second);
+        assertArrayEquals(bytes(data), bytes(read(again, second, 7 * BS, 3 * BS)), "served by the new queue");
+        assertEquals(0, first.waitingBelow(), "nothing went to the stopped queue");
+        assertEquals(3L, dedup.report().get("requests"), "the stopped queue's requests are still counted");
+    }
+
+    @Test
+    void whenTheQueueStopsWhileTheVolumeOpensTheNextQueueOpensItAgain() throws Exception {
+        ModuleInstance compress = attach("compress");
+        RecordingHookContext first = new RecordingHookContext(device);
+        BlockHook hook = compress.openQueue(first);
+        BlockRequest lost = request(BlockOp.WRITE, 0, BS, random(BS, 22));
+        assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(lost));
+        first.runTasks();
+        assertEquals(1, first.waitingBelow(), "the open is under way: the superblock read");
+        hook.queueStopped();
+
+        RecordingHookContext second = new RecordingHookContext(device);
+        BlockHook again = compress.openQueue(second);
+        MemorySegment data = random(BS, 23);
+        assertEquals(BS, run(again, second, request(BlockOp.WRITE, 4 * BS, BS, data)));
+        assertArrayEquals(bytes(data), bytes(read(again, second, 4 * BS, BS)));
+        assertTrue(first.completed.isEmpty() && second.completed.stream().noneMatch(c -> c.request() == lost),
+                "a request of the stopped queue is answered to no one");
+        assertEquals("serving", compress.report().get("state"));
+    }
 }
