@@ -556,7 +556,7 @@ public final class ReduceVolume implements AutoCloseable {
 
         final MemorySegment buf = arena.allocate(bs, 4096);
         final MemorySegment scratch = arena.allocate(bs, 4096);
-        final MemorySegment comp = arena.allocate(bs, 4096);
+        final MemorySegment comp = arena.allocate(BlockCompressor.maxOutput(bs), 4096);
         final MemorySegment candidateBlock = arena.allocate(bs, 4096);
         final Fingerprint fingerprint = ReduceVolume.this.fingerprint != null ? ReduceVolume.this.fingerprint : new Sha256();
         final long[] fp = new long[2];
