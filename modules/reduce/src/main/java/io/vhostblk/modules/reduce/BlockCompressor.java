@@ -15,11 +15,26 @@ import java.lang.foreign.MemorySegment;
  */
 final class BlockCompressor {
 
-    private static final LZ4Factory LZ4 = LZ4Factory.fastestInstance();
+    private static final System.Logger LOG = System.getLogger(BlockCompressor.class.getName());
+    private static final LZ4Factory LZ4 = lz4();
     private static final int ZSTD_LEVEL = 3;
 
     private final LZ4Compressor lz4 = LZ4.fastCompressor();
     private final LZ4SafeDecompressor lz4Safe = LZ4.safeDecompressor();
+
+    /**
+     * LZ4 through JNI, which the jar carries for common platforms; the pure-Java code where it cannot load (about
+     * three times the CPU per block). Asked for by name, since {@code fastestInstance} falls back silently, and did
+     * so under the module's class loader.
+     */
+    private static LZ4Factory lz4() {
+        try {
+            return LZ4Factory.nativeInstance();
+        } catch (Throwable e) { // UnsatisfiedLinkError, or the library's own wrapper of it
+            LOG.log(System.Logger.Level.WARNING, "LZ4 JNI library not loaded, using the pure-Java compressor: " + e);
+            return LZ4Factory.fastestJavaInstance();
+        }
+    }
 
     /**
      * The output buffer {@link #compress} needs for blocks of {@code blockSize}: room for the worst case of either
