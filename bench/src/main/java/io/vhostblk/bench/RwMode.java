@@ -41,12 +41,13 @@ public enum RwMode {
     }
 
     /** Parses a fio spelling; throws with the accepted values otherwise. */
-    public static RwMode parse(String s) throws BenchUsageException {
+    public static RwMode parse(String s) {
         for (RwMode m : values()) {
             if (m.fioName().equals(s)) {
                 return m;
             }
         }
-        throw new BenchUsageException("--rw: '" + s + "' is not one of read, write, randread, randwrite, randrw");
+        throw new IllegalArgumentException("'" + s + "' is not one of read, write, randread, randwrite, randrw");
     }
 }
+

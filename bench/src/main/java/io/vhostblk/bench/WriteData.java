@@ -18,11 +18,11 @@ enum WriteData {
     /** Distinct blocks of {@code duplicate}. */
     static final int DISTINCT = 16;
 
-    static WriteData parse(String text) throws BenchUsageException {
+    static WriteData parse(String text) {
         try {
             return valueOf(text.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new BenchUsageException("--data: '" + text + "' is not zeros, random, compressible or duplicate");
+            throw new IllegalArgumentException("'" + text + "' is not zeros, random, compressible or duplicate");
         }
     }
 

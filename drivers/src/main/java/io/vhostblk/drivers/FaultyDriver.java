@@ -70,6 +70,11 @@ public final class FaultyDriver implements BlockDriver {
         return counters;
     }
 
+    /** The counters of {@code driver} when it injects faults, else null. */
+    public static FaultCounters countersOf(BlockDriver driver) {
+        return driver instanceof FaultyDriver f ? f.counters : null;
+    }
+
     @Override
     public String kind() {
         return "faulty";

@@ -1,12 +1,10 @@
 package io.vhostblk.hooks;
 
-import java.io.PrintStream;
-import java.util.List;
-
 /**
- * An administration sub-command a module jar offers to the {@code vhost-blk} command line (listed in
+ * An administration command a module jar offers to the {@code vhost-blk} command line (listed in
  * {@code META-INF/services/io.vhostblk.hooks.ModuleCommand}), for example {@code vhost-blk crypt format}.
- * The server finds it in the module jar at run time, so it never needs the module at compile time.
+ * The server finds it in the module jar at run time, so it never needs the module at compile time, and runs
+ * it through {@link CommandKit} like its own commands.
  */
 public interface ModuleCommand {
 
@@ -16,6 +14,9 @@ public interface ModuleCommand {
     /** One line for {@code vhost-blk --help}. */
     String summary();
 
-    /** Runs with the words after the command name; returns the process exit status. */
-    int run(List<String> args, PrintStream out, PrintStream err);
+    /**
+     * A new picocli command object ({@code @Command(name = name(), subcommands = ...)}); its sub-commands print
+     * through {@code spec.commandLine().getOut()} and {@code getErr()}.
+     */
+    Object command();
 }

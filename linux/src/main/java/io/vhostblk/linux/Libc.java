@@ -279,6 +279,17 @@ public final class Libc {
         }
     }
 
+    /**
+     * Whether the file behind {@code fd} is shorter than {@code end} bytes. mmap accepts a length
+     * past the end of a file, but touching those pages raises SIGBUS in this process, so every
+     * mapping of a descriptor a front-end sent is checked first. A file whose size cannot be
+     * learned (lseek fails, e.g. a device node) is left to the kernel.
+     */
+    public static boolean endsBefore(int fd, long end) {
+        long size = lseek(fd, 0, SEEK_END);
+        return size >= 0 && Long.compareUnsigned(end, size) > 0;
+    }
+
     public static long lseek(int fd, long offset, int whence) {
         MemorySegment st = callState();
         try {

@@ -2,12 +2,19 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.server.Json;
+import io.vhostblk.server.VhostBlkMain;
+
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -72,12 +79,14 @@ class FaultInjectionGuestTest {
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbf-");
         try {
             ExportSpec spec = new ExportSpec(image, PLAN.diskSize(), 1, false, socketDir.resolve("blk.sock"),
-                    runDir.resolve("backend.log"), List.of("--inject", "eio=" + EIO_START + "-" + EIO_END));
+                    runDir.resolve("backend.log"), List.of("--inject", "eio=" + EIO_START + "-" + EIO_END,
+                    "--control", socketDir.resolve("ctl.sock").toString()));
             try (StorageBackend server = VhostBlkServer.start(spec)) {
                 GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, PLAN, spec.socket(), runDir, GUEST_TIMEOUT),
                         check -> "unexpected SYNCED " + check);
-                StorageBackend.Exit exit = server.stop();
                 List<String> problems = new ArrayList<>();
+                injectedFaults(socketDir.resolve("ctl.sock"), problems);
+                StorageBackend.Exit exit = server.stop();
                 run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
                 String imageProblem = DiskImage.compare(image, PLAN.expectedImage(), PLAN);
                 if (imageProblem != null) {
@@ -98,6 +107,35 @@ class FaultInjectionGuestTest {
             }
         } finally {
             TestDirs.deleteRecursively(socketDir);
+        }
+    }
+
+    /**
+     * {@code vhost-blk ctl devices} reports what was injected: at least one EIO per failed guest operation
+     * (four; the guest kernel may split one into several requests), and no other kind of fault.
+     */
+    private static void injectedFaults(Path control, List<String> problems) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int status = VhostBlkMain.run(List.of("ctl", "--control", control.toString(), "devices"),
+                new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        if (status != 0) {
+            problems.add("vhost-blk ctl devices exited " + status + ": " + err.toString(StandardCharsets.UTF_8));
+            return;
+        }
+        Map<?, ?> device = (Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(out.toString(StandardCharsets.UTF_8)))
+                .get("devices")).getFirst();
+        if (!(device.get("injectedFaults") instanceof Map<?, ?> faults)) {
+            problems.add("ctl devices shows no injectedFaults: " + device);
+            return;
+        }
+        if (!(faults.get("eio") instanceof Long eio) || eio < 4) {
+            problems.add("ctl devices counts " + faults.get("eio") + " injected EIOs, fewer than the 4 failed guest operations");
+        }
+        for (Map.Entry<?, ?> e : faults.entrySet()) {
+            if (!e.getKey().equals("eio") && !Long.valueOf(0).equals(e.getValue())) {
+                problems.add("ctl devices counts " + e.getKey() + "=" + e.getValue() + " though only EIO was injected");
+            }
         }
     }
 }

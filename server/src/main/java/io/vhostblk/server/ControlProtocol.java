@@ -1,6 +1,8 @@
 package io.vhostblk.server;
 
 import io.vhostblk.compat.BlockDevice;
+import io.vhostblk.drivers.FaultCounters;
+import io.vhostblk.drivers.FaultyDriver;
 import io.vhostblk.hooks.ChainEntry;
 import io.vhostblk.hooks.HookChain;
 
@@ -201,6 +203,10 @@ public final class ControlProtocol {
         m.put("readOnly", d.readOnly());
         m.put("writeback", d.writeback());
         m.put("chain", d.chain().names());
+        FaultCounters faults = FaultyDriver.countersOf(d.driver());
+        if (faults != null) {
+            m.put("injectedFaults", faults.byKind()); // serve --inject: what the guest was made to see so far
+        }
         return m;
     }
 

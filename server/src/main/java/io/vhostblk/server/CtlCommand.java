@@ -1,85 +1,82 @@
 package io.vhostblk.server;
 
+import io.vhostblk.hooks.CommandKit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 
 /** {@code vhost-blk ctl}: sends one command to a running server's control socket and prints the reply. */
-final class CtlCommand {
+@Command(name = "ctl", header = "send a command to a running server's control socket", sortOptions = false,
+        customSynopsis = "vhost-blk ctl --control PATH COMMAND [ARGS...]",
+        description = {"Sends one command to the control socket of a running 'vhost-blk serve --control "
+                + "PATH' and prints the reply.", ""},
+        footer = {"", "Commands:",
+                "  devices                          devices, their VM, driver, capacity, chain",
+                "  chain DEVICE                     the device's modules (0 = nearest the guest)",
+                "  modules [DEVICE]                 modules the (device's) policy makes available",
+                "  enable DEVICE MODULE [POSITION]  attach the module at POSITION (0 = nearest the",
+                "                                   guest; default: the policy's order)",
+                "  disable DEVICE MODULE            take the module out of the chain",
+                "  move DEVICE MODULE POSITION      reorder the chain",
+                "  counters DEVICE [MODULE]         requests seen, completed, passed on, errors, bytes",
+                "  report DEVICE MODULE             the module's own statistics",
+                "  device-add SERVE-OPTIONS         serve one more device: --id ID --socket PATH",
+                "                                   --disk FILE ... as for 'vhost-blk serve'",
+                "  device-remove DEVICE             drain and sync the device, stop serving it",
+                "  help                             the server's list of commands",
+                "",
+                "Exit status: 0 done, 1 the server refused the command (its reason is printed),",
+                "2 bad usage, 3 the server could not be reached or answered nonsense."})
+final class CtlCommand implements Callable<Integer> {
     /** Exit status when the server answered {@code ok:false}. */
     static final int COMMAND_FAILED = 1;
     /** Exit status when the server could not be reached or its reply was not understood. */
     static final int NO_ANSWER = 3;
 
-    static final String HELP = """
-            Usage: vhost-blk ctl --control PATH COMMAND [ARGS...]
+    @Option(names = "--control", paramLabel = "PATH",
+            description = "the control socket of 'vhost-blk serve --control PATH' (required)")
+    Path control;
 
-            Sends one command to the control socket of a running 'vhost-blk serve
-            --control PATH' and prints the reply. Commands:
+    @Parameters(paramLabel = "COMMAND", arity = "0..*", description = "the command and its arguments (below)")
+    List<String> command = new ArrayList<>();
 
-              devices                          devices, their VM, driver, capacity, chain
-              chain DEVICE                     the device's modules (0 = nearest the guest)
-              modules [DEVICE]                 modules the (device's) policy makes available
-              enable DEVICE MODULE [POSITION]  attach the module at POSITION (0 = nearest the
-                                               guest; default: the policy's order)
-              disable DEVICE MODULE            take the module out of the chain
-              move DEVICE MODULE POSITION      reorder the chain
-              counters DEVICE [MODULE]         requests seen, completed, passed on, errors, bytes
-              report DEVICE MODULE             the module's own statistics
-              device-add SERVE-OPTIONS         serve one more device: --id ID --socket PATH
-                                               --disk FILE ... as for 'vhost-blk serve'
-              device-remove DEVICE             drain and sync the device, stop serving it
-              help                             the server's list of commands
+    @Mixin
+    CommandKit.HelpOption help;
 
-            Exit status: 0 done, 1 the server refused the command (its reason is printed),
-            2 bad usage, 3 the server could not be reached or answered nonsense.
-            """;
+    @Spec
+    CommandSpec spec;
 
-    private final Path control;
-    private final List<String> command;
-    private final PrintStream out;
-    private final PrintStream err;
+    private PrintWriter out;
+    private PrintWriter err;
 
-    private CtlCommand(Path control, List<String> command, PrintStream out, PrintStream err) {
-        this.control = control;
-        this.command = command;
-        this.out = out;
-        this.err = err;
-    }
-
-    /** Parses the arguments after {@code ctl}. */
-    static CtlCommand parse(List<String> args, PrintStream out, PrintStream err) throws UsageException {
-        Path control = null;
-        int i = 0;
-        while (i < args.size() && args.get(i).startsWith("--")) {
-            String a = args.get(i);
-            if (a.equals("--control")) {
-                if (i + 1 >= args.size() || args.get(i + 1).isEmpty()) {
-                    throw new UsageException("--control needs a value");
-                }
-                control = Path.of(args.get(i + 1));
-                i += 2;
-            } else {
-                throw new UsageException("ctl: unknown option '" + a + "' (see vhost-blk ctl --help)");
-            }
-        }
+    @Override
+    public Integer call() throws UsageException {
         if (control == null) {
-            throw new UsageException("ctl: --control PATH is required (the server's --control socket)");
+            throw new UsageException("--control PATH is required (the server's --control socket)");
         }
-        List<String> command = new ArrayList<>(args.subList(i, args.size()));
         if (command.isEmpty()) {
-            throw new UsageException("ctl: no command given (see vhost-blk ctl --help)");
+            throw new UsageException("no command given");
         }
         for (String w : command) {
             if (w.isEmpty() || !w.equals(w.replaceAll("\\s", ""))) {
-                throw new UsageException("ctl: argument '" + w + "' is empty or contains white space");
+                throw new UsageException("argument '" + w + "' is empty or contains white space");
             }
         }
-        return new CtlCommand(control, command, out, err);
+        out = spec.commandLine().getOut();
+        err = spec.commandLine().getErr();
+        return run();
     }
 
     int run() {

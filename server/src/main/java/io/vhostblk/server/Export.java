@@ -1,5 +1,6 @@
 package io.vhostblk.server;
 
+import io.vhostblk.hooks.ByteSizes;
 import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.drivers.BlockDriver;
 import io.vhostblk.drivers.DriverException;
@@ -96,7 +97,7 @@ final class Export {
             throw new StartupException(device.label() + ": cannot listen on " + options.socket() + ": " + e.getMessage(), e);
         }
         LOG.log(Level.INFO, device.label() + ": serving " + driver.kind() + " " + driver.target() + " ("
-                + Sizes.format(driver.capacity()) + (driver.readOnly() ? ", read-only" : "") + ", "
+                + ByteSizes.format(driver.capacity()) + (driver.readOnly() ? ", read-only" : "") + ", "
                 + options.queues() + " queue(s)) on " + options.socket());
         return new Export(options, modules, driver, device, registry, server);
     }

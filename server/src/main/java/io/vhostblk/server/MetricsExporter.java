@@ -12,6 +12,8 @@ import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.vhostblk.compat.BlockDevice;
 import io.vhostblk.compat.QueueStats;
+import io.vhostblk.drivers.FaultCounters;
+import io.vhostblk.drivers.FaultyDriver;
 import io.vhostblk.hooks.ChainEntry;
 
 import java.io.IOException;
@@ -70,6 +72,17 @@ final class MetricsExporter implements AutoCloseable {
         deviceGauge(prometheus, devices, "device_capacity_bytes", "Bytes the guest sees", d -> d.capacitySectors() << 9);
         deviceGauge(prometheus, devices, "device_read_only", "1 when the device is exported read-only", d -> d.readOnly() ? 1 : 0);
         deviceGauge(prometheus, devices, "device_modules", "Modules in the device's chain", d -> d.chain().size());
+        CounterWithCallback.builder().name(PREFIX + "injected_faults")
+                .help("Faults injected by serve --inject, by kind (eio, enospc, short, latency, power_cut_*)")
+                .labelNames("device", "vm", "kind")
+                .callback(cb -> {
+                    for (BlockDevice d : devices.devices()) {
+                        FaultCounters faults = FaultyDriver.countersOf(d.driver());
+                        if (faults != null) {
+                            faults.byKind().forEach((kind, n) -> cb.call(n, d.id(), d.vmName(), kind));
+                        }
+                    }
+                }).register(prometheus);
         queueCounter(prometheus, devices, "requests", "Guest requests answered, by operation", QueueStats::requests);
         queueCounter(prometheus, devices, "bytes", "Bytes moved by guest requests answered OK, by operation", QueueStats::bytes);
         queueCounter(prometheus, devices, "request_io_errors", "Guest requests answered with an I/O error", QueueStats::ioErrors);

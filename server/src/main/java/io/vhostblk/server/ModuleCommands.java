@@ -33,8 +33,12 @@ final class ModuleCommands {
     private ModuleCommands() {
     }
 
-    /** Runs module command {@code name} with {@code args} (which may start with {@code --module-dir DIR}). */
-    static int run(String name, List<String> args, PrintStream out, PrintStream err) throws UsageException {
+    /** A module's command and the words after its name (a leading {@code --module-dir DIR} taken off). */
+    record Found(ModuleCommand command, List<String> args) {
+    }
+
+    /** Finds module command {@code name}; {@code args} (the words after it) may start with {@code --module-dir DIR}. */
+    static Found find(String name, List<String> args, PrintStream err) throws UsageException {
         List<String> rest = args;
         List<Path> dirs = new ArrayList<>();
         if (!rest.isEmpty() && rest.get(0).equals("--module-dir")) {
@@ -50,33 +54,79 @@ final class ModuleCommands {
             for (Path jar : jars(dir)) {
                 ModuleCommand command = find(jar, name, err);
                 if (command != null) {
-                    return command.run(rest, out, err);
+                    return new Found(command, rest);
                 }
             }
         }
         throw new UsageException("unknown command '" + name + "': no module jar providing it in " + dirs
-                + " (build it with ./mvnw -pl modules/" + name + " -am package, or give --module-dir DIR or $" + ENV + ")");
+                + " (build it with ./mvnw -pl modules/" + name + " -am package, or give --module-dir DIR or $" + ENV
+                + "; see vhost-blk --help)");
+    }
+
+    /** Every module command in the default places (for the completion script), one per name, first found wins. */
+    static List<ModuleCommand> available() {
+        java.util.Map<String, ModuleCommand> byName = new java.util.TreeMap<>();
+        PrintStream quiet = new PrintStream(PrintStream.nullOutputStream());
+        for (Path dir : installedDirs()) {
+            for (Path jar : jars(dir)) {
+                for (ModuleCommand c : commands(jar, quiet)) {
+                    byName.putIfAbsent(c.name(), c);
+                }
+            }
+        }
+        Path checkoutModules = checkoutModules();
+        if (checkoutModules != null && Files.isDirectory(checkoutModules)) {
+            try (DirectoryStream<Path> s = Files.newDirectoryStream(checkoutModules)) {
+                for (Path module : s) {
+                    for (Path jar : jars(module.resolve("target"))) {
+                        for (ModuleCommand c : commands(jar, quiet)) {
+                            byName.putIfAbsent(c.name(), c);
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                // No readable checkout: the installed places were enough.
+            }
+        }
+        return List.copyOf(byName.values());
     }
 
     private static List<Path> defaultDirs(String name) {
+        List<Path> dirs = installedDirs();
+        Path checkout = checkoutModules();
+        if (checkout != null) {
+            dirs.add(checkout.resolve(name).resolve("target"));
+        }
+        return dirs;
+    }
+
+    /** {@code $VHOST_BLK_MODULE_DIR}, then {@code modules/} beside the server jar. */
+    private static List<Path> installedDirs() {
         List<Path> dirs = new ArrayList<>();
         String env = System.getenv(ENV);
         if (env != null && !env.isBlank()) {
             dirs.add(Path.of(env));
         }
-        try {
-            Path here = Path.of(VhostBlkMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
-            if (here != null) {
-                dirs.add(here.resolve("modules"));
-                Path checkout = here.getParent() == null ? null : here.getParent().getParent();
-                if (checkout != null) {
-                    dirs.add(checkout.resolve("modules").resolve(name).resolve("target"));
-                }
-            }
-        } catch (URISyntaxException | SecurityException | NullPointerException e) {
-            // No code location (unusual class loader): only the explicit places count.
+        Path here = serverJarDir();
+        if (here != null) {
+            dirs.add(here.resolve("modules"));
         }
         return dirs;
+    }
+
+    /** In a source checkout ({@code server/target/vhost-blk.jar}), its {@code modules/} directory. */
+    private static Path checkoutModules() {
+        Path here = serverJarDir();
+        Path checkout = here == null || here.getParent() == null ? null : here.getParent().getParent();
+        return checkout == null ? null : checkout.resolve("modules");
+    }
+
+    private static Path serverJarDir() {
+        try {
+            return Path.of(VhostBlkMain.class.getProtectionDomain().getCodeSource().getLocation().toURI()).getParent();
+        } catch (URISyntaxException | SecurityException | NullPointerException e) {
+            return null; // no code location (unusual class loader): only the explicit places count
+        }
     }
 
     private static List<Path> jars(Path dir) {
@@ -99,22 +149,31 @@ final class ModuleCommands {
     }
 
     private static ModuleCommand find(Path jar, String name, PrintStream err) {
+        for (ModuleCommand c : commands(jar, err)) {
+            if (c.name().equals(name)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    private static List<ModuleCommand> commands(Path jar, PrintStream err) {
+        List<ModuleCommand> commands = new ArrayList<>();
         URL url;
         try {
             url = jar.toUri().toURL();
         } catch (MalformedURLException e) {
-            return null;
+            return commands;
         }
-        URLClassLoader loader = new URLClassLoader("command-" + name, new URL[] {url}, ModuleCommand.class.getClassLoader());
+        URLClassLoader loader = new URLClassLoader("command-" + jar.getFileName(), new URL[] {url},
+                ModuleCommand.class.getClassLoader());
         try {
             for (ModuleCommand c : ServiceLoader.load(ModuleCommand.class, loader)) {
-                if (c.name().equals(name)) {
-                    return c;
-                }
+                commands.add(c);
             }
         } catch (java.util.ServiceConfigurationError | LinkageError e) {
             err.println("vhost-blk: skipping " + jar + ": " + e.getMessage());
         }
-        return null;
+        return commands;
     }
 }

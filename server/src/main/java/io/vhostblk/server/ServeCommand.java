@@ -2,13 +2,24 @@ package io.vhostblk.server;
 
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.linux.ServiceNotifier;
+import io.vhostblk.hooks.CommandKit;
+import io.vhostblk.hooks.CommandUsageException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -16,45 +27,74 @@ import java.util.concurrent.CountDownLatch;
  * configuration ({@code --config}), until SIGTERM or SIGINT; devices can be added and removed
  * through the control socket meanwhile.
  */
-final class ServeCommand {
+@Command(name = "serve", header = "serve a disk image over a vhost-user socket", sortOptions = false,
+        customSynopsis = {"vhost-blk serve --socket PATH --disk FILE [options]",
+                "       vhost-blk serve --config FILE [--control PATH] [--metrics [ADDR:]PORT]"},
+        description = {"Serves a raw disk image (or block device) to one QEMU/KVM guest as a vhost-user-"
+                + "blk device, or every device of a host configuration. QEMU connects to the Unix "
+                + "socket; the command prints the QEMU arguments that attach the disk. A device of "
+                + "a configuration that cannot start is logged and left out; the others are served.", ""},
+        footer = {"", "Stops cleanly on SIGTERM or SIGINT: in-flight requests finish, the image is synced, the",
+                "socket file is removed."})
+final class ServeCommand implements Callable<Integer> {
     private static final System.Logger LOG = System.getLogger(ServeCommand.class.getName());
 
-    static final String CONFIG_HELP = """
-            Usage: vhost-blk serve --config FILE [--control PATH] [--metrics [ADDR:]PORT]
+    /** What a command line with --config may add to the configuration. */
+    private static final Set<String> CONFIG_OPTIONS = Set.of("--config", "--control", "--metrics");
 
-            Serves every [device ID] of a host configuration (docs/operations.md) in
-            one process. A device that cannot start is logged and left out; the others
-            are served. --control and --metrics override the configuration's.
-            """;
+    @Mixin
+    CommandKit.HelpOption help;
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    DeviceOptions device = new DeviceOptions();
+
+    @Option(names = "--config", paramLabel = "FILE", order = 0,
+            description = "serve every [device ID] of a host configuration (docs/operations.md) in one "
+                    + "process; then only --control and --metrics may be given here, and they override "
+                    + "the file's")
+    Path config;
+
+    private Plan plan;
+    private PrintWriter out;
 
     /** What to serve: the devices, and the control socket (or null). */
     private record Plan(List<ServeOptions> devices, Path control, InetSocketAddress metrics, boolean fromConfig) {
     }
 
-    private final Plan plan;
-    private final PrintStream out;
-
-    private ServeCommand(Plan plan, PrintStream out) {
-        this.plan = plan;
-        this.out = out;
+    @Override
+    public Integer call() throws CommandUsageException, StartupException {
+        plan = plan();
+        out = spec.commandLine().getOut();
+        return run();
     }
 
-    /** Parses {@code serve}'s arguments: {@code --config FILE [--control PATH]}, or one device's options. */
+    /** Parses {@code serve}'s arguments (for tests): {@code --config FILE [--control PATH]}, or one device's options. */
     static ServeCommand parse(List<String> args, PrintStream out) throws UsageException, StartupException {
-        if (!args.contains("--config")) {
-            ServeOptions options = ServeOptions.parse(args);
-            return new ServeCommand(new Plan(List.of(options), options.control(), options.metrics(), false), out);
+        try {
+            ServeCommand command = CommandKit.parse(new ServeCommand(), args);
+            command.plan = command.plan();
+            command.out = new PrintWriter(out, true);
+            return command;
+        } catch (UsageException e) {
+            throw e;
+        } catch (CommandUsageException e) {
+            throw new UsageException(e.getMessage());
         }
-        Path config = null;
-        Path control = null;
-        InetSocketAddress metrics = null;
-        for (int i = 0; i < args.size(); i++) {
-            switch (args.get(i)) {
-                case "--config" -> config = Path.of(ServeOptions.value(args, ++i, "--config"));
-                case "--control" -> control = Path.of(ServeOptions.value(args, ++i, "--control"));
-                case "--metrics" -> metrics = ServeOptions.metricsAddress("--metrics", ServeOptions.value(args, ++i, "--metrics"));
-                default -> throw new UsageException("with --config, only --control and --metrics may be given on the command line ("
-                        + ConfigLines.shorten(args.get(i)) + " belongs in a [device ID] section)");
+    }
+
+    private Plan plan() throws CommandUsageException, StartupException {
+        if (config == null) {
+            ServeOptions options = device.options();
+            return new Plan(List.of(options), options.control(), options.metrics(), false);
+        }
+        for (OptionSpec o : spec.commandLine().getParseResult().matchedOptions()) {
+            String name = o.longestName();
+            if (!CONFIG_OPTIONS.contains(name)) {
+                throw new UsageException("with --config, only --control and --metrics may be given on the command line ("
+                        + name + " belongs in a [device ID] section)");
             }
         }
         HostConfig host;
@@ -64,8 +104,8 @@ final class ServeCommand {
             throw new StartupException(e.getMessage(), e);
         }
         List<ServeOptions> devices = host.devices().stream().map(HostConfig.Device::options).toList();
-        return new ServeCommand(new Plan(devices, control != null ? control : host.control(),
-                metrics != null ? metrics : host.metrics(), true), out);
+        return new Plan(devices, device.control != null ? device.control : host.control(),
+                device.metrics != null ? device.metrics : host.metrics(), true);
     }
 
     int run() throws StartupException {

@@ -107,23 +107,27 @@ class CtlCommandTest {
     @Test
     void badUsageIsExitTwo() {
         assertEquals(2, run(List.of("ctl", "devices")));
-        assertEquals("vhost-blk: ctl: --control PATH is required (the server's --control socket)\n", err());
+        assertEquals("vhost-blk ctl: --control PATH is required (the server's --control socket) (see 'vhost-blk ctl --help')\n", err());
         assertEquals(2, run(List.of("ctl", "--control")));
-        assertEquals("vhost-blk: --control needs a value\n", err());
+        assertEquals("vhost-blk ctl: --control needs a value (see 'vhost-blk ctl --help')\n", err());
         assertEquals(2, ctl());
-        assertEquals("vhost-blk: ctl: no command given (see vhost-blk ctl --help)\n", err());
+        assertEquals("vhost-blk ctl: no command given (see 'vhost-blk ctl --help')\n", err());
         assertEquals(2, ctl("enable", "disk0", "al pha"));
-        assertEquals("vhost-blk: ctl: argument 'al pha' is empty or contains white space\n", err());
+        assertEquals("vhost-blk ctl: argument 'al pha' is empty or contains white space (see 'vhost-blk ctl --help')\n", err());
         assertEquals(2, ctl("chain", "a\nb"));
         assertEquals(2, run(List.of("ctl", "--verbose", "--control", path.toString(), "devices")));
-        assertEquals("vhost-blk: ctl: unknown option '--verbose' (see vhost-blk ctl --help)\n", err());
+        assertEquals("vhost-blk ctl: unknown option '--verbose' (see 'vhost-blk ctl --help')\n", err());
         assertEquals(List.of(), device.chain().names());
     }
 
     @Test
     void helpIsPrintedLocally() {
         assertEquals(0, run(List.of("ctl", "--help")));
-        assertEquals(CtlCommand.HELP, out());
-        assertTrue(VhostBlkMain.HELP.contains("ctl "), "vhost-blk --help lists ctl");
+        assertTrue(out().contains("Usage: vhost-blk ctl --control PATH COMMAND [ARGS...]"), out());
+        assertTrue(out().contains("device-remove DEVICE") && out().contains("Exit status: 0 done, 1"), out());
+        assertEquals(0, run(List.of("--help")));
+        assertTrue(out().contains("  ctl ") && out().contains("  serve ") && out().contains("  crypt "), out());
+        assertEquals(2, run(List.of()));
+        assertTrue(out().contains("Usage: vhost-blk"), "no command prints the help: " + out());
     }
 }

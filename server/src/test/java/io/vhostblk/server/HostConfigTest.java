@@ -102,7 +102,7 @@ class HostConfigTest {
         assertEquals("/etc/vhost-blk/host.conf:2: device a: queues: no value after '='", error("[device a]\nqueues =\n"));
         assertEquals("/etc/vhost-blk/host.conf:2: device a: metrics: is the process's: set it before the first [device ID] section",
                 error("[device a]\nmetrics = 9750\n"));
-        assertEquals("/etc/vhost-blk/host.conf:1: metrics: 'web' is not a number",
+        assertEquals("/etc/vhost-blk/host.conf:1: metrics: 'web' is not a port number",
                 error("metrics = web\n[device a]\nsocket = s\ndisk = d\n"));
         // Found by HostConfigFuzzTest: a NUL byte in a path escaped as an InvalidPathException.
         assertEquals("/etc/vhost-blk/host.conf:3: device a: disk: is not a usable path (Nul character not allowed)",

@@ -127,7 +127,7 @@ class LibvirtXmlTest {
         err.reset();
         assertEquals(2, VhostBlkMain.run(List.of("xml", "--socket", "/s", "--memory", "1G"), o, e));
         assertTrue(err.toString(StandardCharsets.UTF_8).contains("need --domain"));
-        assertThrows(UsageException.class, () -> LibvirtXml.parse(List.of("--socket", "/s", "--type", "xen", "--domain", "d")));
-        assertThrows(UsageException.class, () -> LibvirtXml.parse(List.of("--socket", "/s", "web1")));
+        assertThrows(UsageException.class, () -> XmlCommand.parse(List.of("--socket", "/s", "--type", "xen", "--domain", "d")));
+        assertThrows(UsageException.class, () -> XmlCommand.parse(List.of("--socket", "/s", "web1")));
     }
 }

@@ -1,10 +1,13 @@
 package io.vhostblk.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vhostblk.compat.BlockDevice;
+import io.vhostblk.drivers.FaultSpec;
+import io.vhostblk.drivers.FaultyDriver;
 import io.vhostblk.drivers.RamDriver;
 import io.vhostblk.virtio.VirtioBlk;
 
@@ -17,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -104,6 +108,44 @@ class MetricsExporterTest {
                         "device=\"disk0\",op=\"write\",queue=\"0\",vm=\"vm1\",le=\"+Inf\""), "+Inf holds every request");
                 assertTrue(timed >= 5, "the writes made while metrics were on are timed: " + timed);
                 assertTrue(sample(after, "vhost_blk_request_duration_seconds_sum", q) > 0);
+            }
+        }
+    }
+
+    @Test
+    void injectedFaultsReachTheControlSocketAndTheMetricsEnospcApartFromEio(@TempDir Path dir) throws Exception {
+        try (RamDriver ram = RamDriver.create(1 << 20);
+             FaultyDriver driver = FaultyDriver.wrap(ram, FaultSpec.parse("eio=0-4096,enospc-after=8192"), "disk0")) {
+            BlockDevice device = new BlockDevice("disk0", "vm1", driver, true);
+            BlockDevice plain = new BlockDevice("disk1", "vm1", RamDriver.create(1 << 20), true);
+            DeviceRegistry registry = new DeviceRegistry();
+            registry.register(device);
+            registry.register(plain);
+            ControlProtocol control = new ControlProtocol(registry, new TestModules());
+            try (MetricsExporter metrics = MetricsExporter.start(InetSocketAddress.createUnresolved("127.0.0.1", 0), registry);
+                 GuestQueue guest = new GuestQueue(device)) {
+                assertEquals(VirtioBlk.S_IOERR, guest.write(0, new byte[4096]), "bytes 0-4096 fail with EIO");
+                assertEquals(VirtioBlk.S_OK, guest.write(8, new byte[4096]));
+                assertEquals(VirtioBlk.S_OK, guest.write(16, new byte[4096]), "8192 bytes fit");
+                assertEquals(VirtioBlk.S_IOERR, guest.write(24, new byte[4096]), "ENOSPC past 8192 bytes");
+                assertEquals(VirtioBlk.S_IOERR, guest.write(32, new byte[4096]));
+
+                Map<?, ?> reply = (Map<?, ?>) Json.parse(control.handle("devices"));
+                List<?> list = (List<?>) reply.get("devices");
+                Map<?, ?> faulty = (Map<?, ?>) list.get(0);
+                assertEquals("disk0", faulty.get("id"));
+                assertEquals(Map.of("eio", 1L, "enospc", 2L, "short", 0L, "latency", 0L, "power_cut_refused", 0L,
+                        "power_cut_dropped", 0L, "power_cut_kept", 0L), faulty.get("injectedFaults"));
+                assertFalse(((Map<?, ?>) list.get(1)).containsKey("injectedFaults"), "disk1 injects nothing");
+
+                String text = scrape(metrics.port());
+                promtoolAccepts(text, dir);
+                assertEquals(1, sample(text, "vhost_blk_injected_faults_total", "device=\"disk0\",kind=\"eio\",vm=\"vm1\""));
+                assertEquals(2, sample(text, "vhost_blk_injected_faults_total", "device=\"disk0\",kind=\"enospc\",vm=\"vm1\""));
+                assertEquals(0, sample(text, "vhost_blk_injected_faults_total", "device=\"disk0\",kind=\"short\",vm=\"vm1\""));
+                assertFalse(text.contains("vhost_blk_injected_faults_total{device=\"disk1\""), "disk1 injects nothing");
+            } finally {
+                plain.driver().close();
             }
         }
     }

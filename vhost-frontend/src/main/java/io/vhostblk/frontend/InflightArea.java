@@ -1,5 +1,6 @@
 package io.vhostblk.frontend;
 
+import io.vhostblk.linux.Errno;
 import io.vhostblk.linux.Libc;
 import io.vhostblk.linux.LinuxException;
 import io.vhostblk.virtio.InflightRegion;
@@ -47,6 +48,10 @@ final class InflightArea implements AutoCloseable {
     /** Maps the front-end's area (SET_INFLIGHT_FD); takes ownership of {@code fd}, closing it on failure. */
     static InflightArea adopt(int fd, InflightInfo info) throws LinuxException {
         try {
+            if (Libc.endsBefore(fd, info.mmapOffset() + info.mmapSize())) {
+                throw new LinuxException("mmap", Errno.EINVAL, "inflight area of " + info.mmapSize() + " bytes at offset "
+                        + info.mmapOffset() + " runs past the end of its file (" + Libc.lseek(fd, 0, Libc.SEEK_END) + " bytes)");
+            }
             MemorySegment m = Libc.mmap(info.mmapSize(), Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd,
                     info.mmapOffset());
             return new InflightArea(fd, m, info.numQueues(), info.queueSize());

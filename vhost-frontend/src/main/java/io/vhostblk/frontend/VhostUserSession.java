@@ -339,6 +339,10 @@ public final class VhostUserSession implements AutoCloseable {
                         throw new VhostUserException(msg.name() + ": log of " + size + " bytes at offset " + offset
                                 + " is not a positive size at a page-aligned offset");
                     }
+                    if (Libc.endsBefore(fd, offset + size)) {
+                        throw new VhostUserException(msg.name() + ": log of " + size + " bytes at offset " + offset
+                                + " runs past the end of its file (" + Libc.lseek(fd, 0, Libc.SEEK_END) + " bytes)");
+                    }
                     mapping = Libc.mmap(size, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, offset);
                 } catch (LinuxException e) {
                     throw new RequestFailedException(msg.name() + ": cannot map the " + size + "-byte dirty log", e);

@@ -122,16 +122,11 @@ public final class GuestMemory implements AutoCloseable {
         }
     }
 
-    /**
-     * Refuses a region that runs past the end of its file: mmap accepts it, but touching the pages
-     * beyond the end raises SIGBUS in the back-end (a memfd of 1 MiB offered as a 1 GiB region).
-     * A file whose size cannot be learned (lseek fails) is left to the kernel.
-     */
+    /** Refuses a region that runs past the end of its file (see {@link Libc#endsBefore}). */
     private static void requireBacked(int i, RegionSpec r, int fd) throws VirtioException {
-        long fileSize = Libc.lseek(fd, 0, Libc.SEEK_END);
-        if (fileSize >= 0 && Long.compareUnsigned(r.mmapOffset() + r.size(), fileSize) > 0) {
+        if (Libc.endsBefore(fd, r.mmapOffset() + r.size())) {
             throw new VirtioException("region " + i + " (" + describe(r) + ") ends past the end of its file ("
-                    + fileSize + " bytes)");
+                    + Libc.lseek(fd, 0, Libc.SEEK_END) + " bytes)");
         }
     }
 

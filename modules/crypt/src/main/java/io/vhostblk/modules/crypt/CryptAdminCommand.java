@@ -2,9 +2,6 @@ package io.vhostblk.modules.crypt;
 
 import io.vhostblk.hooks.ModuleCommand;
 
-import java.io.PrintStream;
-import java.util.List;
-
 /** Offers {@link CryptCommand} to the server's command line as {@code vhost-blk crypt ...}. */
 public final class CryptAdminCommand implements ModuleCommand {
 
@@ -19,7 +16,7 @@ public final class CryptAdminCommand implements ModuleCommand {
     }
 
     @Override
-    public int run(List<String> args, PrintStream out, PrintStream err) {
-        return new CryptCommand(out, err).run(args);
+    public Object command() {
+        return new CryptCommand();
     }
 }

@@ -1,17 +1,26 @@
 package io.vhostblk.modules.crypt;
 
+import io.vhostblk.hooks.ByteSizes;
+import io.vhostblk.hooks.CommandKit;
+import io.vhostblk.hooks.CommandUsageException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Set;
+import java.util.concurrent.Callable;
 
 /**
- * {@code vhost-blk crypt format|add-key|remove-key|change-key|dump}: LUKS image administration for the
- * server's CLI, which passes the words after {@code crypt}.
+ * {@code vhost-blk crypt format|add-key|remove-key|change-key|dump}: LUKS image administration, one picocli
+ * command per action, run through {@link CommandKit} like the server's own commands.
  *
  * <p>Secrets come only from files ({@code --key-file}, {@code --new-key-file}), never from an argument, and are
  * read whole like {@code cryptsetup --key-file} and QEMU's {@code secret,file=}: a trailing newline is part of the
@@ -20,72 +29,249 @@ import java.util.Set;
  * <p>Exit codes follow cryptsetup's: 0 success, 1 bad arguments, 2 wrong passphrase, 4 unusable image or key
  * file (the message names the file and the field).
  */
-public final class CryptCommand {
+@Command(name = "crypt", header = "LUKS images: format, add-key, remove-key, change-key, dump", exitCodeOnInvalidInput = CryptCommand.USAGE,
+        description = {"LUKS images: format, add-key, remove-key, change-key, dump. Key files are used "
+                + "whole, trailing newline included (as cryptsetup --key-file and QEMU secret "
+                + "file=). Exit status: 0 done, 1 bad arguments, 2 wrong passphrase, 4 unusable "
+                + "image or key file.", ""},
+        subcommands = {CryptCommand.Format.class, CryptCommand.AddKey.class, CryptCommand.RemoveKey.class,
+                CryptCommand.ChangeKey.class, CryptCommand.Dump.class})
+public final class CryptCommand implements Callable<Integer> {
 
     public static final int OK = 0;
     public static final int USAGE = 1;
     public static final int WRONG_PASSPHRASE = 2;
     public static final int BAD_IMAGE = 4;
 
-    static final String USAGE_TEXT = """
-            usage: vhost-blk crypt <command> IMAGE [options]
-              format      IMAGE --key-file FILE [--luks1|--luks2] [--sector-size 512|4096] [--size SIZE]
-                          [--pbkdf pbkdf2|argon2id] [--pbkdf-iterations N | --iter-time MS]  (N: PBKDF2 count or Argon2 time cost)
-                          [--pbkdf-memory KIB] [--pbkdf-parallel N]
-              add-key     IMAGE --key-file FILE --new-key-file FILE [KDF options]
-              remove-key  IMAGE --key-file FILE [--key-slot N]
-              change-key  IMAGE --key-file FILE --new-key-file FILE [KDF options]
-              dump        IMAGE
-            Key files are used whole, trailing newline included (as cryptsetup --key-file and QEMU secret file=).
-            SIZE is the payload the guest sees: bytes, or with K, M, G or T (binary) suffix.
-            """;
-
-    private static final Set<String> FLAGS = Set.of("--luks1", "--luks2");
-    private static final Set<String> VALUED = Set.of("--key-file", "--new-key-file", "--sector-size", "--size",
-            "--pbkdf", "--pbkdf-iterations", "--iter-time", "--pbkdf-memory", "--pbkdf-parallel", "--key-slot");
+    @Mixin
+    CommandKit.HelpOption help;
 
     private final PrintStream out;
     private final PrintStream err;
 
+    /** For picocli, as a sub-command of {@code vhost-blk}. */
+    public CryptCommand() {
+        this(System.out, System.err);
+    }
+
+    /** For running on its own: prints to {@code out} and {@code err}. */
     public CryptCommand(PrintStream out, PrintStream err) {
         this.out = out;
         this.err = err;
     }
 
-    /** Runs one command; never throws for user errors, returns the exit code after printing the reason. */
+    /** Runs one command line (the words after {@code crypt}); returns the exit code after printing any reason. */
     public int run(List<String> args) {
-        if (args.isEmpty() || args.contains("--help") || args.contains("-h")) {
-            (args.isEmpty() ? err : out).print(USAGE_TEXT);
-            return args.isEmpty() ? USAGE : OK;
+        return CommandKit.execute(new CryptCommand(), args, out, err);
+    }
+
+    @Override
+    public Integer call() throws CommandUsageException {
+        throw new CommandUsageException("a command is needed: format, add-key, remove-key, change-key or dump");
+    }
+
+    /** What every action takes: the image, and a refusal of secrets on the command line. */
+    abstract static class Action implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "IMAGE", description = "the LUKS image (a file or block device)")
+        Path image;
+
+        // Deliberately unsupported: an argument is visible in ps, shell history and audit logs.
+        @Option(names = {"--key", "--passphrase", "--password"}, hidden = true)
+        String secretArgument;
+
+        @Mixin
+        CommandKit.HelpOption help;
+
+        PrintWriter out;
+
+        @Override
+        public final Integer call() throws CommandUsageException {
+            if (secretArgument != null) {
+                throw new CommandUsageException("--key, --passphrase and --password are not supported: secrets are read"
+                        + " only from files (--key-file)");
+            }
+            out = spec.commandLine().getOut();
+            PrintWriter err = spec.commandLine().getErr();
+            String name = spec.qualifiedName();
+            try {
+                return act();
+            } catch (WrongPassphraseException e) {
+                err.println(name + ": " + e.getMessage());
+                return WRONG_PASSPHRASE;
+            } catch (IllegalArgumentException e) {
+                err.println(name + ": " + e.getMessage());
+                return USAGE;
+            } catch (IOException e) {
+                // LuksException messages already name the file and field; other I/O errors name the file themselves.
+                err.println(name + ": " + describe(e));
+                return BAD_IMAGE;
+            }
         }
-        String command = args.get(0);
-        Parsed p;
-        try {
-            p = parse(args.subList(1, args.size()));
-        } catch (IllegalArgumentException e) {
-            err.println("vhost-blk crypt " + command + ": " + e.getMessage());
-            err.print(USAGE_TEXT);
-            return USAGE;
+
+        abstract int act() throws IOException;
+
+        /** A key file option the action cannot do without (checked here, so a secret typed as an argument is reported first). */
+        static Path required(Path value, String option) {
+            if (value == null) {
+                throw new IllegalArgumentException(option + " FILE is required");
+            }
+            return value;
         }
-        try {
-            return switch (command) {
-                case "format" -> format(p);
-                case "add-key" -> addKey(p);
-                case "remove-key" -> removeKey(p);
-                case "change-key" -> changeKey(p);
-                case "dump" -> dump(p);
-                default -> throw new IllegalArgumentException("unknown command \"" + command + "\"");
-            };
-        } catch (WrongPassphraseException e) {
-            err.println("vhost-blk crypt " + command + ": " + e.getMessage());
-            return WRONG_PASSPHRASE;
-        } catch (IllegalArgumentException e) {
-            err.println("vhost-blk crypt " + command + ": " + e.getMessage());
-            return USAGE;
-        } catch (IOException e) {
-            // LuksException messages already name the file and field; other I/O errors name the file themselves.
-            err.println("vhost-blk crypt " + command + ": " + describe(e));
-            return BAD_IMAGE;
+    }
+
+    /** The key-derivation options of the commands that write a key slot. */
+    static final class KdfArgs {
+        @Option(names = "--pbkdf", paramLabel = "pbkdf2|argon2id", description = "key derivation (default: pbkdf2 for LUKS1, argon2id for LUKS2)")
+        String pbkdf;
+
+        @Option(names = "--pbkdf-iterations", paramLabel = "N", description = "PBKDF2 count or Argon2 time cost (instead of --iter-time)")
+        Integer iterations;
+
+        @Option(names = "--iter-time", paramLabel = "MS", description = "milliseconds the derivation should take. Default 2000")
+        Integer iterTime;
+
+        @Option(names = "--pbkdf-memory", paramLabel = "KIB", description = "Argon2 memory cost")
+        Integer memory;
+
+        @Option(names = "--pbkdf-parallel", paramLabel = "N", description = "Argon2 threads")
+        Integer parallel;
+
+        /** KDF from the options, defaulting per version (PBKDF2 for LUKS1, Argon2id for LUKS2, 2 s). */
+        KdfOptions kdf(LuksVersion version) {
+            KdfOptions k = KdfOptions.defaults(version);
+            if (pbkdf != null) {
+                String type = pbkdf.toLowerCase(Locale.ROOT);
+                k = switch (type) {
+                    case "pbkdf2" -> KdfOptions.pbkdf2Time(KdfOptions.DEFAULT_ITER_TIME_MS);
+                    case "argon2id" -> KdfOptions.defaults(LuksVersion.LUKS2);
+                    default -> throw new IllegalArgumentException("--pbkdf " + type + ": supported are pbkdf2 and argon2id");
+                };
+            }
+            if (iterations != null && iterTime != null) {
+                throw new IllegalArgumentException("--pbkdf-iterations and --iter-time exclude each other");
+            }
+            k = new KdfOptions(k.argon2(), k.iterations(), k.iterTimeMillis(), memory != null ? memory : k.memoryKiB(),
+                    parallel != null ? parallel : k.cpus());
+            if (iterations != null) {
+                k = k.withIterations(iterations);
+            } else if (iterTime != null) {
+                k = k.withIterTime(iterTime);
+            }
+            return k;
+        }
+    }
+
+    @Command(name = "format", exitCodeOnInvalidInput = USAGE, description = "write a new LUKS header with key slot 0")
+    static final class Format extends Action {
+        @Option(names = "--key-file", paramLabel = "FILE", description = "the passphrase file for key slot 0")
+        Path keyFile;
+
+        @Option(names = "--luks1", description = "LUKS1 (default: LUKS2)")
+        boolean luks1;
+
+        @Option(names = "--luks2", description = "LUKS2 (the default)")
+        boolean luks2;
+
+        @Option(names = "--sector-size", paramLabel = "512|4096", description = "encryption sector size. Default 512")
+        int sectorSize = 512;
+
+        @Option(names = "--size", paramLabel = "SIZE", converter = ByteSizes.Converter.class,
+                description = "the payload the guest sees: bytes, or with K, M, G or T (binary) suffix")
+        long size;
+
+        @Mixin
+        KdfArgs kdf;
+
+        @Override
+        int act() throws IOException {
+            if (luks1 && luks2) {
+                throw new IllegalArgumentException("--luks1 and --luks2 exclude each other");
+            }
+            LuksVersion version = luks1 ? LuksVersion.LUKS1 : LuksVersion.LUKS2;
+            FormatOptions options = new FormatOptions(version, sectorSize, size, kdf.kdf(version));
+            try (Secret s = Secret.fromFile(required(keyFile, "--key-file"))) {
+                LuksVolume.format(image, s, options);
+            }
+            out.println("Formatted " + image + " as " + version + " (aes-xts-plain64, " + sectorSize + "-byte sectors), key slot 0");
+            return OK;
+        }
+    }
+
+    /** add-key and change-key: a passphrase the image takes, a new one, and how to derive its key slot's key. */
+    abstract static class Rekey extends Action {
+        @Option(names = "--key-file", paramLabel = "FILE", description = "a passphrase the image takes")
+        Path keyFile;
+
+        @Option(names = "--new-key-file", paramLabel = "FILE", description = "the new passphrase")
+        Path newKeyFile;
+
+        @Mixin
+        KdfArgs kdf;
+
+        @Override
+        final int act() throws IOException {
+            LuksVersion version = versionOf(image);
+            try (Secret existing = Secret.fromFile(required(keyFile, "--key-file"));
+                 Secret added = Secret.fromFile(required(newKeyFile, "--new-key-file"))) {
+                out.println(rekey(existing, added, kdf.kdf(version)));
+            }
+            return OK;
+        }
+
+        /** Does the change; returns what to tell the administrator. */
+        abstract String rekey(Secret existing, Secret added, KdfOptions kdf) throws IOException;
+    }
+
+    @Command(name = "add-key", exitCodeOnInvalidInput = USAGE, description = "add a passphrase in a free key slot")
+    static final class AddKey extends Rekey {
+        @Override
+        String rekey(Secret existing, Secret added, KdfOptions kdf) throws IOException {
+            return "Added key slot " + LuksVolume.addKey(image, existing, added, kdf) + " to " + image;
+        }
+    }
+
+    @Command(name = "remove-key", exitCodeOnInvalidInput = USAGE, description = "remove the key slot the passphrase opens (or --key-slot N)")
+    static final class RemoveKey extends Action {
+        @Option(names = "--key-file", paramLabel = "FILE", description = "a passphrase the image takes")
+        Path keyFile;
+
+        @Option(names = "--key-slot", paramLabel = "N", description = "the slot to remove (default: the one the passphrase opens)")
+        Integer keySlot;
+
+        @Override
+        int act() throws IOException {
+            try (Secret s = Secret.fromFile(required(keyFile, "--key-file"))) {
+                int slot;
+                if (keySlot != null) {
+                    slot = keySlot;
+                    LuksVolume.removeSlot(image, slot, s);
+                } else {
+                    slot = LuksVolume.removeKey(image, s);
+                }
+                out.println("Removed key slot " + slot + " from " + image);
+            }
+            return OK;
+        }
+    }
+
+    @Command(name = "change-key", exitCodeOnInvalidInput = USAGE, description = "replace a passphrase (--key-file) with another (--new-key-file)")
+    static final class ChangeKey extends Rekey {
+        @Override
+        String rekey(Secret existing, Secret added, KdfOptions kdf) throws IOException {
+            int slot = LuksVolume.changeKey(image, existing, added, kdf);
+            return "Changed passphrase of " + image + "; it is now in key slot " + slot;
+        }
+    }
+
+    @Command(name = "dump", exitCodeOnInvalidInput = USAGE, description = "print the header (no key material)")
+    static final class Dump extends Action {
+        @Override
+        int act() throws IOException {
+            out.print(LuksVolume.dump(image));
+            return OK;
         }
     }
 
@@ -99,195 +285,11 @@ public final class CryptCommand {
         return e.getClass().getSimpleName() + ": " + e.getMessage();
     }
 
-    private int format(Parsed p) throws IOException {
-        Path image = p.image();
-        if (p.has("--luks1") && p.has("--luks2")) {
-            throw new IllegalArgumentException("--luks1 and --luks2 exclude each other");
-        }
-        LuksVersion version = p.has("--luks1") ? LuksVersion.LUKS1 : LuksVersion.LUKS2;
-        int sectorSize = p.has("--sector-size") ? p.integer("--sector-size") : 512;
-        long size = p.has("--size") ? parseSize(p.value("--size")) : 0;
-        FormatOptions options = new FormatOptions(version, sectorSize, size, kdf(p, version));
-        try (Secret s = Secret.fromFile(p.path("--key-file"))) {
-            LuksVolume.format(image, s, options);
-        }
-        out.println("Formatted " + image + " as " + version + " (aes-xts-plain64, " + sectorSize + "-byte sectors), key slot 0");
-        return OK;
-    }
-
-    private int addKey(Parsed p) throws IOException {
-        Path image = p.image();
-        LuksVersion version = versionOf(image);
-        try (Secret existing = Secret.fromFile(p.path("--key-file")); Secret added = Secret.fromFile(p.path("--new-key-file"))) {
-            int slot = LuksVolume.addKey(image, existing, added, kdf(p, version));
-            out.println("Added key slot " + slot + " to " + image);
-        }
-        return OK;
-    }
-
-    private int removeKey(Parsed p) throws IOException {
-        Path image = p.image();
-        try (Secret s = Secret.fromFile(p.path("--key-file"))) {
-            if (p.has("--key-slot")) {
-                int slot = p.integer("--key-slot");
-                LuksVolume.removeSlot(image, slot, s);
-                out.println("Removed key slot " + slot + " from " + image);
-            } else {
-                int slot = LuksVolume.removeKey(image, s);
-                out.println("Removed key slot " + slot + " from " + image);
-            }
-        }
-        return OK;
-    }
-
-    private int changeKey(Parsed p) throws IOException {
-        Path image = p.image();
-        LuksVersion version = versionOf(image);
-        try (Secret old = Secret.fromFile(p.path("--key-file")); Secret replacement = Secret.fromFile(p.path("--new-key-file"))) {
-            int slot = LuksVolume.changeKey(image, old, replacement, kdf(p, version));
-            out.println("Changed passphrase of " + image + "; it is now in key slot " + slot);
-        }
-        return OK;
-    }
-
-    private int dump(Parsed p) throws IOException {
-        out.print(LuksVolume.dump(p.image()));
-        return OK;
-    }
-
     private static LuksVersion versionOf(Path image) throws IOException {
         try (var ch = java.nio.channels.FileChannel.open(image, java.nio.file.StandardOpenOption.READ)) {
             return LuksHeader.read(image, ch).version();
         } catch (java.nio.file.NoSuchFileException e) {
             throw new LuksException(image, "image", "does not exist", e);
         }
-    }
-
-    /** KDF from the options, defaulting per version (PBKDF2 for LUKS1, Argon2id for LUKS2, 2 s). */
-    private static KdfOptions kdf(Parsed p, LuksVersion version) {
-        KdfOptions k = KdfOptions.defaults(version);
-        if (p.has("--pbkdf")) {
-            String type = p.value("--pbkdf").toLowerCase(Locale.ROOT);
-            k = switch (type) {
-                case "pbkdf2" -> KdfOptions.pbkdf2Time(KdfOptions.DEFAULT_ITER_TIME_MS);
-                case "argon2id" -> KdfOptions.defaults(LuksVersion.LUKS2);
-                default -> throw new IllegalArgumentException("--pbkdf " + type + ": supported are pbkdf2 and argon2id");
-            };
-        }
-        if (p.has("--pbkdf-iterations") && p.has("--iter-time")) {
-            throw new IllegalArgumentException("--pbkdf-iterations and --iter-time exclude each other");
-        }
-        int memory = p.has("--pbkdf-memory") ? p.integer("--pbkdf-memory") : k.memoryKiB();
-        int cpus = p.has("--pbkdf-parallel") ? p.integer("--pbkdf-parallel") : k.cpus();
-        k = new KdfOptions(k.argon2(), k.iterations(), k.iterTimeMillis(), memory, cpus);
-        if (p.has("--pbkdf-iterations")) {
-            k = k.withIterations(p.integer("--pbkdf-iterations"));
-        } else if (p.has("--iter-time")) {
-            k = k.withIterTime(p.integer("--iter-time"));
-        }
-        return k;
-    }
-
-    /** Bytes, or a number with a binary K/M/G/T suffix (qemu-img's convention). */
-    static long parseSize(String text) {
-        String t = text.trim().toUpperCase(Locale.ROOT);
-        if (t.endsWith("B") && t.length() > 1 && !Character.isDigit(t.charAt(t.length() - 2))) {
-            t = t.substring(0, t.length() - 1);
-        }
-        int shift = 0;
-        if (!t.isEmpty()) {
-            switch (t.charAt(t.length() - 1)) {
-                case 'K' -> shift = 10;
-                case 'M' -> shift = 20;
-                case 'G' -> shift = 30;
-                case 'T' -> shift = 40;
-                default -> shift = 0;
-            }
-        }
-        String digits = shift == 0 ? t : t.substring(0, t.length() - 1);
-        try {
-            long n = Long.parseLong(digits);
-            if (n <= 0 || n > (Long.MAX_VALUE >> shift)) {
-                throw new NumberFormatException();
-            }
-            return n << shift;
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--size " + text + ": expected a positive size such as 1073741824, 512M or 20G");
-        }
-    }
-
-    private record Parsed(Path imagePath, Map<String, String> options) {
-        Path image() {
-            if (imagePath == null) {
-                throw new IllegalArgumentException("missing IMAGE");
-            }
-            return imagePath;
-        }
-
-        boolean has(String option) {
-            return options.containsKey(option);
-        }
-
-        String value(String option) {
-            String v = options.get(option);
-            if (v == null) {
-                throw new IllegalArgumentException("missing " + option);
-            }
-            return v;
-        }
-
-        Path path(String option) {
-            return Path.of(value(option));
-        }
-
-        int integer(String option) {
-            try {
-                return Integer.parseInt(value(option));
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(option + " " + value(option) + ": expected an integer");
-            }
-        }
-    }
-
-    private static Parsed parse(List<String> args) {
-        Map<String, String> options = new HashMap<>();
-        Path image = null;
-        for (int i = 0; i < args.size(); i++) {
-            String a = args.get(i);
-            if (a.startsWith("--")) {
-                String name = a;
-                String value = null;
-                int eq = a.indexOf('=');
-                if (eq > 0) {
-                    name = a.substring(0, eq);
-                    value = a.substring(eq + 1);
-                }
-                if (FLAGS.contains(name)) {
-                    if (value != null) {
-                        throw new IllegalArgumentException(name + " takes no value");
-                    }
-                    options.put(name, "");
-                } else if (VALUED.contains(name)) {
-                    if (value == null) {
-                        if (i + 1 >= args.size()) {
-                            throw new IllegalArgumentException(name + " needs a value");
-                        }
-                        value = args.get(++i);
-                    }
-                    options.put(name, value);
-                } else if (name.equals("--key") || name.equals("--passphrase") || name.equals("--password")) {
-                    // Deliberately unsupported: an argument is visible in ps, shell history and audit logs.
-                    throw new IllegalArgumentException(name + " is not supported: secrets are read only from files (--key-file)");
-                } else {
-                    throw new IllegalArgumentException("unknown option " + name);
-                }
-            } else if (image == null) {
-                image = Path.of(a);
-            } else {
-                // Not echoed: a misplaced argument might be a passphrase typed where it does not belong.
-                throw new IllegalArgumentException("unexpected extra argument at position " + (i + 1) + " (only one IMAGE is taken)");
-            }
-        }
-        return new Parsed(image, options);
     }
 }

@@ -1,249 +1,129 @@
 package io.vhostblk.modules.crypt;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The small JSON subset the LUKS2 metadata area uses: objects (insertion-ordered maps), arrays (lists),
- * strings, integers (as Long), booleans and null. Not a general JSON library: no floats, and non-ASCII escapes
- * are decoded but never produced since LUKS2 metadata is ASCII.
+ * The LUKS2 metadata area's JSON, through Jackson's streaming core: objects become insertion-ordered maps
+ * (so a header is written back with cryptsetup's key order), arrays lists, integers {@code Long}, plus strings,
+ * booleans and null. LUKS2 keeps 64-bit values (offsets, sizes) in strings and has no fractions, so a
+ * non-integer number is refused rather than rounded. Written compactly, in ASCII: the area is ASCII text.
  */
 final class Json {
+    /** LUKS2 metadata is a few levels deep; anything much deeper is damage or an attack. */
+    static final int MAX_DEPTH = 64;
 
-    private final String text;
-    private int pos;
+    private static final JsonFactory FACTORY = JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_DEPTH).build())
+            .enable(JsonWriteFeature.ESCAPE_NON_ASCII)
+            .build();
 
-    private Json(String text) {
-        this.text = text;
+    private Json() {
     }
 
-    /** Parses one JSON value covering all of {@code text} (trailing whitespace allowed). */
+    /** Parses one JSON value covering all of {@code text} (surrounding whitespace allowed). */
     static Object parse(String text) {
-        Json p = new Json(text);
-        Object v = p.value();
-        p.skipSpace();
-        if (p.pos != text.length()) {
-            throw p.error("trailing characters");
+        try (JsonParser p = FACTORY.createParser(text)) {
+            if (p.nextToken() == null) {
+                throw error(p, "unexpected end");
+            }
+            Object value = value(p);
+            if (p.nextToken() != null) {
+                throw error(p, "trailing characters");
+            }
+            return value;
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("JSON " + e.getOriginalMessage() + " at offset "
+                    + (e.getLocation() != null ? e.getLocation().getCharOffset() : -1), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // reading a String does no I/O
         }
-        return v;
     }
 
-    private Object value() {
-        skipSpace();
-        if (pos >= text.length()) {
-            throw error("unexpected end");
-        }
-        char c = text.charAt(pos);
-        return switch (c) {
-            case '{' -> object();
-            case '[' -> array();
-            case '"' -> string();
-            case 't' -> literal("true", Boolean.TRUE);
-            case 'f' -> literal("false", Boolean.FALSE);
-            case 'n' -> literal("null", null);
-            default -> {
-                if (c == '-' || (c >= '0' && c <= '9')) {
-                    yield number();
+    private static Object value(JsonParser p) throws IOException {
+        JsonToken t = p.currentToken();
+        return switch (t) {
+            case START_OBJECT -> {
+                Map<String, Object> map = new LinkedHashMap<>();
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    p.nextToken();
+                    map.put(name, value(p));
                 }
-                throw error("unexpected character '" + c + "'");
+                yield map;
             }
+            case START_ARRAY -> {
+                List<Object> list = new ArrayList<>();
+                while (p.nextToken() != JsonToken.END_ARRAY) {
+                    list.add(value(p));
+                }
+                yield list;
+            }
+            case VALUE_STRING -> p.getText();
+            case VALUE_NUMBER_INT -> {
+                if (p.getNumberType() != JsonParser.NumberType.INT && p.getNumberType() != JsonParser.NumberType.LONG) {
+                    throw error(p, "bad integer '" + p.getText() + "'");
+                }
+                yield p.getLongValue();
+            }
+            case VALUE_NUMBER_FLOAT -> throw error(p, "non-integer number");
+            case VALUE_TRUE -> Boolean.TRUE;
+            case VALUE_FALSE -> Boolean.FALSE;
+            case VALUE_NULL -> null;
+            default -> throw error(p, "unexpected " + t);
         };
     }
 
-    private Map<String, Object> object() {
-        Map<String, Object> map = new LinkedHashMap<>();
-        pos++;
-        skipSpace();
-        if (peek() == '}') {
-            pos++;
-            return map;
-        }
-        while (true) {
-            skipSpace();
-            if (peek() != '"') {
-                throw error("expected a member name");
-            }
-            String key = string();
-            skipSpace();
-            expect(':');
-            map.put(key, value());
-            skipSpace();
-            char c = next();
-            if (c == '}') {
-                return map;
-            }
-            if (c != ',') {
-                throw error("expected ',' or '}'");
-            }
-        }
-    }
-
-    private List<Object> array() {
-        List<Object> list = new ArrayList<>();
-        pos++;
-        skipSpace();
-        if (peek() == ']') {
-            pos++;
-            return list;
-        }
-        while (true) {
-            list.add(value());
-            skipSpace();
-            char c = next();
-            if (c == ']') {
-                return list;
-            }
-            if (c != ',') {
-                throw error("expected ',' or ']'");
-            }
-        }
-    }
-
-    private String string() {
-        pos++;
-        StringBuilder sb = new StringBuilder();
-        while (true) {
-            char c = next();
-            if (c == '"') {
-                return sb.toString();
-            }
-            if (c != '\\') {
-                sb.append(c);
-                continue;
-            }
-            char e = next();
-            switch (e) {
-                case '"', '\\', '/' -> sb.append(e);
-                case 'b' -> sb.append('\b');
-                case 'f' -> sb.append('\f');
-                case 'n' -> sb.append('\n');
-                case 'r' -> sb.append('\r');
-                case 't' -> sb.append('\t');
-                case 'u' -> {
-                    if (pos + 4 > text.length()) {
-                        throw error("short \\u escape");
-                    }
-                    sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
-                    pos += 4;
-                }
-                default -> throw error("bad escape '\\" + e + "'");
-            }
-        }
-    }
-
-    private Long number() {
-        int start = pos;
-        if (peek() == '-') {
-            pos++;
-        }
-        while (pos < text.length() && Character.isDigit(text.charAt(pos))) {
-            pos++;
-        }
-        if (pos < text.length() && (text.charAt(pos) == '.' || text.charAt(pos) == 'e' || text.charAt(pos) == 'E')) {
-            throw error("non-integer number");
-        }
-        try {
-            return Long.parseLong(text.substring(start, pos));
-        } catch (NumberFormatException e) {
-            throw error("bad integer '" + text.substring(start, pos) + "'");
-        }
-    }
-
-    private Object literal(String word, Object value) {
-        if (!text.startsWith(word, pos)) {
-            throw error("bad literal");
-        }
-        pos += word.length();
-        return value;
-    }
-
-    private void skipSpace() {
-        while (pos < text.length() && Character.isWhitespace(text.charAt(pos))) {
-            pos++;
-        }
-    }
-
-    private char peek() {
-        return pos < text.length() ? text.charAt(pos) : '\0';
-    }
-
-    private char next() {
-        if (pos >= text.length()) {
-            throw error("unexpected end");
-        }
-        return text.charAt(pos++);
-    }
-
-    private void expect(char c) {
-        if (next() != c) {
-            throw error("expected '" + c + "'");
-        }
-    }
-
-    private IllegalArgumentException error(String what) {
-        return new IllegalArgumentException("JSON " + what + " at offset " + pos);
+    private static IllegalArgumentException error(JsonParser p, String what) {
+        return new IllegalArgumentException("JSON " + what + " at offset " + p.currentTokenLocation().getCharOffset());
     }
 
     /** Serialises a tree of maps, lists, strings, numbers, booleans and nulls compactly. */
     static String write(Object value) {
-        StringBuilder sb = new StringBuilder();
-        write(sb, value);
-        return sb.toString();
+        StringWriter out = new StringWriter();
+        try (JsonGenerator g = FACTORY.createGenerator(out)) {
+            write(g, value);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // writing a String does no I/O
+        }
+        return out.toString();
     }
 
-    @SuppressWarnings("unchecked")
-    private static void write(StringBuilder sb, Object v) {
+    private static void write(JsonGenerator g, Object v) throws IOException {
         switch (v) {
-            case null -> sb.append("null");
+            case null -> g.writeNull();
             case Map<?, ?> m -> {
-                sb.append('{');
-                boolean first = true;
-                for (Map.Entry<String, Object> e : ((Map<String, Object>) m).entrySet()) {
-                    if (!first) {
-                        sb.append(',');
-                    }
-                    first = false;
-                    writeString(sb, e.getKey());
-                    sb.append(':');
-                    write(sb, e.getValue());
+                g.writeStartObject();
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    g.writeFieldName((String) e.getKey());
+                    write(g, e.getValue());
                 }
-                sb.append('}');
+                g.writeEndObject();
             }
             case List<?> l -> {
-                sb.append('[');
-                for (int i = 0; i < l.size(); i++) {
-                    if (i > 0) {
-                        sb.append(',');
-                    }
-                    write(sb, l.get(i));
+                g.writeStartArray();
+                for (Object o : l) {
+                    write(g, o);
                 }
-                sb.append(']');
+                g.writeEndArray();
             }
-            case String s -> writeString(sb, s);
-            case Number n -> sb.append(n.longValue());
-            case Boolean b -> sb.append(b);
+            case String s -> g.writeString(s);
+            case Number n -> g.writeNumber(n.longValue());
+            case Boolean b -> g.writeBoolean(b);
             default -> throw new IllegalArgumentException("cannot write " + v.getClass().getSimpleName() + " as JSON");
         }
-    }
-
-    private static void writeString(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                default -> {
-                    if (c < 0x20 || c > 0x7e) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        sb.append('"');
     }
 }

@@ -22,8 +22,27 @@ class JsonTest {
     }
 
     @Test
+    void writesCompactAsciiInInsertionOrder() {
+        Map<String, Object> tree = new java.util.LinkedHashMap<>();
+        tree.put("z", "32768");
+        tree.put("a", List.of(1L, true, false));
+        tree.put("n", null);
+        tree.put("q", "say \"\\\u00e9\"");
+        assertEquals("{\"z\":\"32768\",\"a\":[1,true,false],\"n\":null,\"q\":\"say \\\"\\\\\\u00E9\\\"\"}",
+                Json.write(tree));
+    }
+
+    @Test
+    void refusesNestingBeyondTheLimit() {
+        String deep = "[".repeat(Json.MAX_DEPTH + 1) + "]".repeat(Json.MAX_DEPTH + 1);
+        assertThrows(IllegalArgumentException.class, () -> Json.parse(deep));
+        assertEquals(List.of(), Json.parse("[]"));
+    }
+
+    @Test
     void rejectsMalformedInput() {
-        for (String bad : List.of("{", "{\"a\":}", "[1,]", "{\"a\":1.5}", "{} x", "\"unterminated", "{\"a\" 1}")) {
+        for (String bad : List.of("{", "{\"a\":}", "[1,]", "{\"a\":1.5}", "{} x", "\"unterminated", "{\"a\" 1}",
+                "", "{\"a\":99999999999999999999}")) {
             assertThrows(IllegalArgumentException.class, () -> Json.parse(bad), bad);
         }
     }

@@ -2,9 +2,6 @@ package io.vhostblk.modules.reduce;
 
 import io.vhostblk.hooks.ModuleCommand;
 
-import java.io.PrintStream;
-import java.util.List;
-
 /** Offers {@link ReduceCommand} to the server's command line as {@code vhost-blk reduce ...}. */
 public final class ReduceAdminCommand implements ModuleCommand {
 
@@ -19,7 +16,7 @@ public final class ReduceAdminCommand implements ModuleCommand {
     }
 
     @Override
-    public int run(List<String> args, PrintStream out, PrintStream err) {
-        return new ReduceCommand(out, err).run(args);
+    public Object command() {
+        return new ReduceCommand();
     }
 }

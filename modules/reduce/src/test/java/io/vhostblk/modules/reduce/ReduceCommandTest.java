@@ -142,7 +142,7 @@ class ReduceCommandTest {
         assertEquals(2, run("format", dir.resolve("x").toString()));
         assertTrue(err().contains("--logical-size is required"), err());
         assertEquals(2, run("format", dir.resolve("x").toString(), "--logical-size", "ten"));
-        assertTrue(err().contains("--logical-size ten"), err());
+        assertTrue(err().contains("--logical-size: 'ten'"), err());
         assertEquals(2, run("frobnicate", dir.resolve("x").toString()));
         assertEquals(1, run("format", dir.resolve("huge.img").toString(), "--logical-size", "16T", "--physical-size", "1G"));
         assertTrue(err().contains("at most") && err().contains("TiB"), err());
