@@ -96,6 +96,12 @@ public final class BenchCommand implements Callable<Integer> {
                     + " TIME, and report the back-end's CPU use meanwhile (needs --pid)")
     Duration idle = Duration.ZERO;
 
+    @Option(names = "--data", paramLabel = "KIND", converter = WriteDataConverter.class,
+            description = "what write jobs write: zeros (default), random (new, incompressible data every write), "
+                    + "compressible (half random, half zeros: about 2:1), duplicate (one of 16 fixed blocks), for "
+                    + "back-ends that deduplicate or compress")
+    WriteData data = WriteData.ZEROS;
+
     @Option(names = "--json", description = "print the report as one JSON object")
     boolean json;
 
@@ -173,7 +179,14 @@ public final class BenchCommand implements Callable<Integer> {
                     + " chains of 3 (needs " + minRing + ")");
         }
         return new BenchOptions(socket, rw, (int) blockSize, iodepth, queues, runtime, ramp, size, process, json, verify, poll,
-                !noEventIdx, ring, readPercent, seed, stall, idle, packed);
+                !noEventIdx, ring, readPercent, seed, stall, idle, packed, data);
+    }
+
+    /** {@code --data}: the content of written blocks. */
+    static final class WriteDataConverter extends CommandKit.Converter<WriteData> {
+        WriteDataConverter() {
+            super(WriteData::parse);
+        }
     }
 
     /** {@code --rw}: fio's spelling of an I/O pattern. */

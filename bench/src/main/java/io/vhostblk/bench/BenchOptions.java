@@ -16,11 +16,12 @@ import java.util.List;
  * @param packed    negotiate VIRTIO_F_RING_PACKED and drive packed virtqueues
  * @param idle      after the job, how long to stay connected with the queues started and no
  *                  I/O, measuring the back-end's CPU (zero: disconnect at once)
+ * @param data      what write jobs write (unless {@code verify})
  */
 public record BenchOptions(Path socket, RwMode rw, int blockSize, int iodepth, int queues, Duration runtime,
                            Duration ramp, long size, long pid, boolean json, boolean verify, boolean busyPoll,
                            boolean eventIdx, int ringSize, int readPercent, long seed, Duration stallTimeout,
-                           Duration idle, boolean packed) {
+                           Duration idle, boolean packed, WriteData data) {
 
     /** Descriptors per request: header, data, status. */
     static final int DESCRIPTORS_PER_IO = 3;

@@ -36,6 +36,10 @@ final class QueueWorker implements Runnable {
     private final int readPercent;
     private final boolean verify;
     private final DataPattern pattern;
+    private final WriteData writeData;
+    private final long seed;
+    /** Writes offered so far: each gets new content ({@link WriteData}). */
+    private long writesOffered;
     private final WrittenBlocks written;
     private final OffsetSource offsets;
     private final long startNs;
@@ -78,6 +82,8 @@ final class QueueWorker implements Runnable {
         this.readPercent = o.readPercent();
         this.verify = o.verify();
         this.pattern = new DataPattern(o.seed());
+        this.writeData = o.data();
+        this.seed = o.seed();
         this.written = verify && mode.writes() ? new WrittenBlocks(spanBlocks) : null;
         this.offsets = new OffsetSource(mode.random(), spanBlocks, queue, o.queues(), o.seed());
         this.startNs = startNs;
@@ -237,6 +243,8 @@ final class QueueWorker implements Runnable {
             } else {
                 pattern.fill(data[s], off, bs);
             }
+        } else if (!read) {
+            writeData.fill(data[s], bs, seed, queue, writesOffered++);
         }
         busy[s] = true;
         submitNs[s] = now;

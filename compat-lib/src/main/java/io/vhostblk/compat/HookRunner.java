@@ -440,6 +440,15 @@ final class HookRunner implements DriverCompletion, AutoCloseable {
 
     @Override
     public void close() {
+        // The loop has exited (the queue stopped): tell each hook, so shared work can move to another queue.
+        for (var e : opened.entrySet()) {
+            try {
+                e.getValue().hook().queueStopped();
+            } catch (RuntimeException | LinkageError ex) {
+                LOG.log(Level.ERROR, device.label() + " queue=" + queueIndex + " module=" + e.getKey().name()
+                        + ": queueStopped threw", ex);
+            }
+        }
         for (AttachedQueue a : attached) {
             a.close();
             a.queue.close();

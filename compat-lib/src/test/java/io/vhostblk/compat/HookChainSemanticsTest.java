@@ -190,6 +190,28 @@ class HookChainSemanticsTest {
         assertArrayEquals(pattern(BLOCK, 1), g.bytes(dst, BLOCK));
     }
 
+    @Test
+    void aStoppedQueueTellsEachHookItOpenedOnce() throws Exception {
+        GuestRequests q = guest();
+        device = openRecorded(q, "disk0");
+        device.hooks(new HookChain(List.of(module("A", c -> new BlockHook() {
+            @Override
+            public HookAction beforeDriver(BlockRequest r) {
+                return HookAction.PASS;
+            }
+
+            @Override
+            public void queueStopped() {
+                log.add("stopped:A");
+            }
+        }))));
+        assertEquals(VirtioBlk.S_OK, q.run(VirtioBlk.T_OUT, 8, q.buffer(BLOCK, 0), BLOCK, false).status());
+        assertTrue(log.stream().noneMatch(e -> e.startsWith("stopped")), log.toString());
+        guests.remove(q);
+        q.close();
+        assertEquals(1, log.stream().filter(e -> e.equals("stopped:A")).count(), log.toString());
+    }
+
     // ---- 2. pass-on with a bounce buffer ----
 
     @Test

@@ -25,4 +25,13 @@ public interface BlockHook {
     default long afterDriver(BlockRequest request, long result) {
         return result;
     }
+
+    /**
+     * The queue stopped (its front-end stopped the ring, disconnected or reset the device): its event
+     * loop has exited, nothing more runs there, and requests still in flight on it never complete.
+     * Called once, on the thread that stopped the queue. A hook whose queue did work for other
+     * queues hands that on (the next queue to open a hook can take it).
+     */
+    default void queueStopped() {
+    }
 }

@@ -36,6 +36,14 @@ final class ModuleJars {
 
     /** As {@link #writePolicy(Path, String, String, List)}, with {@code settings} lines in every module's section. */
     static Path writePolicy(Path dir, String name, String vm, List<String> chain, String... settings) throws IOException {
+        java.util.Map<String, List<String>> each = new java.util.HashMap<>();
+        chain.forEach(m -> each.put(m, List.of(settings)));
+        return writePolicy(dir, name, vm, chain, each);
+    }
+
+    /** As {@link #writePolicy(Path, String, String, List)}, with each module's own setting lines ({@code set.KEY = VALUE}). */
+    static Path writePolicy(Path dir, String name, String vm, List<String> chain, java.util.Map<String, List<String>> settingsByModule)
+            throws IOException {
         Path jars = Files.createDirectories(dir.resolve("modules"));
         StringBuilder text = new StringBuilder("# written by the qemu-tests\nvm = ").append(vm)
                 .append("\nmodule-dir = ").append(jars).append("\nchain = ").append(String.join(", ", chain)).append('\n');
@@ -46,7 +54,7 @@ final class ModuleJars {
             }
             text.append("\n[module ").append(module).append("]\njar = ").append(jar.getFileName())
                     .append("\nsha256 = ").append(Sha256.of(jar)).append('\n');
-            for (String setting : settings) {
+            for (String setting : settingsByModule.getOrDefault(module, List.of())) {
                 text.append(setting).append('\n');
             }
         }

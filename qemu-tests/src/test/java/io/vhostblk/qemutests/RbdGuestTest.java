@@ -43,7 +43,7 @@ class RbdGuestTest {
         kernel = GuestKernel.find();
         initramfs = Initramfs.build(TARGET.resolve("guest-rbd"), kernel,
                 List.of(GuestPlans.READ_WRITE, GuestPlans.MULTI_QUEUE, EncryptedGuestTest.ENCRYPTED_RW,
-                        HotplugGuestTest.RESIZE));
+                        HotplugGuestTest.RESIZE, ReduceGuestTest.PLAN));
         cluster = CephCluster.start(TARGET);
     }
 
@@ -172,6 +172,34 @@ class RbdGuestTest {
         report(plan, problems, runDir);
     }
 
+    /**
+     * {@code dedup, compress} above the rbd driver: the volume is formatted in a file and imported, the module opens
+     * it through the driver with its own requests (geometry from the setting {@code logical-size}: there is no file
+     * to read it from), and after the guest {@code rbd export} checks clean and reads back what the guest wrote.
+     */
+    @Test
+    void dedupAndCompressAboveTheRbdDriver() throws Exception {
+        GuestPlan plan = ReduceGuestTest.PLAN;
+        Path runDir = freshRunDir(plan);
+        List<String> problems = new ArrayList<>();
+        Path plain = runDir.resolve("reduce.img");
+        ReduceGuestTest.reduce(problems, "format", plain.toString(), "--logical-size", Long.toString(plan.diskSize()));
+        String image = "reduce";
+        cluster.rbd("import", "--no-progress", "--image-feature", "layering", plain.toString(), CephCluster.POOL + "/" + image);
+        Path policy = ModuleJars.writePolicy(runDir, "policy", plan.name(), List.of("dedup", "compress"),
+                java.util.Map.of("dedup", List.of("set.logical-size = " + plan.diskSize())));
+        problems.addAll(boot(plan, runDir, image, List.of("--policy", policy.toString()),
+                (export, check) -> "unexpected SYNCED " + check));
+        Path export = export(image, runDir);
+        String check = ReduceGuestTest.reduce(problems, "check", export.toString());
+        String diff = ReduceGuestTest.firstDifference(plan.expectedImage(), ReduceGuestTest.readVolume(export));
+        if (diff != null) {
+            problems.add("the volume in the rbd export differs from what the guest wrote: " + diff);
+        }
+        System.out.println("RbdGuestTest dedup, compress: " + check.strip().replace('\n', ' '));
+        report(plan, problems, runDir);
+    }
+
     /** A host-side check of the guest's FLUSHed write, given a fresh {@code rbd export} of the image. */
     private interface ExportCheck {
         String verify(Path export, String check) throws IOException;
@@ -186,7 +214,7 @@ class RbdGuestTest {
             ExportSpec spec = new ExportSpec(runDir.resolve("unused"), plan.diskSize(), plan.queues(), false,
                     socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
             List<String> command = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
-                    "-cp", CryptModule.serverClassPath(), VhostBlkServer.MAIN_CLASS, "serve",
+                    "-cp", ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress")), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--driver", "rbd", "--disk", "rbd:" + CephCluster.POOL + "/" + image,
                     "--rbd-conf", cluster.conf().toString(), "--rbd-id", "admin", "--rbd-keyring", cluster.keyring().toString(),
                     "--queues", Integer.toString(plan.queues())));

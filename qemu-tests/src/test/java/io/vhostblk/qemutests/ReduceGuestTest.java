@@ -2,6 +2,12 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.modules.crypt.FormatOptions;
+import io.vhostblk.modules.crypt.KdfOptions;
+import io.vhostblk.modules.crypt.LuksVersion;
+import io.vhostblk.modules.crypt.LuksVolume;
+import io.vhostblk.modules.crypt.Secret;
+import io.vhostblk.modules.crypt.UnlockedVolume;
 import io.vhostblk.modules.reduce.FileBackingStore;
 import io.vhostblk.modules.reduce.ReduceCommand;
 import io.vhostblk.modules.reduce.ReduceVolume;
@@ -97,19 +103,79 @@ class ReduceGuestTest {
 
     @Test
     void guestWritesRewritesDiscardsAndReadsBackThroughDedupAndCompress() throws Exception {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(PLAN.name() + "-vhost_blk");
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = freshRunDir("vhost_blk");
         Path image = runDir.resolve(DEVICE);
         List<String> problems = new ArrayList<>();
         String formatted = reduce(problems, "format", image.toString(), "--logical-size", Long.toString(DISK));
         Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", CHAIN);
+        serve(runDir, image, policy, CHAIN, formatted, problems, () -> afterShutdown(image, problems));
+    }
+
+    /**
+     * The same guest with the volume inside a LUKS image: {@code dedup, compress, crypt}. The volume is formatted in
+     * a plain file and encrypted into the payload (as {@code reduce format} on {@code /dev/mapper/NAME} would), the
+     * module opens it through crypt (its geometry from the setting {@code logical-size}), and after shutdown the
+     * payload is decrypted with the crypt library to check it and read it back (docs/reduce.md: checking an
+     * encrypted volume).
+     */
+    @Test
+    void guestWritesRewritesDiscardsAndReadsBackThroughDedupAndCompressOverCrypt() throws Exception {
+        Path runDir = freshRunDir("over_crypt");
+        List<String> problems = new ArrayList<>();
+        Path plain = runDir.resolve("plain.img");
+        String formatted = reduce(problems, "format", plain.toString(), "--logical-size", Long.toString(DISK));
+        Path image = runDir.resolve(DEVICE); // a LUKS image; its name is the device id the report asks for
+        long payload = Files.size(plain);
+        try (Secret s = Secret.copyOf(EncryptedGuestTest.PASSPHRASE)) {
+            LuksVolume.format(image, s, new FormatOptions(LuksVersion.LUKS1, 512, payload, KdfOptions.pbkdf2(1000)));
+        }
+        try (UnlockedVolume v = EncryptedGuestTest.unlock(image)) {
+            EncryptedGuestTest.writePlaintext(v, 0, Files.readAllBytes(plain));
+        }
+        Files.delete(plain);
+        Path key = EncryptedGuestTest.keyFile(runDir);
+        List<String> chain = List.of("dedup", "compress", "crypt");
+        Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", chain, Map.of(
+                "dedup", List.of("set.logical-size = " + DISK),
+                "crypt", List.of("set.key-file = " + key, "set.allow-discard = true")));
+        serve(runDir, image, policy, chain, formatted, problems, () -> {
+            byte[] raw = Files.readAllBytes(image);
+            if (indexOf(raw, "VHBLKRED".getBytes(StandardCharsets.US_ASCII)) >= 0) {
+                problems.add("the image holds a plain reduce superblock: the volume's metadata did not go through crypt");
+            }
+            Path decrypted = runDir.resolve("decrypted.img");
+            try (UnlockedVolume v = EncryptedGuestTest.unlock(image)) {
+                Files.write(decrypted, EncryptedGuestTest.readPlaintext(v, 0, (int) payload));
+            }
+            String check = reduce(problems, "check", decrypted.toString());
+            String diff = firstDifference(PLAN.expectedImage(), readVolume(decrypted));
+            if (diff != null) {
+                problems.add("the decrypted volume read on the host differs from what the guest wrote: " + diff);
+            }
+            System.out.println("ReduceGuestTest over crypt: " + check.strip().replace('\n', ' '));
+        });
+    }
+
+    /** What to check once the guest is gone and the server stopped. */
+    private interface AfterShutdown {
+        void check() throws Exception;
+    }
+
+    private static Path freshRunDir(String variant) throws IOException {
+        Path runDir = TARGET.resolve("qemu-runs").resolve(PLAN.name() + "-" + variant);
+        TestDirs.deleteRecursively(runDir);
+        return Files.createDirectories(runDir);
+    }
+
+    /** Boots the plan against vhost-blk serving {@code image} with {@code policy}; fails with every problem found. */
+    private static void serve(Path runDir, Path image, Path policy, List<String> chain, String formatted, List<String> problems,
+                              AfterShutdown after) throws Exception {
         Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbr-");
         try {
             ExportSpec spec = new ExportSpec(image, Files.size(image), PLAN.queues(), false, socketDir.resolve("blk.sock"),
                     runDir.resolve("backend.log"));
             Path control = socketDir.resolve("ctl.sock");
-            try (ReduceServer server = new ReduceServer(spec, policy, control)) {
+            try (ReduceServer server = new ReduceServer(spec, policy, control, chain)) {
                 GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, PLAN, spec.socket(), runDir, GUEST_TIMEOUT),
                         check -> "unexpected SYNCED " + check);
                 run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
@@ -127,9 +193,9 @@ class ReduceGuestTest {
                         problems.add("the second queue's requests must be handed to the volume's queue: " + report);
                     }
                 }
-                afterShutdown(image, problems);
+                after.check();
                 if (!problems.isEmpty()) {
-                    fail("plan '" + PLAN.name() + "' through " + CHAIN + " (" + formatted.strip() + "): " + problems.size()
+                    fail("plan '" + PLAN.name() + "' through " + chain + " (" + formatted.strip() + "): " + problems.size()
                             + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + run.serialTail(30)
                             + "\n--- vhost-blk log (" + spec.log() + ") ---\n" + server.logTail(60));
                 }
@@ -137,6 +203,19 @@ class ReduceGuestTest {
         } finally {
             TestDirs.deleteRecursively(socketDir);
         }
+    }
+
+    private static long indexOf(byte[] haystack, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (haystack[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     /** The guest is gone and the server stopped: check, contents and allocated size of the image. */
@@ -160,7 +239,7 @@ class ReduceGuestTest {
     }
 
     /** {@code vhost-blk reduce ARGS} in this JVM (the CLI's code); a non-zero exit is a problem. */
-    private static String reduce(List<String> problems, String... args) {
+    static String reduce(List<String> problems, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int status = new ReduceCommand(new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8))
@@ -173,7 +252,7 @@ class ReduceGuestTest {
     }
 
     /** Every logical byte of the volume, read through the engine on the host. */
-    private static byte[] readVolume(Path image) throws Exception {
+    static byte[] readVolume(Path image) throws Exception {
         try (FileBackingStore store = FileBackingStore.open(image, false);
              ReduceVolume v = ReduceVolume.open(store, "host-read", ReduceVolume.Options.both());
              Arena arena = Arena.ofConfined()) {
@@ -193,7 +272,7 @@ class ReduceGuestTest {
         return Long.parseLong(HostTools.run(List.of("stat", "-c", "%b", image.toString()), 30).strip()) * 512;
     }
 
-    private static String firstDifference(byte[] expected, byte[] actual) {
+    static String firstDifference(byte[] expected, byte[] actual) {
         if (expected.length != actual.length) {
             return "length " + actual.length + ", expected " + expected.length;
         }
@@ -219,9 +298,9 @@ class ReduceGuestTest {
 
     /** vhost-blk serve with the policy, on a class path without the reduce module: it must come from its jar. */
     private static final class ReduceServer extends ProcessBackend {
-        ReduceServer(ExportSpec spec, Path policy, Path control) {
+        ReduceServer(ExportSpec spec, Path policy, Path control, List<String> chain) {
             super("vhost-blk server (reduce)", spec, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
-                    ModuleJars.serverClassPath(CHAIN), VhostBlkServer.MAIN_CLASS, "serve",
+                    ModuleJars.serverClassPath(chain), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString(),
                     "--control", control.toString()));

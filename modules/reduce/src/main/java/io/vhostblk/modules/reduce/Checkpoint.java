@@ -55,7 +55,7 @@ final class Checkpoint {
         Le.putInt(header, HEADER_CRC_AT, Le.crc(header, 0, HEADER_CRC_AT, -1));
     }
 
-    private static int crcOfPayload(MemorySegment payload, long used) {
+    static int crcOfPayload(MemorySegment payload, long used) {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
         for (long at = 0; at < used; at += Integer.MAX_VALUE / 2) {
             crc.update(payload.asSlice(at, Math.min(Integer.MAX_VALUE / 2, used - at)).asByteBuffer());
@@ -80,7 +80,13 @@ final class Checkpoint {
         if (Le.getLong(header, 40) != sb.logicalBlocks() || Le.getLong(header, 48) != sb.dataBlocks()) {
             return new Header(0, 0, 0, "sizes differ from the superblock");
         }
-        return new Header(Le.getLong(header, 24), Le.getLong(header, 32), Le.getInt(header, 56), null);
+        long generation = Le.getLong(header, 24);
+        long journalSeq = Le.getLong(header, 32);
+        if (generation < 0 || journalSeq < 0 || journalSeq > Long.MAX_VALUE - Superblock.MAX_BLOCKS) {
+            // Counters only ever grow from 0; out of range they would wrap the journal arithmetic.
+            return new Header(0, 0, 0, "generation " + generation + " or journal sequence " + journalSeq + " out of range");
+        }
+        return new Header(generation, journalSeq, Le.getInt(header, 56), null);
     }
 
     /** Checks the payload against the header's CRC and fills map and refs; returns null or why it is invalid. */

@@ -15,7 +15,7 @@ final class JournalBlock {
     static final int HEADER = 64;
     static final int ENTRY = 16;
     private static final int COUNT_AT = 40;
-    private static final int CRC_AT = 44;
+    static final int CRC_AT = 44;
 
     private JournalBlock() {
     }

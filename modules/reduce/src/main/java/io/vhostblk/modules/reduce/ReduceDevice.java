@@ -33,8 +33,18 @@ final class ReduceDevice implements ModuleInstance {
 
     final String label;
     final String key;
-    private final ReduceVolume volume;
-    private final HandOverStore store;
+    private final ReduceModules.Geometry geometry;
+    private final long deviceCapacity;
+    /** Set on the owner's loop once the volume is open (read by report from the control thread). */
+    private volatile ReduceVolume volume;
+    /** Why the volume could not be opened; every request then fails. */
+    private volatile String openFailure;
+    /** The size beneath the module, as the chain last told it ({@link #capacity}). */
+    private volatile long sizeBelow;
+    private volatile boolean closed;
+    /** The features asked for, applied when the volume opens. */
+    private ReduceVolume.Options options;
+    private final Job[] jobs = new Job[JOBS];
     private final Arena arena = Arena.ofShared();
     private final ArrayDeque<Job> freeJobs = new ArrayDeque<>();
     private final ArrayDeque<BlockRequest> waiting = new ArrayDeque<>();
@@ -43,21 +53,26 @@ final class ReduceDevice implements ModuleInstance {
     final Set<String> names = new CopyOnWriteArraySet<>();
     private volatile ReduceHook owner;
     private volatile HookBackingStore below;
+    /** What the volume writes through: the current owner queue's {@link HookBackingStore}. */
+    private final OwnerStore store = new OwnerStore();
+    /** Counts of queues that stopped, so the report keeps them. */
+    private long stoppedRequests;
+    private long stoppedHandedOver;
+    private volatile boolean opening;
     private long waited;
+    private long waitedForOpen;
 
-    ReduceDevice(String key, DeviceInfo device, String name, ReduceVolume volume, HandOverStore store) {
+    ReduceDevice(String key, DeviceInfo device, String name, ReduceModules.Geometry geometry, ReduceVolume.Options options) {
         this.key = key;
         this.label = "vm=" + device.vmName() + " device=" + device.deviceId() + " module=" + name;
-        this.volume = volume;
-        this.store = store;
+        this.geometry = geometry;
+        this.deviceCapacity = device.capacity();
+        this.options = options;
         names.add(name);
+        // The jobs go to work when the volume is open; until then every request waits in order.
         for (int i = 0; i < JOBS; i++) {
-            freeJobs.add(new Job(arena.allocate(CHUNK, 4096)));
+            jobs[i] = new Job(arena.allocate(CHUNK, 4096));
         }
-    }
-
-    ReduceVolume volume() {
-        return volume;
     }
 
     ReduceHook owner() {
@@ -67,37 +82,164 @@ final class ReduceDevice implements ModuleInstance {
     /** The other name joins: its feature is switched on, on the owner's loop if the volume already serves. */
     void join(String name, boolean dedup, boolean compress) {
         names.add(name);
-        ReduceHook o = owner;
-        if (o == null) {
-            volume.enable(dedup, compress);
-        } else {
-            o.context.execute(() -> volume.enable(dedup, compress));
+        ReduceVolume.Options now;
+        synchronized (this) {
+            options = options.withDedup(options.dedup() || dedup).withCompress(options.compress() || compress);
+            now = options;
         }
-        LOG.log(System.Logger.Level.INFO, label + ": module " + name + " joins the volume: " + volume.options());
+        ReduceVolume v = volume;
+        ReduceHook o = owner;
+        if (v != null && o != null) {
+            o.context.execute(() -> v.enable(dedup, compress));
+        }
+        LOG.log(System.Logger.Level.INFO, label + ": module " + name + " joins the volume: " + now);
     }
 
-    /** The first queue to open owns the volume: from now on its backing I/O goes below through this queue. */
+    private synchronized ReduceVolume.Options options() {
+        return options;
+    }
+
+    /**
+     * The first queue to open owns the volume: its backing I/O goes below through this queue, and the other queues
+     * hand their requests to it. When the owner's queue stops (the front-end disconnected), the next queue to open
+     * takes over.
+     */
     @Override
     public synchronized BlockHook openQueue(HookContext context) {
         ReduceHook o = owner;
         boolean owns = o == null;
         ReduceHook h = new ReduceHook(this, context, owns);
         if (owns) {
-            below = new HookBackingStore(context, store.size());
-            store.handOver(below);
+            long size = sizeBelow > 0 ? sizeBelow : deviceCapacity;
+            below = new HookBackingStore(context, size);
+            store.current = below;
             owner = h;
-            LOG.log(System.Logger.Level.INFO, label + ": volume served on queue " + context.queueIndex()
-                    + "; other queues hand their requests to it");
+            LOG.log(System.Logger.Level.INFO, label + ": volume " + (volume == null ? "opens and " : "") + "is served on queue "
+                    + context.queueIndex() + " (" + size + " bytes beneath); other queues hand their requests to it");
+            if (volume == null && openFailure == null && !opening) {
+                opening = true;
+                // Not from inside openQueue: the queue is still building its chain.
+                context.execute(this::startOpening);
+            }
         }
         queues.add(h);
         return h;
     }
 
-    /** On the owner's loop: start {@code r} now, or queue it until a job is free. */
+    /** {@code h}'s queue stopped (its loop has exited); if it served the volume, the next queue to open will. */
+    synchronized void queueStopped(ReduceHook h) {
+        queues.remove(h);
+        stoppedRequests += h.requests;
+        stoppedHandedOver += h.handedOver;
+        // Its requests still waiting or in progress are served, but their results go nowhere (ReduceHook.finish).
+        h.stopped = true;
+        if (owner != h) {
+            return;
+        }
+        owner = null;
+        ReduceVolume v = volume;
+        if (v == null) {
+            // The open's I/O went to the stopped queue and will never complete: the next owner starts it again.
+            opening = false;
+        } else if (v.busy() && openFailure == null) {
+            openFailure = "queue " + h.context.queueIndex() + ", which served the volume, stopped with the volume's own I/O "
+                    + "in flight; restart the device";
+            LOG.log(System.Logger.Level.ERROR, label + ": " + openFailure);
+            return;
+        }
+        LOG.log(System.Logger.Level.INFO, label + ": queue " + h.context.queueIndex()
+                + " stopped; the next queue to open serves the volume");
+    }
+
+    /** The volume's backing store: the owner queue's requests below, whichever queue owns it now. */
+    private static final class OwnerStore implements BackingStore {
+        volatile HookBackingStore current;
+
+        @Override
+        public long size() {
+            return current.size();
+        }
+
+        @Override
+        public void read(long offset, MemorySegment buffer, IoCompletion done) {
+            current.read(offset, buffer, done);
+        }
+
+        @Override
+        public void write(long offset, MemorySegment buffer, IoCompletion done) {
+            current.write(offset, buffer, done);
+        }
+
+        @Override
+        public void flush(IoCompletion done) {
+            current.flush(done);
+        }
+
+        @Override
+        public void deallocate(long offset, long length, IoCompletion done) {
+            current.deallocate(offset, length, done);
+        }
+
+        @Override
+        public void close() {
+            // The requests belong to the queues' hook contexts.
+        }
+    }
+
+    /** On the owner's loop: opens the volume through the layers beneath; requests wait for it. */
+    private void startOpening() {
+        ReduceVolume.open(store, label, options(), new ReduceVolume.Opened() {
+            @Override
+            public void opened(ReduceVolume v) {
+                if (closed) {
+                    v.close();
+                    return;
+                }
+                if (v.logicalSize() != geometry.logicalBytes() || v.blockSize() != geometry.blockSize()) {
+                    v.close();
+                    failed(new ReduceException(label + ": the volume has " + v.logicalSize() + " logical bytes in blocks of "
+                            + v.blockSize() + " B, but the guest was shown " + geometry.logicalBytes() + " in blocks of "
+                            + geometry.blockSize() + " (from the " + geometry.source() + ")"));
+                    return;
+                }
+                ReduceVolume.Options o = options();
+                v.enable(o.dedup(), o.compress());
+                volume = v;
+                opening = false;
+                LOG.log(System.Logger.Level.INFO, label + ": volume " + v.uuid() + " open, " + v.options() + "; "
+                        + waiting.size() + " requests waited for it");
+                for (Job j : jobs) {
+                    release(j);
+                }
+            }
+
+            @Override
+            public void failed(ReduceException e) {
+                opening = false;
+                openFailure = e.getMessage();
+                LOG.log(System.Logger.Level.ERROR, label + ": cannot open the volume, every request fails with EIO: "
+                        + e.getMessage());
+                BlockRequest r;
+                while ((r = waiting.poll()) != null) {
+                    waitingFrom.poll().finish(r, BlockResult.EIO);
+                }
+            }
+        });
+    }
+
+    /** On the owner's loop: start {@code r} now, or queue it until a job is free (or the volume is open). */
     void serve(BlockRequest r, ReduceHook from) {
+        if (openFailure != null) {
+            from.finish(r, BlockResult.EIO);
+            return;
+        }
         Job j = freeJobs.poll();
         if (j == null) {
-            waited++;
+            if (volume == null) {
+                waitedForOpen++;
+            } else {
+                waited++;
+            }
             waiting.add(r);
             waitingFrom.add(from);
             return;
@@ -193,7 +335,8 @@ final class ReduceDevice implements ModuleInstance {
     /** The volume's size: the guest sees the logical size, the metadata and data area stay hidden. */
     @Override
     public long capacity(long capacityBelow) {
-        return volume.logicalSize();
+        sizeBelow = capacityBelow;
+        return geometry.logicalBytes();
     }
 
     /** The logical size was fixed at format; growing the image would not grow the guest's disk. */
@@ -205,7 +348,7 @@ final class ReduceDevice implements ModuleInstance {
     /** The volume's block: smaller writes would cost a read-modify-write of a whole block. */
     @Override
     public int logicalBlockSize() {
-        return volume.blockSize();
+        return geometry.blockSize();
     }
 
     /** The image is a block map, not the guest's disk: without the module the guest would see the metadata. */
@@ -218,11 +361,21 @@ final class ReduceDevice implements ModuleInstance {
     public Map<String, Object> report() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("modules", String.join(", ", names));
-        m.put("dedup", volume.options().dedup());
-        m.put("compress", volume.options().compress());
-        m.putAll(volume.report());
-        long requests = 0;
-        long handed = 0;
+        ReduceVolume v = volume;
+        String failure = openFailure;
+        m.put("state", v != null ? "serving" : failure != null ? "failed to open: " + failure : "opening");
+        ReduceVolume.Options o = v != null ? v.options() : options();
+        m.put("dedup", o.dedup());
+        m.put("compress", o.compress());
+        if (v != null) {
+            m.putAll(v.report());
+        }
+        long requests;
+        long handed;
+        synchronized (this) {
+            requests = stoppedRequests;
+            handed = stoppedHandedOver;
+        }
         for (ReduceHook h : queues) {
             requests += h.requests;
             handed += h.handedOver;
@@ -230,18 +383,22 @@ final class ReduceDevice implements ModuleInstance {
         m.put("requests", requests);
         m.put("requests_handed_over", handed);
         m.put("requests_waited_for_a_job", waited);
+        m.put("requests_waited_for_the_volume_to_open", waitedForOpen);
         HookBackingStore b = below;
         m.put("punch_failures", b == null ? 0L : b.punchFailures);
         return m;
     }
 
-    /** Detached: the volume and its file are closed; unflushed writes are lost as on a disk without a FLUSH. */
+    /** Detached: the volume is closed; unflushed writes are lost as on a disk without a FLUSH. */
     @Override
     public void close() {
+        closed = true;
         ReduceModules.forget(this);
-        volume.close();
-        store.close();
-        if (!volume.busy()) {
+        ReduceVolume v = volume;
+        if (v != null) {
+            v.close();
+        }
+        if (v == null || !v.busy()) {
             arena.close();
         }
         LOG.log(System.Logger.Level.INFO, label + ": detached, volume closed");

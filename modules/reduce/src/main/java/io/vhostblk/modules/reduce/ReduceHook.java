@@ -14,11 +14,13 @@ final class ReduceHook implements BlockHook {
 
     final HookContext context;
     private final ReduceDevice device;
-    private final boolean owner;
+    final boolean owner;
     /** Requests this queue took over (counted on this queue's loop). */
     long requests;
     /** Requests this queue handed to the owner's loop. */
     long handedOver;
+    /** The queue's loop has exited: results for it are dropped (its front-end is gone). */
+    volatile boolean stopped;
 
     ReduceHook(ReduceDevice device, HookContext context, boolean owner) {
         this.device = device;
@@ -39,8 +41,17 @@ final class ReduceHook implements BlockHook {
         return HookAction.TAKE_OVER;
     }
 
+    /** This queue's loop is gone: if it served the volume, the next queue to open takes that on. */
+    @Override
+    public void queueStopped() {
+        device.queueStopped(this);
+    }
+
     /** Called on the owner's loop when the volume answered {@code r}. */
     void finish(BlockRequest r, long result) {
+        if (stopped) {
+            return;
+        }
         if (owner) {
             context.complete(r, result);
         } else {

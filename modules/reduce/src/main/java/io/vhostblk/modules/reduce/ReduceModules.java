@@ -25,13 +25,15 @@ final class ReduceModules {
     static final String DEDUP = "dedup";
     static final String COMPRESS = "compress";
     static final String VERSION = "0.1.0";
+    /** As {@code vhost-blk reduce format} makes them. */
+    private static final int DEFAULT_BLOCK_SIZE = 4096;
     private static final Map<String, ReduceDevice> OPEN = new HashMap<>();
 
     private ReduceModules() {
     }
 
     static ModuleInstance create(String name, DeviceInfo device, ModuleSettings settings) throws ModuleException {
-        settings.allowOnly("image");
+        settings.allowOnly("image", "logical-size", "block-size");
         boolean dedup = name.equals(DEDUP);
         boolean compress = name.equals(COMPRESS);
         String key = device.vmName() + "\u0000" + device.deviceId();
@@ -50,37 +52,58 @@ final class ReduceModules {
             if (device.readOnly()) {
                 throw new ModuleException(who + "the device is read-only, but opening a reduce volume writes (recovery and a new checkpoint)");
             }
-            // The volume is opened from its image file: the device's own, or the one the "image" setting names
-            // (a driver that wraps the file, such as fault injection, is no file to the module).
-            boolean fileDriver = device.target() != null
-                    && (device.driverKind().equals("file") || device.driverKind().equals("io_uring"));
-            String imageSetting = settings.string("image", fileDriver ? device.target() : null);
-            if (imageSetting == null) {
-                throw new ModuleException(who + "the volume is opened from the image file, and driver " + device.driverKind()
-                        + " (" + device.target() + ") serves none; use the file or io_uring driver, or set image");
-            }
-            Path image = Path.of(imageSetting);
-            HandOverStore store;
-            try {
-                store = new HandOverStore(FileBackingStore.open(image, false));
-            } catch (IOException e) {
-                throw new ModuleException(who + "cannot open image " + image + ": " + e.getMessage(), e);
-            }
-            ReduceVolume volume;
-            try {
-                volume = ReduceVolume.open(store, "vm=" + device.vmName() + " device=" + device.deviceId(),
-                        ReduceVolume.Options.both().withDedup(dedup).withCompress(compress));
-            } catch (ReduceException e) {
-                store.close();
-                throw new ModuleException(who + e.getMessage() + " (make one with: vhost-blk reduce format " + image
-                        + " --logical-size SIZE)", e);
-            }
-            store.openingDone();
-            ReduceDevice d = new ReduceDevice(key, device, name, volume, store);
+            Geometry geometry = geometry(who, device, settings);
+            ReduceDevice d = new ReduceDevice(key, device, name, geometry,
+                    ReduceVolume.Options.both().withDedup(dedup).withCompress(compress));
             OPEN.put(key, d);
-            LOG.log(System.Logger.Level.INFO, d.label + ": volume " + volume.uuid() + " of " + volume.logicalSize()
-                    + " logical bytes open on " + image + ", " + volume.options());
+            LOG.log(System.Logger.Level.INFO, d.label + ": " + geometry.logicalBytes() + " logical bytes in blocks of "
+                    + geometry.blockSize() + " B (from the " + geometry.source() + "); the volume opens through the layers "
+                    + "beneath on the first queue, before it serves a request");
             return d;
+        }
+    }
+
+    /** What the guest is shown, known before the volume opens: the chain's geometry is fixed when it is built. */
+    record Geometry(long logicalBytes, int blockSize, String source) {
+    }
+
+    /**
+     * The volume's geometry: from the settings {@code logical-size} (and {@code block-size}) when given (needed when
+     * no image file holds the plain superblock: crypt beneath, RBD), else from the superblock in the device's image
+     * file or the file the setting {@code image} names. The volume's own superblock, read through the layers
+     * beneath when it opens, must agree.
+     */
+    private static Geometry geometry(String who, DeviceInfo device, ModuleSettings settings) throws ModuleException {
+        if (settings.string("logical-size", null) != null) {
+            long block = settings.number("block-size", DEFAULT_BLOCK_SIZE, Superblock.MIN_BLOCK_SIZE, 1 << 20);
+            if (Long.bitCount(block) != 1) {
+                throw settings.error("block-size", block + " is not a power of two");
+            }
+            long logical = settings.number("logical-size", 0, block, Long.MAX_VALUE);
+            if (logical % block != 0) {
+                throw settings.error("logical-size", logical + " is not a multiple of the block size " + block);
+            }
+            return new Geometry(logical, (int) block, "setting logical-size");
+        }
+        if (settings.string("block-size", null) != null) {
+            throw settings.error("block-size", "only with logical-size (otherwise the volume's superblock gives both)");
+        }
+        boolean fileDriver = device.target() != null
+                && (device.driverKind().equals("file") || device.driverKind().equals("io_uring"));
+        String imageSetting = settings.string("image", fileDriver ? device.target() : null);
+        if (imageSetting == null) {
+            throw new ModuleException(who + "driver " + device.driverKind() + " (" + device.target() + ") has no image file "
+                    + "to read the volume's size from; set logical-size (and block-size) as formatted, or image");
+        }
+        Path image = Path.of(imageSetting);
+        try (FileBackingStore file = FileBackingStore.open(image, true)) {
+            Superblock sb = VolumeState.readSuperblock(file, image.toString());
+            return new Geometry(sb.logicalBlocks() * sb.blockSize(), sb.blockSize(), "superblock of " + image);
+        } catch (ReduceException e) {
+            throw new ModuleException(who + e.getMessage() + " (make one with: vhost-blk reduce format " + image
+                    + " --logical-size SIZE; a volume beneath another layer such as crypt: set logical-size)", e);
+        } catch (IOException e) {
+            throw new ModuleException(who + "cannot open image " + image + ": " + e.getMessage(), e);
         }
     }
 

@@ -110,6 +110,7 @@ public final class ReduceVolume implements AutoCloseable {
     private static final class Sha256 implements Fingerprint {
         private final MessageDigest digest;
         private final byte[] out = new byte[32];
+        private byte[] in = new byte[4096];
 
         Sha256() {
             try {
@@ -121,7 +122,14 @@ public final class ReduceVolume implements AutoCloseable {
 
         @Override
         public void of(MemorySegment block, long[] into) {
-            digest.update(block.asByteBuffer());
+            // Through a heap copy: MessageDigest's ByteBuffer path copies a direct buffer chunk by chunk itself,
+            // which profiled slower than one bulk copy and the byte[] path.
+            int n = (int) block.byteSize();
+            if (in.length < n) {
+                in = new byte[n];
+            }
+            MemorySegment.copy(block, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, in, 0, n);
+            digest.update(in, 0, n);
             try {
                 digest.digest(out, 0, 32);
             } catch (java.security.DigestException e) {
@@ -224,24 +232,83 @@ public final class ReduceVolume implements AutoCloseable {
             throws ReduceException {
         VolumeState state = VolumeState.load(store, name);
         ReduceVolume v = new ReduceVolume(store, name, state, options, fingerprint, worker, loop);
-        if (journalEntries > 0) {
-            v.journalEntries = Math.min(journalEntries, v.journalEntries);
-        }
-        v.checkpointNow();
-        LOG.log(System.Logger.Level.INFO, "{0}: opened reduce volume {1}: {2} logical blocks of {3} B, checkpoint generation {4}, "
-                        + "{5} journal blocks replayed", name, state.sb.uuid(), state.sb.logicalBlocks(), state.sb.blockSize(),
-                v.generation, state.replayedBlocks);
+        v.limitJournalEntries(journalEntries);
+        Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
+        Blocking.write(store, v.newCheckpointOffset(), v.checkpointBuffer);
+        Blocking.flush(store);
+        v.openingCheckpointWritten(state);
         return v;
     }
 
-    private void checkpointNow() throws ReduceException {
-        Checkpoint.encode(sb, generation + 1, closedSeq, map, space, checkpointBuffer);
-        Blocking.write(store, sb.offsetOf(sb.checkpointStart(1 - activeArea)), checkpointBuffer);
-        Blocking.flush(store);
+    /** {@code entries} &gt; 0 closes journal blocks after that many entries (tests: many blocks from a small workload). */
+    void limitJournalEntries(int entries) {
+        if (entries > 0) {
+            journalEntries = Math.min(entries, journalEntries);
+        }
+    }
+
+    /** The end of {@link #open(BackingStore, String, Options, Opened)}: one of the two, on the store's thread. */
+    interface Opened {
+        void opened(ReduceVolume volume);
+
+        void failed(ReduceException e);
+    }
+
+    /**
+     * Opens the volume as {@link #open(BackingStore, String, Options)} does, without waiting: every read and write
+     * is a completion on the store's thread, so a queue's event loop can open the volume through the layers
+     * beneath its module. {@code done} hears the volume once its new checkpoint is durable, or the error.
+     */
+    static void open(BackingStore store, String name, Options options, Opened done) {
+        VolumeLoading.start(store, name, new VolumeLoading.Loaded() {
+            @Override
+            public void loaded(VolumeState state) {
+                ReduceVolume v = new ReduceVolume(store, name, state, options, null, null, null);
+                Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
+                long at = v.newCheckpointOffset();
+                store.write(at, v.checkpointBuffer, w -> {
+                    if (w < 0) {
+                        v.close();
+                        done.failed(new ReduceException(name + ": writing the new checkpoint (" + v.checkpointBuffer.byteSize()
+                                + " bytes at offset " + at + ") failed: " + Errno.name(w)));
+                        return;
+                    }
+                    store.flush(f -> {
+                        if (f < 0) {
+                            v.close();
+                            done.failed(new ReduceException(name + ": flushing the new checkpoint failed: " + Errno.name(f)));
+                            return;
+                        }
+                        v.openingCheckpointWritten(state);
+                        done.opened(v);
+                    });
+                });
+            }
+
+            @Override
+            public void failed(ReduceException e) {
+                done.failed(e);
+            }
+        });
+    }
+
+    /** The checkpoint area not in use: the opening checkpoint goes there, so a torn write leaves the other. */
+    private long newCheckpointOffset() {
+        return sb.offsetOf(sb.checkpointStart(1 - activeArea));
+    }
+
+    /**
+     * The checkpoint of the opened state is durable with the next generation: journal blocks left from before the
+     * crash can never be replayed after new ones.
+     */
+    private void openingCheckpointWritten(VolumeState state) {
         generation++;
         activeArea = 1 - activeArea;
         checkpointSeq = closedSeq;
         counters.checkpointsWritten++;
+        LOG.log(System.Logger.Level.INFO, "{0}: opened reduce volume {1}: {2} logical blocks of {3} B, checkpoint generation {4}, "
+                        + "{5} journal blocks replayed", name, state.sb.uuid(), state.sb.logicalBlocks(), state.sb.blockSize(),
+                generation, state.replayedBlocks);
     }
 
     /**
@@ -497,7 +564,7 @@ public final class ReduceVolume implements AutoCloseable {
 
         final MemorySegment buf = arena.allocate(bs, 4096);
         final MemorySegment scratch = arena.allocate(bs, 4096);
-        final MemorySegment comp = arena.allocate(bs, 4096);
+        final MemorySegment comp = arena.allocate(BlockCompressor.maxOutput(bs), 4096);
         final MemorySegment candidateBlock = arena.allocate(bs, 4096);
         final Fingerprint fingerprint = ReduceVolume.this.fingerprint != null ? ReduceVolume.this.fingerprint : new Sha256();
         final long[] fp = new long[2];

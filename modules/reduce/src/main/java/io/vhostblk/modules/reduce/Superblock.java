@@ -125,6 +125,11 @@ record Superblock(int blockSize, UUID uuid, long logicalBlocks, long physicalBlo
             throw new ReduceException(image + ": superblock sizes: " + sb.logicalBlocks + " logical, " + sb.physicalBlocks
                     + " physical blocks; this build handles at most " + MAX_BLOCKS);
         }
+        if (sb.checkpointBlocks < 1 || sb.checkpointBlocks > MAX_BLOCKS || sb.journalBlocks > MAX_BLOCKS) {
+            // Bounded before any region arithmetic: a damaged size must not overflow into a plausible layout.
+            throw new ReduceException(image + ": superblock region sizes: " + sb.checkpointBlocks + " checkpoint, "
+                    + sb.journalBlocks + " journal blocks");
+        }
         if (sb.physicalBlocks <= sb.dataStart()) {
             throw new ReduceException(image + ": superblock physical size: " + sb.physicalBlocks
                     + " blocks, no data area after " + sb.dataStart() + " blocks of metadata");

@@ -46,60 +46,111 @@ final class VolumeState {
         try (Arena arena = Arena.ofShared()) {
             MemorySegment b = arena.allocate(Superblock.MIN_BLOCK_SIZE, 4096);
             Blocking.read(store, 0, b);
-            Superblock sb = Superblock.decode(b, name);
-            if (store.size() < sb.physicalBlocks() * sb.blockSize()) {
-                throw new ReduceException(name + ": image is " + store.size() + " bytes, the superblock's physical size is "
-                        + sb.physicalBlocks() * sb.blockSize() + " (truncated image?)");
-            }
-            return sb;
+            return superblock(store.size(), b, name);
         }
     }
 
-    /** Reads superblock, checkpoints and journal; fails with the field that makes the volume unusable. */
+    /** Decodes block 0 of a store of {@code storeSize} bytes and checks the volume fits in it. */
+    static Superblock superblock(long storeSize, MemorySegment block0, String name) throws ReduceException {
+        Superblock sb = Superblock.decode(block0, name);
+        if (storeSize < sb.physicalBlocks() * sb.blockSize()) {
+            throw new ReduceException(name + ": image is " + storeSize + " bytes, the superblock's physical size is "
+                    + sb.physicalBlocks() * sb.blockSize() + " (truncated image?)");
+        }
+        return sb;
+    }
+
+    /** Reads superblock, checkpoints and journal; fails with the field that makes the volume unusable. Waits. */
     static VolumeState load(BackingStore store, String name) throws ReduceException {
         Superblock sb = readSuperblock(store, name);
         int bs = sb.blockSize();
-        VolumeState best = null;
-        List<String> notes = new ArrayList<>();
+        Choice choice = new Choice(sb, name);
+        VolumeState best;
         try (Arena arena = Arena.ofShared()) {
             MemorySegment header = arena.allocate(bs, 4096);
+            MemorySegment payload = arena.allocate(Checkpoint.bytes(sb) - bs, 4096);
             for (int area = 0; area < 2; area++) {
-                String areaName = "checkpoint " + (area == 0 ? "A" : "B");
                 Blocking.read(store, sb.offsetOf(sb.checkpointStart(area)), header);
-                Checkpoint.Header h = Checkpoint.decodeHeader(sb, header);
-                if (h.invalid() != null) {
-                    notes.add(areaName + ": " + h.invalid());
-                    continue;
+                if (choice.header(area, header)) {
+                    Blocking.read(store, sb.offsetOf(sb.checkpointStart(area) + 1), payload);
+                    choice.payload(area, payload);
                 }
-                if (best != null && best.generation >= h.generation()) {
-                    notes.add(areaName + ": generation " + h.generation() + " is older");
-                    continue;
-                }
-                MemorySegment payload = arena.allocate(Checkpoint.bytes(sb) - bs, 4096);
-                Blocking.read(store, sb.offsetOf(sb.checkpointStart(area) + 1), payload);
-                long[] map = new long[(int) sb.logicalBlocks()];
-                int[] refs = new int[(int) sb.dataBlocks()];
-                String bad = Checkpoint.decodePayload(sb, h, payload, map, refs);
-                if (bad != null) {
-                    notes.add(areaName + " generation " + h.generation() + ": " + bad);
-                    continue;
-                }
-                String range = firstBadMapping(sb, map);
-                if (range != null) {
-                    throw new ReduceException(name + ": " + areaName + " generation " + h.generation() + ": " + range);
-                }
-                if (best != null) {
-                    notes.add("checkpoint " + (best.area == 0 ? "A" : "B") + ": generation " + best.generation + " is older");
-                }
-                best = new VolumeState(sb, map, refs, area, h.generation(), h.journalSeq());
             }
+            best = choice.chosen();
+            MemorySegment block = arena.allocate(bs, 4096);
+            for (long seq = best.checkpointSeq + 1; seq <= best.lastJournalSeq(); seq++) {
+                Blocking.read(store, best.journalOffset(seq), block);
+                if (!best.replay(block, seq, name)) {
+                    break;
+                }
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Picks the newest valid checkpoint as the two areas are read: {@link #header} says whether the area's payload
+     * is worth reading, {@link #payload} decodes it. Shared by the waiting load and {@link VolumeLoading}.
+     */
+    static final class Choice {
+        private final Superblock sb;
+        private final String name;
+        private final List<String> notes = new ArrayList<>();
+        private final Checkpoint.Header[] headers = new Checkpoint.Header[2];
+        private VolumeState best;
+
+        Choice(Superblock sb, String name) {
+            this.sb = sb;
+            this.name = name;
+        }
+
+        /** The header of {@code area}; true if its payload must be read next. */
+        boolean header(int area, MemorySegment header) {
+            Checkpoint.Header h = Checkpoint.decodeHeader(sb, header);
+            if (h.invalid() != null) {
+                notes.add(areaName(area) + ": " + h.invalid());
+                return false;
+            }
+            if (best != null && best.generation >= h.generation()) {
+                notes.add(areaName(area) + ": generation " + h.generation() + " is older");
+                return false;
+            }
+            headers[area] = h;
+            return true;
+        }
+
+        /** The payload of {@code area}, whose header was accepted. */
+        void payload(int area, MemorySegment payload) throws ReduceException {
+            Checkpoint.Header h = headers[area];
+            long[] map = new long[(int) sb.logicalBlocks()];
+            int[] refs = new int[(int) sb.dataBlocks()];
+            String bad = Checkpoint.decodePayload(sb, h, payload, map, refs);
+            if (bad != null) {
+                notes.add(areaName(area) + " generation " + h.generation() + ": " + bad);
+                return;
+            }
+            String range = firstBadMapping(sb, map);
+            if (range != null) {
+                throw new ReduceException(name + ": " + areaName(area) + " generation " + h.generation() + ": " + range);
+            }
+            if (best != null) {
+                notes.add(areaName(best.area) + ": generation " + best.generation + " is older");
+            }
+            best = new VolumeState(sb, map, refs, area, h.generation(), h.journalSeq());
+        }
+
+        /** The state to replay the journal on. */
+        VolumeState chosen() throws ReduceException {
             if (best == null) {
                 throw new ReduceException(name + ": no valid checkpoint (" + String.join("; ", notes) + ")");
             }
             best.notes.addAll(notes);
-            best.replay(store, name, arena);
+            return best;
         }
-        return best;
+
+        private static String areaName(int area) {
+            return "checkpoint " + (area == 0 ? "A" : "B");
+        }
     }
 
     private static String firstBadMapping(Superblock sb, long[] map) {
@@ -128,28 +179,41 @@ final class VolumeState {
         return null;
     }
 
-    private void replay(BackingStore store, String name, Arena arena) throws ReduceException {
-        MemorySegment block = arena.allocate(sb.blockSize(), 4096);
-        for (long seq = checkpointSeq + 1; seq <= checkpointSeq + sb.journalBlocks(); seq++) {
-            Blocking.read(store, sb.offsetOf(sb.journalStart() + seq % sb.journalBlocks()), block);
-            if (!JournalBlock.isExactly(block, sb.uuid(), generation, seq)) {
-                break; // the first block that is not the next one ends the journal
-            }
-            int n = JournalBlock.count(block);
-            for (int i = 0; i < n; i++) {
-                long logical = JournalBlock.logical(block, i);
-                long mapping = JournalBlock.mapping(block, i);
-                String bad = logical < 0 || logical >= sb.logicalBlocks() ? "logical block " + logical + " beyond the volume"
-                        : badMapping(sb, mapping);
-                if (bad != null) {
-                    throw new ReduceException(name + ": journal block " + seq + " entry " + i + ": " + bad);
-                }
-                remap(map, refs, (int) logical, mapping);
-            }
-            lastSeq = seq;
-            replayedBlocks++;
-            replayedEntries += n;
+    /** The last journal sequence number that could follow the checkpoint (one whole ring). */
+    long lastJournalSeq() {
+        return checkpointSeq + sb.journalBlocks();
+    }
+
+    /** Where journal block {@code seq} lives in the ring. */
+    long journalOffset(long seq) {
+        return sb.offsetOf(sb.journalStart() + seq % sb.journalBlocks());
+    }
+
+    /**
+     * Applies journal block {@code seq} if it is exactly the next one (same volume, generation, sequence, valid
+     * CRC); false ends the replay. An entry pointing outside the volume is damage, not a torn write: it fails.
+     */
+    boolean replay(MemorySegment block, long seq, String name) throws ReduceException {
+        if (!JournalBlock.isExactly(block, sb.uuid(), generation, seq)) {
+            return false; // the first block that is not the next one ends the journal
         }
+        int n = JournalBlock.count(block);
+        for (int i = 0; i < n; i++) {
+            long logical = JournalBlock.logical(block, i);
+            long mapping = JournalBlock.mapping(block, i);
+            String bad = logical < 0 || logical >= sb.logicalBlocks() ? "logical block " + logical + " beyond the volume"
+                    : badMapping(sb, mapping);
+            if (bad != null) {
+                throw new ReduceException(name + ": journal block " + seq + " entry " + i + ": " + bad);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            remap(map, refs, (int) JournalBlock.logical(block, i), JournalBlock.mapping(block, i));
+        }
+        lastSeq = seq;
+        replayedBlocks++;
+        replayedEntries += n;
+        return true;
     }
 
     /** Points a logical block at a new mapping, moving one reference from the old target to the new one. */

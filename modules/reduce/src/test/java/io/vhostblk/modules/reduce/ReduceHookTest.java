@@ -53,6 +53,8 @@ class ReduceHookTest {
     private final List<ModuleInstance> attached = new ArrayList<>();
     private final List<BlockOp> opsBelow = new ArrayList<>();
     private int slot;
+    /** What the layer beneath XORs every byte with, as a stand-in for crypt: the image holds no plain byte. */
+    private byte xor;
 
     @BeforeEach
     void format() throws Exception {
@@ -83,7 +85,7 @@ class ReduceHookTest {
         return m;
     }
 
-    /** The layer beneath: a synchronous file driver. */
+    /** The layer beneath: a synchronous file driver, XOR-ing every byte with {@link #xor} on its way (0: plain). */
     private long below(BlockRequest r) {
         opsBelow.add(r.op());
         try {
@@ -93,6 +95,7 @@ class ReduceHookTest {
                     ByteBuffer b = ByteBuffer.wrap(bytes);
                     if (r.op() == BlockOp.WRITE) {
                         r.data().copyTo(0, MemorySegment.ofArray(bytes), 0, r.length());
+                        xor(bytes);
                     }
                     while (b.hasRemaining()) {
                         int k = r.op() == BlockOp.READ ? file.read(b, r.offset() + b.position()) : file.write(b, r.offset() + b.position());
@@ -101,6 +104,7 @@ class ReduceHookTest {
                         }
                     }
                     if (r.op() == BlockOp.READ) {
+                        xor(bytes);
                         r.data().copyFrom(MemorySegment.ofArray(bytes), 0, 0, r.length());
                     }
                     return r.length();
@@ -116,6 +120,30 @@ class ReduceHookTest {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private void xor(byte[] bytes) {
+        for (int i = 0; i < bytes.length; i++) {
+            bytes[i] ^= xor;
+        }
+    }
+
+    /** XORs the whole image file in place: what a transforming layer beneath stores for the same plain bytes. */
+    private void xorImage(byte with) throws IOException {
+        byte[] all = java.nio.file.Files.readAllBytes(image);
+        for (int i = 0; i < all.length; i++) {
+            all[i] ^= with;
+        }
+        java.nio.file.Files.write(image, all);
+    }
+
+    private ModuleInstance attach(String name, java.util.Map<String, String> settings) throws ModuleException {
+        java.util.Map<String, String> origins = new java.util.HashMap<>();
+        settings.keySet().forEach(k -> origins.put(k, "policy.conf:3"));
+        ModuleSettings s = new ModuleSettings(name, settings, origins);
+        ModuleInstance m = name.equals("dedup") ? new DedupModule().create(device, s) : new CompressModule().create(device, s);
+        attached.add(m);
+        return m;
     }
 
     private BlockRequest request(BlockOp op, long offset, long length, MemorySegment data) {
@@ -309,5 +337,154 @@ class ReduceHookTest {
 
     private int count(BlockOp op) {
         return (int) opsBelow.stream().filter(o -> o == op).count();
+    }
+
+    @Test
+    void opensAndServesThroughALayerBeneathThatTransformsEveryByte() throws Exception {
+        xorImage((byte) 0x5a);
+        xor = (byte) 0x5a;
+        java.util.Map<String, String> size = java.util.Map.of("logical-size", Long.toString(LOGICAL));
+        ModuleInstance dedup = attach("dedup", size);
+        ModuleInstance compress = attach("compress", size);
+        assertEquals(LOGICAL, dedup.capacity(file.size()), "the guest sees the logical size the setting gives");
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(ctx);
+        compress.openQueue(ctx);
+
+        MemorySegment data = random(6 * BS, 11);
+        MemorySegment copy = random(6 * BS, 11);
+        assertEquals(6 * BS, run(hook, ctx, request(BlockOp.WRITE, 0, 6 * BS, data)));
+        assertEquals(6 * BS, run(hook, ctx, request(BlockOp.WRITE, 64 * BS, 6 * BS, copy)));
+        MemorySegment again = random(BS, 12);
+        assertEquals(BS, run(hook, ctx, request(BlockOp.WRITE, 2 * BS, BS, again)));
+        assertEquals(0, run(hook, ctx, request(BlockOp.DISCARD, 4 * BS, BS, null)));
+        assertEquals(0, run(hook, ctx, request(BlockOp.FLUSH, 0, 0, null)));
+        byte[] expected = bytes(data);
+        System.arraycopy(bytes(again), 0, expected, 2 * BS, BS);
+        java.util.Arrays.fill(expected, 4 * BS, 5 * BS, (byte) 0);
+        assertArrayEquals(expected, bytes(read(hook, ctx, 0, 6 * BS)));
+        assertArrayEquals(bytes(copy), bytes(read(hook, ctx, 64 * BS, 6 * BS)));
+        assertEquals(6L, dedup.report().get("dedup_hits"), "the copy was shared: dedup compared the plain bytes");
+        dedup.close();
+        compress.close();
+        attached.clear();
+
+        ByteBuffer head = ByteBuffer.allocate(8);
+        file.read(head, 0);
+        assertTrue(!java.util.Arrays.equals("VHBLKRED".getBytes(java.nio.charset.StandardCharsets.US_ASCII), head.array()),
+                "the superblock went through the layer beneath, not straight to the file");
+        xorImage((byte) 0x5a); // what the layer beneath shows: the plain volume
+        try (FileBackingStore s = FileBackingStore.open(image, false)) {
+            ReduceCheck.Report report = ReduceCheck.run(s, image.toString());
+            assertTrue(report.clean(), report.problems().toString());
+            try (ReduceVolume v = ReduceVolume.open(s, "host", ReduceVolume.Options.both())) {
+                assertArrayEquals(expected, Sync.read(v, 0, 6 * BS), "the volume reads back on the host, decoded");
+            }
+        }
+    }
+
+    @Test
+    void requestsThatArriveBeforeTheVolumeIsOpenWaitForIt() throws Exception {
+        ModuleInstance compress = attach("compress");
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = compress.openQueue(ctx);
+        assertEquals("opening", compress.report().get("state"));
+        MemorySegment data = random(2 * BS, 13);
+        BlockRequest w = request(BlockOp.WRITE, 3 * BS, 2 * BS, data);
+        BlockRequest f = request(BlockOp.FLUSH, 0, 0, null);
+        assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(w));
+        assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(f));
+        ctx.runTasks();
+        assertEquals(1, ctx.below.size(), "the open starts with one read: the superblock");
+        assertEquals(BlockOp.READ, ctx.below.getFirst().op());
+        assertEquals(0, ctx.below.getFirst().offset());
+        ctx.settle(this::below);
+        assertEquals(2 * BS, ctx.resultOf(w));
+        assertEquals(0, ctx.resultOf(f));
+        assertEquals("serving", compress.report().get("state"));
+        assertEquals(2L, compress.report().get("requests_waited_for_the_volume_to_open"));
+        // The opening checkpoint was made durable before the guest's data went below.
+        int firstFlush = opsBelow.indexOf(BlockOp.FLUSH);
+        int firstWrite = opsBelow.indexOf(BlockOp.WRITE);
+        int dataWrite = opsBelow.subList(firstFlush, opsBelow.size()).indexOf(BlockOp.WRITE);
+        assertTrue(firstWrite >= 0 && firstWrite < firstFlush && dataWrite > 0, opsBelow.toString());
+        assertArrayEquals(bytes(data), bytes(read(hook, ctx, 3 * BS, 2 * BS)));
+    }
+
+    @Test
+    void aVolumeThatCannotBeOpenedBeneathFailsEveryRequest() throws Exception {
+        xorImage((byte) 0x33); // the layer beneath would show it plain; without it, it is no volume
+        ModuleInstance dedup = attach("dedup", java.util.Map.of("logical-size", Long.toString(LOGICAL)));
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(ctx);
+        BlockRequest w = request(BlockOp.WRITE, 0, BS, random(BS, 14));
+        assertEquals(BlockResult.EIO, run(hook, ctx, w));
+        String state = (String) dedup.report().get("state");
+        assertTrue(state.startsWith("failed to open") && state.contains("not a reduce volume"), state);
+        int before = ctx.below.size();
+        assertEquals(BlockResult.EIO, run(hook, ctx, request(BlockOp.READ, 0, BS, arena.allocate(BS))));
+        assertEquals(before, ctx.below.size(), "nothing more goes below");
+    }
+
+    @Test
+    void theVolumeMustHaveTheSizeTheGuestWasShown() throws Exception {
+        ModuleInstance dedup = attach("dedup", java.util.Map.of("logical-size", Long.toString(2 * LOGICAL)));
+        assertEquals(2 * LOGICAL, dedup.capacity(file.size()));
+        RecordingHookContext ctx = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(ctx);
+        assertEquals(BlockResult.EIO, run(hook, ctx, request(BlockOp.READ, 0, BS, arena.allocate(BS))));
+        String state = (String) dedup.report().get("state");
+        assertTrue(state.contains("guest was shown " + 2 * LOGICAL) && state.contains("setting logical-size"), state);
+    }
+
+    @Test
+    void geometrySettingsAreCheckedAtAttach() {
+        ModuleException blockAlone = assertThrows(ModuleException.class, () -> attach("dedup", java.util.Map.of("block-size", "8192")));
+        assertTrue(blockAlone.getMessage().contains("policy.conf:3") && blockAlone.getMessage().contains("only with logical-size"),
+                blockAlone.getMessage());
+        ModuleException ragged = assertThrows(ModuleException.class,
+                () -> attach("dedup", java.util.Map.of("logical-size", Long.toString(LOGICAL + 512))));
+        assertTrue(ragged.getMessage().contains("not a multiple of the block size 4096"), ragged.getMessage());
+        ModuleException odd = assertThrows(ModuleException.class,
+                () -> attach("dedup", java.util.Map.of("logical-size", Long.toString(LOGICAL), "block-size", "12288")));
+        assertTrue(odd.getMessage().contains("not a power of two"), odd.getMessage());
+    }
+
+    @Test
+    void whenTheServingQueueStopsTheNextQueueToOpenServesTheVolume() throws Exception {
+        ModuleInstance dedup = attach("dedup");
+        RecordingHookContext first = new RecordingHookContext(device);
+        BlockHook hook = dedup.openQueue(first);
+        MemorySegment data = random(3 * BS, 21);
+        assertEquals(3 * BS, run(hook, first, request(BlockOp.WRITE, 7 * BS, 3 * BS, data)));
+        assertEquals(0, run(hook, first, request(BlockOp.FLUSH, 0, 0, null)));
+        hook.queueStopped(); // the front-end disconnected; the queue's loop is gone
+
+        RecordingHookContext second = new RecordingHookContext(device);
+        BlockHook again = dedup.openQueue(second);
+        assertArrayEquals(bytes(data), bytes(read(again, second, 7 * BS, 3 * BS)), "served by the new queue");
+        assertEquals(0, first.waitingBelow(), "nothing went to the stopped queue");
+        assertEquals(3L, dedup.report().get("requests"), "the stopped queue's requests are still counted");
+    }
+
+    @Test
+    void whenTheQueueStopsWhileTheVolumeOpensTheNextQueueOpensItAgain() throws Exception {
+        ModuleInstance compress = attach("compress");
+        RecordingHookContext first = new RecordingHookContext(device);
+        BlockHook hook = compress.openQueue(first);
+        BlockRequest lost = request(BlockOp.WRITE, 0, BS, random(BS, 22));
+        assertEquals(HookAction.TAKE_OVER, hook.beforeDriver(lost));
+        first.runTasks();
+        assertEquals(1, first.waitingBelow(), "the open is under way: the superblock read");
+        hook.queueStopped();
+
+        RecordingHookContext second = new RecordingHookContext(device);
+        BlockHook again = compress.openQueue(second);
+        MemorySegment data = random(BS, 23);
+        assertEquals(BS, run(again, second, request(BlockOp.WRITE, 4 * BS, BS, data)));
+        assertArrayEquals(bytes(data), bytes(read(again, second, 4 * BS, BS)));
+        assertTrue(first.completed.isEmpty() && second.completed.stream().noneMatch(c -> c.request() == lost),
+                "a request of the stopped queue is answered to no one");
+        assertEquals("serving", compress.report().get("state"));
     }
 }

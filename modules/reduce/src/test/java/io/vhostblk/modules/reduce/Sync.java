@@ -59,6 +59,35 @@ final class Sync {
         return seg.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
     }
 
+    /**
+     * Opens with the asynchronous open the module uses (over a store that completes inline, it is done on return);
+     * {@code journalEntries} as in {@link ReduceVolume#limitJournalEntries}.
+     */
+    static ReduceVolume open(BackingStore store, String name, ReduceVolume.Options options, int journalEntries)
+            throws ReduceException {
+        ReduceVolume[] opened = new ReduceVolume[1];
+        ReduceException[] failed = new ReduceException[1];
+        ReduceVolume.open(store, name, options, new ReduceVolume.Opened() {
+            @Override
+            public void opened(ReduceVolume volume) {
+                assertTrue(opened[0] == null && failed[0] == null, "open ended twice");
+                opened[0] = volume;
+            }
+
+            @Override
+            public void failed(ReduceException e) {
+                assertTrue(opened[0] == null && failed[0] == null, "open ended twice");
+                failed[0] = e;
+            }
+        });
+        if (failed[0] != null) {
+            throw failed[0];
+        }
+        assertTrue(opened[0] != null, "the open did not finish over a store that completes inline");
+        opened[0].limitJournalEntries(journalEntries);
+        return opened[0];
+    }
+
     static void ok(int result) {
         assertEquals(0, result, "request result");
     }
