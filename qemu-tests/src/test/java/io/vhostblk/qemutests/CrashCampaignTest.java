@@ -30,7 +30,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Trials chain on one image: each server verifies the previous crash, then runs the next load.
  *
  * <p>{@code -Dvhostblk.crash.trials=N} (default 10, so 20 per stack) trials per stack and crash kind;
- * {@code -Dvhostblk.crash.seed=S} changes the random choices (default 1).
+ * {@code -Dvhostblk.crash.seed=S} changes the random choices (default 1); {@code -Dvhostblk.crash.stack=NAME} runs
+ * one stack only.
  */
 class CrashCampaignTest {
     private static final Path TARGET = Path.of("target").toAbsolutePath();
@@ -65,7 +66,8 @@ class CrashCampaignTest {
             new Stack("cache-write-back", CrashCampaignTest::writeBackCache));
 
     static Stream<Arguments> stacksAndCrashes() {
-        return STACKS.stream().flatMap(s -> Stream.of(Arguments.of(s, Crash.KILL), Arguments.of(s, Crash.POWER_CUT)));
+        String only = System.getProperty("vhostblk.crash.stack");
+        return STACKS.stream().filter(s -> only == null || s.name().equals(only)).flatMap(s -> Stream.of(Arguments.of(s, Crash.KILL), Arguments.of(s, Crash.POWER_CUT)));
     }
 
     private static List<String> plain(Path runDir, Path image) throws IOException {

@@ -31,7 +31,7 @@ final class VhostBlkServer extends ProcessBackend {
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 // With a policy the modules must come from their jars alone, not from the test's class path.
                 "-cp", spec.serverArgs().contains("--policy")
-                        ? ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress"))
+                        ? ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress", "cache"))
                         : System.getProperty("java.class.path"),
                 MAIN_CLASS, "serve",
                 "--socket", spec.socket().toString(),

@@ -164,7 +164,10 @@ final class CacheDevice implements ModuleInstance {
     @Override
     public void close() {
         CacheHook o = owner;
-        if (o != null && engine.mode == CacheEngine.Mode.WRITE_BACK) {
+        boolean stopped = o != null && io.ownerStopped();
+        if (stopped && engine.mode == CacheEngine.Mode.WRITE_BACK) {
+            closeStopped();
+        } else if (o != null && engine.mode == CacheEngine.Mode.WRITE_BACK) {
             CountDownLatch running = new CountDownLatch(1);
             CountDownLatch drained = new CountDownLatch(1);
             o.context.execute(() -> {
@@ -190,7 +193,9 @@ final class CacheDevice implements ModuleInstance {
         if (p != null) {
             p.interrupt();
         }
-        if (o != null) {
+        if (o != null && (stopped || io.ownerStopped())) {
+            io.close(null); // the loop closed the cache device's queue; only the driver is left
+        } else if (o != null) {
             CountDownLatch shut = new CountDownLatch(1);
             o.context.execute(() -> {
                 io.close(o.context);

@@ -15,13 +15,19 @@ interface CacheDeviceIo {
     /** Stops serving: on the owner's loop if it still runs (null: the cache never served). */
     void close(HookContext owner);
 
+    /** Whether the owner's loop stopped (it closed the queue attached to it): no task given to it will run. */
+    default boolean ownerStopped() {
+        return false;
+    }
+
     /**
      * The cache device through one of the project's drivers (io_uring when the kernel allows it): a driver queue of
      * its own, attached to the owner queue's event loop so its completions arrive there.
      */
     static CacheDeviceIo through(BlockDriver driver, String deviceId) {
         return new CacheDeviceIo() {
-            private DriverQueue queue;
+            private volatile DriverQueue queue;
+            private volatile boolean stopped;
 
             @Override
             public Store open(HookContext owner) {
@@ -29,25 +35,75 @@ interface CacheDeviceIo {
                 RequestStore[] store = new RequestStore[1];
                 store[0] = new RequestStore(() -> new BlockRequest(next[0]++, deviceId, owner.queueIndex()),
                         (request, done) -> queue.submit(request));
+                DriverQueue opened;
                 try {
-                    queue = driver.openQueue(owner.queueIndex(), store[0].completions());
+                    opened = driver.openQueue(owner.queueIndex(), store[0].completions());
                 } catch (DriverException e) {
                     throw new IllegalStateException("cannot open a queue on the cache device " + driver.target() + ": "
                             + e.getMessage(), e);
                 }
+                stopped = false;
+                queue = new Closing(opened, () -> stopped = true);
                 owner.attach(queue);
                 return store[0];
             }
 
             @Override
+            public boolean ownerStopped() {
+                return stopped;
+            }
+
+            @Override
             public void close(HookContext owner) {
                 DriverQueue q = queue;
-                if (q != null && owner != null) {
+                if (q != null && owner != null && !stopped) {
                     owner.detach(q);
                     q.close();
                 }
                 driver.close();
             }
         };
+    }
+
+    /** A driver queue that says when it is closed (the loop it is attached to closes it when it stops). */
+    final class Closing implements DriverQueue {
+        private final DriverQueue queue;
+        private final Runnable onClose;
+
+        Closing(DriverQueue queue, Runnable onClose) {
+            this.queue = queue;
+            this.onClose = onClose;
+        }
+
+        @Override
+        public void submit(BlockRequest request) {
+            queue.submit(request);
+        }
+
+        @Override
+        public void flushBatch() {
+            queue.flushBatch();
+        }
+
+        @Override
+        public int reap() {
+            return queue.reap();
+        }
+
+        @Override
+        public int completionFd() {
+            return queue.completionFd();
+        }
+
+        @Override
+        public int inFlight() {
+            return queue.inFlight();
+        }
+
+        @Override
+        public void close() {
+            onClose.run();
+            queue.close();
+        }
     }
 }
