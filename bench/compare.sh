@@ -5,7 +5,7 @@
 # the repetitions (and keeps every JSON report).
 #
 #   bench/compare.sh [--backend-cpus LIST] [--generator-cpus LIST] [--unpinned] [--reps N]
-#                    [--runtime 5s] [--ramp 1s] [--file-size 1G] [--no-file] [--no-null]
+#                    [--runtime 5s] [--ramp 1s] [--warmup 5s] [--file-size 1G] [--no-file] [--no-null]
 #                    [--queues "1 2"] [--bench-args "--poll"] [--vb-args "--poll-us 0"]
 #                    [--qsd-aio io_uring|native] [--work DIR] [--jobs "NAME:ARGS;..."]
 #                    [--rbd CONF:POOL/IMAGE] [--pin BACKEND_CPUS:GENERATOR_CPUS]
@@ -16,7 +16,10 @@
 # --unpinned lets the scheduler place both anywhere; its table says so.
 # Each backing runs --reps rounds (default 2); a round starts qsd, runs every job, stops it,
 # then does the same with vhost-blk, so the two alternate and drift in the machine's load hits
-# both. The table reports min and median of each figure over the rounds.
+# both. The table reports min and median of each figure over the rounds. Before its measured
+# jobs, each freshly started back-end runs every job once for --warmup (not recorded; 0 skips):
+# otherwise the JVM compiling vhost-blk's paths for an op counts as CPU of the first job to use
+# it (at ~1 k IOPS that doubled vhost-blk's CPU per 4 KiB rbd write; docs/benchmarks.md).
 # Backings: "null" (qsd null-co,read-zeroes=off vs vhost-blk --driver null) and "file" (a fully
 # written image opened with O_DIRECT: qsd cache.direct=on,aio=io_uring (or --qsd-aio native) vs
 # vhost-blk --driver io_uring). Both back-ends export as many queues as the largest --queues.
@@ -31,6 +34,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 runtime=5s
 ramp=1s
+warmup=5s
 file_size=1G
 qsd_aio=io_uring
 do_null=1
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --runtime) runtime=$2; shift 2 ;;
     --ramp) ramp=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
     --file-size) file_size=$2; shift 2 ;;
     --qsd-aio) qsd_aio=$2; shift 2 ;;
     --no-file) do_file=0; shift ;;
@@ -154,21 +159,39 @@ start_backend() {
 # run_jobs BACKEND BACKING SOCKET ROUND: every job on each queue count; one JSON line each, tagged.
 run_jobs() {
   local backend=$1 backing=$2 sock=$3 round=$4
+  case "$warmup" in 0|0s) ;; *) each_job warm_job "$backend" "$backing" "$sock" "$round" ;; esac
+  each_job measured_job "$backend" "$backing" "$sock" "$round"
+}
+
+# each_job FUNCTION ARGS...: FUNCTION ARGS... NAME BENCH-ARGS QUEUES for every job and queue count.
+each_job() {
   local IFS_SAVE=$IFS
   IFS=';'
   for job in $jobs; do
     IFS=$IFS_SAVE
-    local name=${job%%:*} args=${job#*:}
     for q in $queue_counts; do
-      echo "  round $round: $backend $backing $name queues=$q" >&2
-      # shellcheck disable=SC2086
-      out=$("${generator_pin[@]}" "${java[@]}" -jar "$jar" bench --socket "$sock" $args $bench_args --queues "$q" \
-        --runtime "$runtime" --ramp "$ramp" --pid "$backend_pid" --json) || { echo "compare.sh: bench failed: $out" >&2; exit 1; }
-      echo "{\"backend\":\"$backend\",\"backing\":\"$backing\",\"job\":\"$name\",\"round\":$round,${out#\{}" >> "$results"
+      "$@" "${job%%:*}" "${job#*:}" "$q"
     done
     IFS=';'
   done
   IFS=$IFS_SAVE
+}
+
+warm_job() {
+  local backend=$1 backing=$2 sock=$3 round=$4 name=$5 args=$6 q=$7 out
+  echo "  round $round: $backend $backing $name queues=$q warm-up $warmup (not recorded)" >&2
+  # shellcheck disable=SC2086
+  out=$("${generator_pin[@]}" "${java[@]}" -jar "$jar" bench --socket "$sock" $args $bench_args --queues "$q" \
+    --runtime "$warmup" --json) || { echo "compare.sh: warm-up bench failed: $out" >&2; exit 1; }
+}
+
+measured_job() {
+  local backend=$1 backing=$2 sock=$3 round=$4 name=$5 args=$6 q=$7 out
+  echo "  round $round: $backend $backing $name queues=$q" >&2
+  # shellcheck disable=SC2086
+  out=$("${generator_pin[@]}" "${java[@]}" -jar "$jar" bench --socket "$sock" $args $bench_args --queues "$q" \
+    --runtime "$runtime" --ramp "$ramp" --pid "$backend_pid" --json) || { echo "compare.sh: bench failed: $out" >&2; exit 1; }
+  echo "{\"backend\":\"$backend\",\"backing\":\"$backing\",\"job\":\"$name\",\"round\":$round,${out#\{}" >> "$results"
 }
 
 start_qsd_null() {

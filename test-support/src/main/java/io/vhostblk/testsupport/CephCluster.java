@@ -7,6 +7,7 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -96,12 +97,55 @@ public final class CephCluster implements AutoCloseable {
         return Long.parseLong(Files.readString(dir.resolve("c/run/" + daemon + ".pid")).strip());
     }
 
-    /** Stops ({@code SIGSTOP}) or resumes ({@code SIGCONT}) a daemon: a cluster that stops answering. */
+    /**
+     * Stops ({@code SIGSTOP}) or resumes ({@code SIGCONT}) a daemon: a cluster that stops answering.
+     * A stop returns only once every thread of the daemon is stopped: {@code kill} returns when the
+     * signal is queued, and the daemon's other threads keep running (and answering) until the
+     * kernel has had each of them scheduled to take part in the stop.
+     */
     public void signal(String daemon, boolean stop) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder("kill", stop ? "-STOP" : "-CONT", Long.toString(pid(daemon))).inheritIO().start();
+        long pid = pid(daemon);
+        Process p = new ProcessBuilder("kill", stop ? "-STOP" : "-CONT", Long.toString(pid)).inheritIO().start();
         if (!p.waitFor(COMMAND_SECONDS, TimeUnit.SECONDS) || p.exitValue() != 0) {
             throw new IOException("cannot " + (stop ? "stop " : "resume ") + daemon);
         }
+        if (stop) {
+            awaitStopped(daemon, pid);
+        }
+    }
+
+    private static void awaitStopped(String daemon, long pid) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(COMMAND_SECONDS);
+        List<String> running = runningThreads(pid);
+        while (!running.isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException(daemon + " (pid " + pid + ") was sent SIGSTOP but threads " + running
+                        + " are still not stopped after " + COMMAND_SECONDS + " s");
+            }
+            Thread.sleep(10);
+            running = runningThreads(pid);
+        }
+    }
+
+    /** The threads of {@code pid} not in the stopped state, as {@code tid:state} (from /proc). */
+    private static List<String> runningThreads(long pid) throws IOException {
+        List<String> running = new ArrayList<>();
+        try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path task : tasks.toList()) {
+                String stat;
+                try {
+                    stat = Files.readString(task.resolve("stat"), StandardCharsets.ISO_8859_1);
+                } catch (NoSuchFileException gone) {
+                    continue; // the thread exited while we looked
+                }
+                // "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+                char state = stat.charAt(stat.lastIndexOf(')') + 2);
+                if (state != 'T') {
+                    running.add(task.getFileName() + ":" + state);
+                }
+            }
+        }
+        return running;
     }
 
     /** Creates an image of {@code mib} MiB (layering only: no exclusive lock, so queues do not trade it). */

@@ -296,6 +296,7 @@ class RbdDriverTest {
             Results r = new Results();
             try (DriverQueue q = driver.openQueue(0, r)) {
                 MemorySegment buf = arena.allocate(4096, 4096);
+                // signal() returns once every OSD thread is stopped: the write below cannot be answered.
                 cluster.signal("osd.0", true);
                 try {
                     q.submit(new BlockRequest(0, "stalled", 0).set(BlockOp.WRITE, 0, 4096,
