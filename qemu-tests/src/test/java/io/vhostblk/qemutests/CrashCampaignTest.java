@@ -63,7 +63,8 @@ class CrashCampaignTest {
             new Stack("plain", CrashCampaignTest::plain),
             new Stack("crypt", CrashCampaignTest::crypt),
             new Stack("dedup+compress", CrashCampaignTest::reduce),
-            new Stack("cache-write-back", CrashCampaignTest::writeBackCache));
+            new Stack("cache-write-back", CrashCampaignTest::writeBackCache),
+            new Stack("cache+dedup+compress+crypt", CrashCampaignTest::allModules));
 
     static Stream<Arguments> stacksAndCrashes() {
         String only = System.getProperty("vhostblk.crash.stack");
@@ -86,17 +87,47 @@ class CrashCampaignTest {
     }
 
     private static List<String> reduce(Path runDir, Path image) throws IOException {
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        int status = new io.vhostblk.modules.reduce.ReduceCommand(new java.io.PrintStream(out, true, StandardCharsets.UTF_8),
-                new java.io.PrintStream(out, true, StandardCharsets.UTF_8))
-                .run(List.of("format", image.toString(), "--logical-size", Long.toString(DISK)));
-        if (status != 0) {
-            fail("vhost-blk reduce format " + image + " exited " + status + ": " + out.toString(StandardCharsets.UTF_8));
-        }
+        formatReduceVolume(image);
         // The volume opens through the fault-injecting driver (a power cut also hits the open's writes); its size
         // comes from the setting, as for any layer beneath that is no plain image file.
         return List.of("--policy", ModuleJars.writePolicy(runDir, "policy", "crash", List.of("dedup", "compress"),
                 java.util.Map.of("dedup", List.of("set.logical-size = " + DISK))).toString());
+    }
+
+    private static void formatReduceVolume(Path file) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        int status = new io.vhostblk.modules.reduce.ReduceCommand(new java.io.PrintStream(out, true, StandardCharsets.UTF_8),
+                new java.io.PrintStream(out, true, StandardCharsets.UTF_8))
+                .run(List.of("format", file.toString(), "--logical-size", Long.toString(DISK)));
+        if (status != 0) {
+            fail("vhost-blk reduce format " + file + " exited " + status + ": " + out.toString(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * Every data service at once, in the order the issue names (nearest the guest first): a write-back cache over a
+     * dedup+compress volume inside a LUKS2 image. The volume is formatted in a plain file and encrypted into the
+     * payload (as {@code reduce format} on {@code /dev/mapper/NAME} would); a power cut drops what the image did not
+     * flush, beneath all three layers.
+     */
+    private static List<String> allModules(Path runDir, Path image) throws IOException {
+        Path plain = runDir.resolve("volume.plain");
+        formatReduceVolume(plain);
+        try (Secret s = Secret.copyOf(PASSPHRASE)) {
+            LuksVolume.format(image, s, new FormatOptions(LuksVersion.LUKS2, 512, Files.size(plain), KdfOptions.pbkdf2(1000)));
+            try (io.vhostblk.modules.crypt.UnlockedVolume v = LuksVolume.unlock(image, s)) {
+                EncryptedGuestTest.writePlaintext(v, 0, Files.readAllBytes(plain));
+            }
+        }
+        Files.delete(plain);
+        Path key = Files.write(runDir.resolve("passphrase"), PASSPHRASE);
+        return List.of("--policy", ModuleJars.writePolicy(runDir, "policy", "crash", List.of("cache", "dedup", "compress", "crypt"),
+                java.util.Map.of(
+                        "cache", List.of("set.cache-file = " + runDir.resolve("cache.bin"), "set.size = 2M",
+                                "set.mode = write-back", "set.volume = crash-volume"),
+                        "dedup", List.of("set.logical-size = " + DISK),
+                        "crypt", List.of("set.key-file = " + key, "set.header-file = " + image, "set.allow-discard = true")))
+                .toString());
     }
 
     /**
