@@ -23,7 +23,9 @@ import java.nio.file.Path;
  * restarted client) usually arrives before the server has read its old connection's end of
  * stream, and must be served once that session has torn down. If the old connection is still
  * alive after the grace, the newcomer is accepted and closed (it sees end of stream), so it
- * fails instead of hanging. The connection is always read before the listener. When a session
+ * fails instead of hanging. Once one newcomer has been refused, the connected front-end has shown
+ * it is not going away, so later newcomers in the same session wait only
+ * {@link #REPEAT_GRACE_MILLIS} (a flood of connections costs the flood, not a second each). The connection is always read before the listener. When a session
  * ends — the front-end disconnected, or sent a message that breaks the protocol — its queues
  * are stopped, the device is reset, the reason is logged, and the server waits for the next
  * front-end (QEMU's reconnect). {@link #close()} stops everything promptly from any thread.
@@ -33,6 +35,8 @@ public final class VhostUserServer implements AutoCloseable {
 
     /** How long a second front-end waits for the connected one to go away before it is refused. */
     static final int TAKEOVER_GRACE_MILLIS = 1000;
+    /** The wait for newcomers after one was refused in the same session (still long enough for a reconnect's race). */
+    static final int REPEAT_GRACE_MILLIS = 50;
 
     private static final int WAKE_TIMEOUT = -1;
     private static final int WAKE_STOP = 0;
@@ -140,6 +144,7 @@ public final class VhostUserServer implements AutoCloseable {
         // When a second front-end is waiting: the System.nanoTime() at which it is refused.
         long refuseAt = 0;
         boolean newcomerWaiting = false;
+        boolean refusedOne = false;
         try {
             while (true) {
                 int timeout = newcomerWaiting
@@ -152,12 +157,13 @@ public final class VhostUserServer implements AutoCloseable {
                 if (wake == WAKE_LISTENER) {
                     // Probably the same front-end reconnecting: give its old connection time to end.
                     newcomerWaiting = true;
-                    refuseAt = System.nanoTime() + TAKEOVER_GRACE_MILLIS * 1_000_000L;
+                    refuseAt = System.nanoTime() + (refusedOne ? REPEAT_GRACE_MILLIS : TAKEOVER_GRACE_MILLIS) * 1_000_000L;
                     continue;
                 }
                 if (wake == WAKE_TIMEOUT) {
                     refuseSecondFrontEnd();
                     newcomerWaiting = false;
+                    refusedOne = true;
                     continue;
                 }
                 if (!session.serveOne()) {
