@@ -6,7 +6,6 @@ import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.DeviceInfo;
 import io.vhostblk.hooks.HookAction;
-import io.vhostblk.hooks.HookContext;
 import io.vhostblk.testsupport.RecordingHookContext;
 import org.junit.jupiter.api.Test;
 
@@ -50,17 +49,7 @@ class PrepareDetachTest {
         Setup() {
             CacheHeader h = new CacheHeader(BS, 64, BLOCKS * BS, UUID.randomUUID(), "/img");
             CacheEngine engine = new CacheEngine(h, null, CacheEngine.Mode.WRITE_BACK, 1 << 20, "test");
-            CacheDeviceIo io = new CacheDeviceIo() {
-                @Override
-                public Store open(HookContext owner) {
-                    return cacheDisk;
-                }
-
-                @Override
-                public void close(HookContext owner) {
-                }
-            };
-            dev = new CacheDevice("test", engine, io, "mem", false, null);
+            dev = new CacheDevice("test", engine, CacheHookTest.ioOn(cacheDisk), "mem", false, null);
             hook = dev.openQueue(q0);
         }
 
