@@ -154,6 +154,14 @@ final class CacheDevice implements ModuleInstance {
         if (!engine.writeBackCache || o == null) {
             return CompletableFuture.completedFuture(null); // nothing dirty can exist, or no queue ever ran it
         }
+        if (io.ownerStopped()) {
+            // No loop runs the cache (the front-end is gone): nothing could write back, and a guest that reconnects
+            // to a chain without the cache would read stale data under its dirty blocks.
+            return engine.dirtyBlocks() == 0 ? CompletableFuture.completedFuture(null)
+                    : CompletableFuture.failedFuture(new CacheException("no queue serves the cache now (no front-end "
+                    + "connected), so its " + engine.dirtyBlocks() + " dirty blocks cannot be written back; connect "
+                    + "the guest and disable again, or stop the device and run vhost-blk cache flush"));
+        }
         CompletableFuture<Void> done = new CompletableFuture<>();
         o.context.execute(() -> {
             if (done.isDone()) {

@@ -6,6 +6,7 @@ import io.vhostblk.drivers.IoVector;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.DeviceInfo;
 import io.vhostblk.hooks.HookAction;
+import io.vhostblk.hooks.HookContext;
 import io.vhostblk.testsupport.RecordingHookContext;
 import org.junit.jupiter.api.Test;
 
@@ -43,13 +44,35 @@ class PrepareDetachTest {
         final CacheDevice dev;
         final BlockHook hook;
         boolean failWritesBelow;
+        /** Whether the owner loop has stopped (only with {@code ownerGone}). */
+        boolean stopped;
         int flushesBelow;
         private int nextSlot = 100;
 
         Setup() {
+            this(false);
+        }
+
+        /** {@code ownerGone}: the owner loop has stopped (no front-end connected). */
+        Setup(boolean ownerGone) {
             CacheHeader h = new CacheHeader(BS, 64, BLOCKS * BS, UUID.randomUUID(), "/img");
             CacheEngine engine = new CacheEngine(h, null, CacheEngine.Mode.WRITE_BACK, 1 << 20, "test");
-            dev = new CacheDevice("test", engine, CacheHookTest.ioOn(cacheDisk), "mem", false, null);
+            CacheDeviceIo io = CacheHookTest.ioOn(cacheDisk);
+            dev = new CacheDevice("test", engine, !ownerGone ? io : new CacheDeviceIo() {
+                @Override
+                public Store open(HookContext owner) {
+                    return io.open(owner);
+                }
+
+                @Override
+                public void close(HookContext owner) {
+                }
+
+                @Override
+                public boolean ownerStopped() {
+                    return stopped;
+                }
+            }, "mem", false, null);
             hook = dev.openQueue(q0);
         }
 
@@ -204,6 +227,18 @@ class PrepareDetachTest {
         for (int b = 0; b < 8; b++) {
             assertEquals(1 + b, s.belowValue(b));
         }
+    }
+
+    @Test
+    void withNoLoopRunningADirtyCacheRefusesAtOnce() {
+        Setup s = new Setup(true);
+        s.write(0, 5);
+        s.settle();
+        s.stopped = true; // the front-end disconnected: no task posted to the owner loop would run
+        CompletableFuture<Void> ready = s.dev.prepareDetach();
+        ExecutionException e = assertThrows(ExecutionException.class, ready::get);
+        assertTrue(e.getCause().getMessage().contains("1 dirty blocks cannot be written back"), e.getCause().getMessage());
+        assertEquals(0, s.q0.waitingBelow());
     }
 
     @Test
