@@ -170,6 +170,8 @@ class PrepareDetachTest {
         BlockRequest inFlight = s.write(3, 200);
         expected[3] = 200;
         assertFalse(ready.isDone());
+        s.q0.runTasks(); // the switch and the start of the drain, before that cache write completes
+        assertFalse(ready.isDone(), "a write issued in write-back mode is still in flight");
         s.settle();
         // Writes keep coming while the cache drains: into a dirty block, a clean one and a new one.
         for (int round = 0; round < 5 && !ready.isDone(); round++) {
