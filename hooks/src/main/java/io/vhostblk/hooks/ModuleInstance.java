@@ -1,6 +1,7 @@
 package io.vhostblk.hooks;
 
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 
 /** A module attached to one device: hands out a hook per queue and reports its own statistics. */
 public interface ModuleInstance extends AutoCloseable {
@@ -50,6 +51,17 @@ public interface ModuleInstance extends AutoCloseable {
     /** Module-specific statistics for the control socket (names to numbers or nested maps). */
     default Map<String, Object> report() {
         return Map.of();
+    }
+
+    /**
+     * Called before the server takes this module out of a running chain ({@code ctl disable}), while the queues still
+     * serve the guest. A module that holds the only copy of some data (a write-back cache's dirty blocks) writes it
+     * through the layers below and completes the future once taking it out loses nothing and serves nothing stale;
+     * it completes exceptionally if it cannot (the detach is then refused and the module stays). The server waits a
+     * bounded time and cancels the future if it gives up: the module then goes on as before.
+     */
+    default CompletableFuture<Void> prepareDetach() {
+        return CompletableFuture.completedFuture(null);
     }
 
     /** Detached from the device and no request of the device is in it any more. */

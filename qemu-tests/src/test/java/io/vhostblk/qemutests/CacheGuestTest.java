@@ -41,6 +41,7 @@ class CacheGuestTest {
     static final List<GuestPlan> PLANS = plans();
     static final GuestPlan KILL_WRITE = killWrite();
     static final GuestPlan KILL_READ = killRead();
+    static final GuestPlan DETACH = detach();
 
     private static RunLock runLock;
     private static GuestKernel kernel;
@@ -87,6 +88,25 @@ class CacheGuestTest {
         return p.read("read-after-kill", 4096, MIB, 4 * MIB, 0).readZeros("rest", (int) (64 * KIB), 8 * MIB, 8 * MIB);
     }
 
+    /**
+     * Writes through a write-back cache that writes back slowly; at {@code SYNCED detach} the host disables the cache
+     * while a background writer still writes; then the guest reads everything back (from the image now).
+     */
+    private static GuestPlan detach() {
+        GuestPlan p = GuestPlan.writable("cache-detach", DISK, 2, 2).writeBack("write-back-cache");
+        return p.write("write-0", 4096, 0, 4 * MIB, 0)
+                .backgroundWrite("write-1-during-detach", 1, (int) (64 * KIB), 8 * MIB, 8 * MIB, 0)
+                .flushedWrite("detach", (int) (64 * KIB), 4 * MIB, 2 * MIB, 4 * MIB)
+                .waitWriters("write-1-written")
+                .write("write-after-detach", 4096, 20 * MIB, MIB, 6 * MIB)
+                .read("read-0", 4096, 0, 4 * MIB, 0)
+                .read("read-detach", (int) (64 * KIB), 4 * MIB, 2 * MIB, 4 * MIB)
+                .read("read-1", (int) (64 * KIB), 8 * MIB, 8 * MIB, 0)
+                .read("read-after-detach", 4096, 20 * MIB, MIB, 6 * MIB)
+                .readZeros("never-written-read", (int) (64 * KIB), 24 * MIB, 8 * MIB)
+                .fsync("final-fsync");
+    }
+
     @BeforeAll
     static void prepareGuest() throws Exception {
         runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
@@ -95,6 +115,7 @@ class CacheGuestTest {
         List<GuestPlan> all = new ArrayList<>(PLANS);
         all.add(KILL_WRITE);
         all.add(KILL_READ);
+        all.add(DETACH);
         initramfs = Initramfs.build(TARGET.resolve("guest-cache"), kernel, all);
     }
 
@@ -212,6 +233,61 @@ class CacheGuestTest {
         } finally {
             TestDirs.deleteRecursively(socketDir);
         }
+    }
+
+    @Test
+    void detachingAWriteBackCacheWhileTheGuestRunsWritesEveryDirtyBlockBack() throws Exception {
+        Path runDir = runDir(DETACH);
+        Path image = Files.write(runDir.resolve(DEVICE), new byte[(int) DISK]);
+        Path cache = runDir.resolve("cache.bin");
+        // Written back at 1 MiB/s at most: most of what the guest wrote is still only in the cache at the detach.
+        Path policy = ModuleJars.writePolicy(runDir, "policy", "cache-guest", CHAIN, "set.cache-file = " + cache,
+                "set.size = 16M", "set.mode = write-back", "set.writeback-rate = 1");
+        List<String> problems = new ArrayList<>();
+        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbd-");
+        try {
+            ExportSpec spec = new ExportSpec(image, DISK, 2, false, socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
+            Path control = socketDir.resolve("ctl.sock");
+            try (CacheServer server = new CacheServer(spec, policy, control)) {
+                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, DETACH, spec.socket(), runDir, GUEST_TIMEOUT),
+                        check -> check.equals("detach") ? detachCache(control) : "unexpected SYNCED " + check);
+                run.problems(DETACH.checks()).forEach(p -> problems.add("guest: " + p));
+                StorageBackend.Exit exit = server.stop();
+                if (!exit.clean()) {
+                    problems.add("vhost-blk must exit with status 0 after SIGTERM, but it " + exit);
+                }
+                // No 'cache flush': the detach must have put every write into the image.
+                compare(DETACH, image, problems);
+                if (!problems.isEmpty()) {
+                    fail(problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + run.serialTail(30)
+                            + "\n--- vhost-blk log (" + spec.log() + ") ---\n" + server.logTail(60));
+                }
+            }
+        } finally {
+            TestDirs.deleteRecursively(socketDir);
+        }
+    }
+
+    /** At the guest's {@code SYNCED detach}: the cache must hold dirty blocks, then {@code ctl disable} must succeed. */
+    private static String detachCache(Path control) {
+        List<String> problems = new ArrayList<>();
+        Map<?, ?> before = report(control, problems);
+        if (before == null) {
+            return String.join("; ", problems);
+        }
+        if (!(before.get("dirty_bytes") instanceof Long dirty && dirty > 0)) {
+            return "the cache must hold dirty blocks before the detach (else this test proves nothing): " + before;
+        }
+        try (ControlClient c = ControlClient.connect(control)) {
+            String reply = c.request("disable " + DEVICE + " cache");
+            Map<?, ?> m = (Map<?, ?>) Json.parse(reply);
+            if (!Boolean.TRUE.equals(m.get("ok")) || !List.of().equals(m.get("chain"))) {
+                return "disable of the write-back cache was refused or left a chain: " + reply;
+            }
+        } catch (IOException | Json.ParseException | RuntimeException e) {
+            return "disable over the control socket: " + e;
+        }
+        return null;
     }
 
     private static Path runDir(GuestPlan plan) throws IOException {

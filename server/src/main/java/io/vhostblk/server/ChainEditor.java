@@ -6,6 +6,10 @@ import io.vhostblk.hooks.HookChain;
 import io.vhostblk.hooks.ModuleException;
 
 import java.lang.System.Logger.Level;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.UnaryOperator;
 
 /**
@@ -84,16 +88,75 @@ final class ChainEditor {
         return next;
     }
 
-    /** Takes {@code module} out of the chain; requests already inside it finish there. */
+    /**
+     * Takes {@code module} out of the chain; requests already inside it finish there. The module first prepares
+     * ({@link io.vhostblk.hooks.ModuleInstance#prepareDetach}: a write-back cache writes back every dirty block) while
+     * the guest runs on; if it cannot within {@link #DETACH_TIMEOUT_SECONDS}, the disable is refused and the chain
+     * stays as it was.
+     */
     synchronized HookChain disable(BlockDevice device, String module) throws ControlException {
+        ChainEntry entry;
+        try {
+            entry = device.chain().find(module).orElseThrow(() -> notEnabled(device, module));
+        } catch (Refused e) {
+            throw new ControlException(e.getMessage());
+        }
+        prepareDetach(device, entry);
         ChainEntry[] removed = new ChainEntry[1];
         HookChain next = change(device, c -> {
             removed[0] = c.find(module).orElseThrow(() -> notEnabled(device, module));
+            if (removed[0] != entry) {
+                throw new Refused("module " + module + " on device " + device.id() + " was replaced while it prepared "
+                        + "to detach; try again");
+            }
             return c.without(module);
         });
         registry.retire(device, removed[0]);
         LOG.log(Level.INFO, device.label() + " module=" + module + ": disabled by the control socket; chain " + next.names());
         return next;
+    }
+
+    /** How long a module may take to prepare its detach (a write-back cache writing back at the speed below). */
+    static final long DETACH_TIMEOUT_SECONDS = 600;
+    private static final long DETACH_PROGRESS_SECONDS = 5;
+
+    /** Waits, bounded and logging progress, for the module to be ready to leave the chain. */
+    private static void prepareDetach(BlockDevice device, ChainEntry entry) throws ControlException {
+        String what = device.label() + " module=" + entry.name();
+        CompletableFuture<Void> ready;
+        try {
+            ready = entry.instance().prepareDetach();
+        } catch (RuntimeException e) {
+            throw new ControlException("cannot disable module " + entry.name() + " on device " + device.id()
+                    + ": preparing the detach failed: " + e.getMessage());
+        }
+        long waited = 0;
+        try {
+            while (true) {
+                try {
+                    ready.get(DETACH_PROGRESS_SECONDS, TimeUnit.SECONDS);
+                    return;
+                } catch (TimeoutException e) {
+                    waited += DETACH_PROGRESS_SECONDS;
+                    if (waited >= DETACH_TIMEOUT_SECONDS) {
+                        ready.cancel(false);
+                        throw new ControlException("cannot disable module " + entry.name() + " on device " + device.id()
+                                + ": not ready to detach after " + waited + " s (" + entry.instance().report()
+                                + "); it stays enabled");
+                    }
+                    LOG.log(Level.INFO, what + ": preparing to detach for " + waited + " s: " + entry.instance().report());
+                }
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            throw new ControlException("cannot disable module " + entry.name() + " on device " + device.id() + ": "
+                    + cause.getMessage() + "; it stays enabled");
+        } catch (InterruptedException e) {
+            ready.cancel(false);
+            Thread.currentThread().interrupt();
+            throw new ControlException("cannot disable module " + entry.name() + " on device " + device.id()
+                    + ": interrupted while it prepared to detach; it stays enabled");
+        }
     }
 
     /** Moves {@code module} to {@code position} (0 .. chain size - 1). */

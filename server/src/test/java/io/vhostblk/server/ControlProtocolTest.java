@@ -246,6 +246,40 @@ class ControlProtocolTest {
     }
 
     @Test
+    void disableLetsTheModulePrepareWhileItIsStillInTheChain() throws Exception {
+        ok("enable disk0 alpha");
+        TestModules.Instance alpha = modules.instances.getFirst();
+        List<List<String>> chainWhilePreparing = new java.util.ArrayList<>();
+        alpha.onPrepareDetach = () -> {
+            chainWhilePreparing.add(device.chain().names());
+            try {
+                guest.write(0, pattern(4096, 3)); // the guest keeps running through the module meanwhile
+            } catch (Exception e) {
+                return java.util.concurrent.CompletableFuture.failedFuture(e);
+            }
+            return java.util.concurrent.CompletableFuture.completedFuture(null);
+        };
+        long before = alpha.requests;
+        assertEquals(List.of(), ok("disable disk0 alpha").get("chain"));
+        assertEquals(List.of(List.of("alpha")), chainWhilePreparing, "prepared before the swap, once");
+        assertEquals(before + 1, alpha.requests, "the write during the preparation went through the module");
+    }
+
+    @Test
+    void aModuleThatCannotPrepareItsDetachStaysEnabled() throws Exception {
+        ok("enable disk0 alpha");
+        TestModules.Instance alpha = modules.instances.getFirst();
+        alpha.onPrepareDetach = () -> java.util.concurrent.CompletableFuture.failedFuture(
+                new IllegalStateException("writing back before detach failed: errno 5"));
+        assertEquals("cannot disable module alpha on device disk0: writing back before detach failed: errno 5; "
+                + "it stays enabled", error("disable disk0 alpha"));
+        assertEquals(List.of("alpha"), device.chain().names());
+        assertEquals(0, registry.retiredCount(device));
+        alpha.onPrepareDetach = null;
+        assertEquals(List.of(), ok("disable disk0 alpha").get("chain"), "once it can, the disable goes through");
+    }
+
+    @Test
     void disabledInstancesStayOpenUntilTheDeviceStopsAndReEnablingMakesAFreshOne() throws Exception {
         ok("enable disk0 alpha");
         guest.write(0, pattern(4096, 1));

@@ -93,6 +93,8 @@ final class TestModules implements ModuleSource {
         final String name;
         volatile long requests;
         volatile boolean closed;
+        /** What {@link #prepareDetach} does (null: the default, ready at once). */
+        volatile java.util.function.Supplier<java.util.concurrent.CompletableFuture<Void>> onPrepareDetach;
 
         Instance(String name) {
             this.name = name;
@@ -111,6 +113,12 @@ final class TestModules implements ModuleSource {
                 return HookAction.COMPLETE;
             }
             return HookAction.PASS;
+        }
+
+        @Override
+        public java.util.concurrent.CompletableFuture<Void> prepareDetach() {
+            var p = onPrepareDetach;
+            return p == null ? ModuleInstance.super.prepareDetach() : p.get();
         }
 
         @Override

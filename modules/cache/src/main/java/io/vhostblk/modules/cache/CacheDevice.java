@@ -6,6 +6,7 @@ import io.vhostblk.hooks.ModuleInstance;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -110,7 +111,7 @@ final class CacheDevice implements ModuleInstance {
     /** A write-back cache holds the only copy of its dirty blocks: going on without it would serve stale data. */
     @Override
     public boolean failClosed() {
-        return engine.mode == CacheEngine.Mode.WRITE_BACK;
+        return engine.writeBackCache;
     }
 
     @Override
@@ -143,10 +144,62 @@ final class CacheDevice implements ModuleInstance {
     }
 
     /**
+     * Before {@code ctl disable}: a write-back cache switches to write-through (no new dirty block), then writes back
+     * every dirty block and commits (flushing the layers below), on the owner loop while the guest keeps running.
+     * Fails if a write-back or the commit fails; cancelled (the server gave up), it goes back to write-back.
+     */
+    @Override
+    public CompletableFuture<Void> prepareDetach() {
+        CacheHook o = owner;
+        if (!engine.writeBackCache || o == null) {
+            return CompletableFuture.completedFuture(null); // nothing dirty can exist, or no queue ever ran it
+        }
+        if (io.ownerStopped()) {
+            // No loop runs the cache (the front-end is gone): nothing could write back, and a guest that reconnects
+            // to a chain without the cache would read stale data under its dirty blocks.
+            return engine.dirtyBlocks() == 0 ? CompletableFuture.completedFuture(null)
+                    : CompletableFuture.failedFuture(new CacheException("no queue serves the cache now (no front-end "
+                    + "connected), so its " + engine.dirtyBlocks() + " dirty blocks cannot be written back; connect "
+                    + "the guest and disable again, or stop the device and run vhost-blk cache flush"));
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        o.context.execute(() -> {
+            if (done.isDone()) {
+                return;
+            }
+            LOG.log(System.Logger.Level.INFO, label + ": preparing to detach: write-through from now on; writing back "
+                    + engine.dirtyBlocks() + " dirty blocks");
+            engine.writeThrough();
+            engine.drain(rc -> {
+                if (rc == 0) {
+                    LOG.log(System.Logger.Level.INFO, label + ": every dirty block written back and flushed below; "
+                            + "ready to detach");
+                    done.complete(null);
+                } else {
+                    engine.writeBackAgain();
+                    done.completeExceptionally(new CacheException("writing back before detach failed: errno " + -rc
+                            + "; " + engine.dirtyBlocks() + " dirty blocks left; the cache stays, in write-back mode"));
+                }
+            });
+        });
+        done.whenComplete((v, e) -> {
+            if (done.isCancelled()) {
+                o.context.execute(() -> {
+                    engine.stopDrain();
+                    engine.writeBackAgain();
+                    LOG.log(System.Logger.Level.INFO, label + ": detach given up; write-back mode again, "
+                            + engine.dirtyBlocks() + " dirty blocks");
+                });
+            }
+        });
+        return done;
+    }
+
+    /**
      * Detached: a write-back cache first writes back every dirty block and commits (on the owner loop, while it
-     * still runs); then the cache device is closed. If the loop no longer runs (the device is stopping), the dirty
-     * blocks stay on the cache device, safe: they are written back when it is attached again, or by
-     * {@code vhost-blk cache flush}.
+     * still runs; after {@link #prepareDetach} nothing is left); then the cache device is closed. If the loop no
+     * longer runs (the device is stopping), the dirty blocks stay on the cache device, safe: they are written back
+     * when it is attached again, or by {@code vhost-blk cache flush}.
      */
     /** The device stopped (its queues are gone): commit the table directly, keeping every dirty block. */
     private void closeStopped() {
@@ -165,14 +218,15 @@ final class CacheDevice implements ModuleInstance {
     public void close() {
         CacheHook o = owner;
         boolean stopped = o != null && io.ownerStopped();
-        if (stopped && engine.mode == CacheEngine.Mode.WRITE_BACK) {
+        if (stopped && engine.writeBackCache) {
             closeStopped();
-        } else if (o != null && engine.mode == CacheEngine.Mode.WRITE_BACK) {
+        } else if (o != null && engine.writeBackCache) {
             CountDownLatch running = new CountDownLatch(1);
             CountDownLatch drained = new CountDownLatch(1);
             o.context.execute(() -> {
                 running.countDown();
-                engine.drain(drained::countDown);
+                engine.writeThrough();
+                engine.drain(rc -> drained.countDown());
             });
             try {
                 if (!running.await(2, TimeUnit.SECONDS)) {

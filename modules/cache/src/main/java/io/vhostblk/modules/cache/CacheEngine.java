@@ -48,7 +48,13 @@ final class CacheEngine {
     private static final byte NO_FILL = 4;
 
     final CacheHeader header;
-    final Mode mode;
+    /**
+     * The mode new writes take. A write-back cache switches to write-through while it drains before a detach
+     * ({@link #writeThrough}), so no new dirty block appears; set on the loop, read by other queues' hooks.
+     */
+    volatile Mode mode;
+    /** Whether the cache was attached as a write-back cache: it may hold dirty blocks and commits its table. */
+    final boolean writeBackCache;
     final String label;
     private final int bs;
     private final int slots;
@@ -110,7 +116,11 @@ final class CacheEngine {
     private int orderCount;
     private int orderNext;
     private boolean draining;
-    private Runnable drained;
+    private java.util.function.IntConsumer drained;
+    /** Write-back errors counted when the drain began: a new one fails the drain. */
+    private long drainErrorsAtStart;
+    /** Writes issued in write-back mode and not yet finished: each may still make a block dirty. */
+    private int writeBackWrites;
     private int jobsSinceTick;
 
     // Counters (plain fields, written on the loop; report() reads them a moment old).
@@ -137,6 +147,7 @@ final class CacheEngine {
     CacheEngine(CacheHeader header, byte[] recovered, Mode mode, long writebackBytesPerSecond, String label) {
         this.header = header;
         this.mode = mode;
+        this.writeBackCache = mode == Mode.WRITE_BACK;
         this.label = label;
         this.bs = header.blockSize();
         this.slots = (int) header.slots();
@@ -359,6 +370,8 @@ final class CacheEngine {
         int error;
         /** What to do when {@link #pending} reaches zero. */
         int step;
+        /** The mode this write was issued in (the cache's mode may change while it runs). */
+        Mode wmode;
 
         Job(MemorySegment buffer) {
             this.buffer = buffer;
@@ -501,7 +514,8 @@ final class CacheEngine {
         private void write() {
             int count = (int) n;
             request.data().copyTo(done, buffer, 0, (long) count * bs); // read the guest's data; never write it
-            if (mode == Mode.WRITE_AROUND) {
+            wmode = mode;
+            if (wmode == Mode.WRITE_AROUND) {
                 for (int i = 0; i < count; i++) {
                     int s = map.get(b0 + i);
                     if (s >= 0) {
@@ -527,7 +541,7 @@ final class CacheEngine {
                     busy[s] = true;
                 }
             }
-            if (mode == Mode.WRITE_BACK) {
+            if (wmode == Mode.WRITE_BACK) {
                 for (int i = 0; i < count; i++) {
                     if (kind[i] == NO_FILL) {
                         // No clean slot to take: wait for write-back to free some.
@@ -540,6 +554,9 @@ final class CacheEngine {
             }
             step = STEP_WRITTEN;
             pending = 1;
+            if (wmode == Mode.WRITE_BACK) {
+                writeBackWrites++;
+            }
             for (int i = 0; i < count; i++) {
                 if (kind[i] != NO_FILL) {
                     pending++;
@@ -547,7 +564,7 @@ final class CacheEngine {
                     cache.write(header.slotOffset(slotOf[i]), block[i], blockDone[i]);
                 }
             }
-            if (mode == Mode.WRITE_THROUGH) {
+            if (wmode == Mode.WRITE_THROUGH) {
                 pending++;
                 below.write(b0 * bs, prefix[count], partDone);
             }
@@ -556,18 +573,23 @@ final class CacheEngine {
 
         private void written() {
             int count = (int) n;
-            if (mode == Mode.WRITE_AROUND) {
+            if (wmode == Mode.WRITE_AROUND) {
                 endChunk();
                 return;
             }
-            boolean belowFailed = mode == Mode.WRITE_THROUGH && error < 0;
+            boolean belowFailed = wmode == Mode.WRITE_THROUGH && error < 0;
+            if (wmode == Mode.WRITE_BACK) {
+                writeBackWrites--;
+            } else if (writeBackCache) {
+                belowChanged = true; // a write-back cache draining: a guest FLUSH commits, so it must flush below too
+            }
             for (int i = 0; i < count; i++) {
                 int s = slotOf[i];
                 if (kind[i] == NO_FILL) {
                     continue;
                 }
                 int rc = blockResult[i];
-                if (mode == Mode.WRITE_BACK) {
+                if (wmode == Mode.WRITE_BACK) {
                     if (rc < 0) {
                         error = rc;
                         if (kind[i] == FILL) {
@@ -580,6 +602,10 @@ final class CacheEngine {
                         install(s, b0 + i);
                     }
                     setDirty(s);
+                } else if (rc >= 0 && dirty[s]) {
+                    // A dirty block (a write-back cache draining) now holds this write; if the layers below failed
+                    // it, the block stays dirty and is written back, never dropped for the older copy below.
+                    busy[s] = false;
                 } else if (rc < 0 || belowFailed) {
                     // The cache must not keep what the layers below did not take (or a copy it could not write).
                     if (kind[i] == FILL) {
@@ -593,7 +619,7 @@ final class CacheEngine {
                     install(s, b0 + i);
                 }
             }
-            if (mode == Mode.WRITE_THROUGH && !belowFailed) {
+            if (wmode == Mode.WRITE_THROUGH && !belowFailed) {
                 error = 0; // a failed cache copy was dropped; the write itself succeeded
             }
             endChunk();
@@ -862,7 +888,7 @@ final class CacheEngine {
         }
         retryParked();
         if (draining) {
-            drainStep();
+            drainStep(rc);
         }
     }
 
@@ -952,8 +978,11 @@ final class CacheEngine {
         if (dirtyCount > 0 && (idle || pressed || draining)) {
             writeBack(draining ? Long.MAX_VALUE : writebackBlocksPerTick);
         }
-        if (!commitRunning && changedCount > 0 && mode == Mode.WRITE_BACK && (idle || pressed) && writebackIdle()) {
+        if (!commitRunning && changedCount > 0 && writeBackCache && (idle || pressed) && writebackIdle()) {
             startCommit();
+        }
+        if (draining) {
+            drainStep(); // the last write issued in write-back mode may have finished since
         }
     }
 
@@ -997,18 +1026,55 @@ final class CacheEngine {
     }
 
     /**
-     * Writes back every dirty block, commits, then runs {@code whenDone} on the loop (detach of a write-back
-     * cache). Guest requests may still arrive meanwhile; their dirty blocks are written back too.
+     * Writes back every dirty block, flushes the layers below, commits, then calls {@code whenDone} on the loop with 0,
+     * or with a negative errno if a write-back or the commit failed (the blocks concerned stay dirty; the drain
+     * stops). Guest requests may still arrive meanwhile; their dirty blocks are written back too. Call
+     * {@link #writeThrough} first so that the drain ends.
      */
-    void drain(Runnable whenDone) {
+    void drain(java.util.function.IntConsumer whenDone) {
         draining = true;
         drained = whenDone;
+        drainErrorsAtStart = writebackErrors;
         drainStep();
     }
 
+    /** Stops a drain without calling its {@code whenDone} (the detach was given up). */
+    void stopDrain() {
+        draining = false;
+        drained = null;
+    }
+
+    /** New writes go below and into the cache, clean (a write-back cache about to be detached). On the loop. */
+    void writeThrough() {
+        if (writeBackCache) {
+            mode = Mode.WRITE_THROUGH;
+        }
+    }
+
+    /** Back to write-back after a detach was refused. On the loop. */
+    void writeBackAgain() {
+        if (writeBackCache) {
+            mode = Mode.WRITE_BACK;
+        }
+    }
+
     private void drainStep() {
-        if (dirtyCount > 0) {
+        drainStep(0);
+    }
+
+    private void drainStep(int commitFailed) {
+        if (commitFailed < 0) {
+            endDrain(commitFailed);
+            return;
+        }
+        if (writebackErrors > drainErrorsAtStart) {
             if (writebackIdle()) {
+                endDrain(-Errno.EIO);
+            }
+            return;
+        }
+        if (dirtyCount > 0 || writeBackWrites > 0) {
+            if (dirtyCount > 0 && writebackIdle()) {
                 writeBack(Long.MAX_VALUE);
             }
             return;
@@ -1020,11 +1086,15 @@ final class CacheEngine {
             startCommit();
             return;
         }
+        endDrain(0);
+    }
+
+    private void endDrain(int rc) {
         draining = false;
-        Runnable r = drained;
+        java.util.function.IntConsumer r = drained;
         drained = null;
         if (r != null) {
-            r.run();
+            r.accept(rc);
         }
     }
 

@@ -31,8 +31,8 @@ final class CacheHook implements BlockHook, CacheEngine.Origin {
             case READ, WRITE, DISCARD, WRITE_ZEROES -> {
             }
             case FLUSH -> {
-                // Write-through and write-around keep nothing on the cache device that a FLUSH must make durable.
-                if (engine.mode != CacheEngine.Mode.WRITE_BACK) {
+                // Write-through and write-around caches keep nothing on the cache device that a FLUSH must make durable.
+                if (!engine.writeBackCache) {
                     return HookAction.PASS;
                 }
             }

@@ -26,17 +26,21 @@ class CacheHookTest {
     private static CacheDevice device(CacheEngine.Mode mode, SimDisk cacheDisk) {
         CacheHeader h = new CacheHeader(4096, 64, 1 << 20, UUID.randomUUID(), "/img");
         CacheEngine engine = new CacheEngine(h, null, mode, 1 << 20, "test");
-        CacheDeviceIo io = new CacheDeviceIo() {
+        return new CacheDevice("test", engine, ioOn(cacheDisk), "mem", false, null);
+    }
+
+    /** The cache device as {@code disk}, whatever loop owns it. */
+    static CacheDeviceIo ioOn(Store disk) {
+        return new CacheDeviceIo() {
             @Override
             public Store open(HookContext owner) {
-                return cacheDisk;
+                return disk;
             }
 
             @Override
             public void close(HookContext owner) {
             }
         };
-        return new CacheDevice("test", engine, io, "mem", false, null);
     }
 
     private static BlockRequest request(int slot, BlockOp op, long offset, MemorySegment buf, boolean deviceWritable) {

@@ -156,7 +156,12 @@ final class Rig {
     /** Writes back everything and commits (detach), settling the disks. */
     void drain() {
         boolean[] drained = {false};
-        engine.drain(() -> drained[0] = true);
+        engine.drain(rc -> {
+            if (rc < 0) {
+                throw new AssertionError("drain failed: errno " + -rc);
+            }
+            drained[0] = true;
+        });
         for (int i = 0; i < 1000 && !drained[0]; i++) {
             settle(null);
             engine.tick();
