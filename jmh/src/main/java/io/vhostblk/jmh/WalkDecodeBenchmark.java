@@ -5,17 +5,19 @@ import io.vhostblk.virtio.BlkRequestDecoder;
 import io.vhostblk.virtio.DescriptorChain;
 import io.vhostblk.virtio.DescriptorException;
 import io.vhostblk.virtio.GuestRam;
+import io.vhostblk.virtio.PackedRingDriver;
 import io.vhostblk.virtio.SplitRingDriver.Buf;
 import io.vhostblk.virtio.SplitRingDriver;
-import io.vhostblk.virtio.SplitVirtqueue;
 import io.vhostblk.virtio.VirtioBlk;
 import io.vhostblk.virtio.VirtioException;
+import io.vhostblk.virtio.Virtqueue;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -23,7 +25,10 @@ import org.openjdk.jmh.annotations.TearDown;
 
 import java.util.concurrent.TimeUnit;
 
-/** Device side of one request: walk a header/data/status chain of three descriptors and decode it as virtio-blk. */
+/**
+ * Device side of one request: walk a header/data/status chain of three descriptors and decode it
+ * as virtio-blk, on a split or a packed ring.
+ */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -31,8 +36,12 @@ import java.util.concurrent.TimeUnit;
 public class WalkDecodeBenchmark {
     private static final int QUEUE_SIZE = 256;
 
+    /** Ring format the chain sits on. */
+    @Param({"split", "packed"})
+    public String ring;
+
     private GuestRam ram;
-    private SplitVirtqueue queue;
+    private Virtqueue queue;
     private DescriptorChain chain;
     private BlkRequest request;
     private int head;
@@ -41,16 +50,25 @@ public class WalkDecodeBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws VirtioException {
         ram = GuestRam.anonymous(new GuestRam.Region(0, 1 << 20));
-        SplitRingDriver driver = new SplitRingDriver(ram, QUEUE_SIZE);
         long header = ram.alloc(VirtioBlk.HEADER_BYTES, 16);
         long data = ram.alloc(4096, 4096);
         long status = ram.alloc(1, 1);
         ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U32, 0, VirtioBlk.T_IN);
         ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U64, 8, 2048);
-        head = driver.addChain(Buf.readable(header, VirtioBlk.HEADER_BYTES), Buf.writable(data, 4096),
-                Buf.writable(status, 1));
-        driver.publish();
-        queue = driver.deviceQueue(true, true);
+        Buf[] bufs = {Buf.readable(header, VirtioBlk.HEADER_BYTES), Buf.writable(data, 4096), Buf.writable(status, 1)};
+        if (ring.equals("packed")) {
+            PackedRingDriver driver = new PackedRingDriver(ram, QUEUE_SIZE);
+            driver.addChain(bufs);
+            driver.publish();
+            queue = driver.deviceQueue(true, true);
+        } else {
+            SplitRingDriver driver = new SplitRingDriver(ram, QUEUE_SIZE);
+            driver.addChain(bufs);
+            driver.publish();
+            queue = driver.deviceQueue(true, true);
+        }
+        // In flight from here on: a packed ring walks only what it handed out.
+        head = queue.popAvail();
         chain = new DescriptorChain(DescriptorChain.capacityFor(QUEUE_SIZE));
         request = new BlkRequest(chain.capacity());
         features = VirtioBlk.bit(VirtioBlk.F_VERSION_1) | VirtioBlk.bit(VirtioBlk.F_FLUSH);
