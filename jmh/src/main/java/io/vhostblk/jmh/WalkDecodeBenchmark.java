@@ -6,6 +6,7 @@ import io.vhostblk.virtio.DescriptorChain;
 import io.vhostblk.virtio.DescriptorException;
 import io.vhostblk.virtio.GuestRam;
 import io.vhostblk.virtio.PackedRingDriver;
+import io.vhostblk.virtio.RingDriver;
 import io.vhostblk.virtio.SplitRingDriver.Buf;
 import io.vhostblk.virtio.SplitRingDriver;
 import io.vhostblk.virtio.VirtioBlk;
@@ -56,17 +57,10 @@ public class WalkDecodeBenchmark {
         ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U32, 0, VirtioBlk.T_IN);
         ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U64, 8, 2048);
         Buf[] bufs = {Buf.readable(header, VirtioBlk.HEADER_BYTES), Buf.writable(data, 4096), Buf.writable(status, 1)};
-        if (ring.equals("packed")) {
-            PackedRingDriver driver = new PackedRingDriver(ram, QUEUE_SIZE);
-            driver.addChain(bufs);
-            driver.publish();
-            queue = driver.deviceQueue(true, true);
-        } else {
-            SplitRingDriver driver = new SplitRingDriver(ram, QUEUE_SIZE);
-            driver.addChain(bufs);
-            driver.publish();
-            queue = driver.deviceQueue(true, true);
-        }
+        RingDriver driver = ring.equals("packed") ? new PackedRingDriver(ram, QUEUE_SIZE) : new SplitRingDriver(ram, QUEUE_SIZE);
+        driver.addChain(bufs);
+        driver.publish();
+        queue = driver.deviceQueue(true, true);
         // In flight from here on: a packed ring walks only what it handed out.
         head = queue.popAvail();
         chain = new DescriptorChain(DescriptorChain.capacityFor(QUEUE_SIZE));

@@ -15,7 +15,7 @@ import java.nio.ByteOrder;
  * the device event area. Raw setters let hostile tests write anything. Single-threaded; the
  * device side may run on another thread.
  */
-public final class PackedRingDriver {
+public final class PackedRingDriver implements RingDriver {
     private static final ValueLayout.OfShort U16 = SplitRingDriver.U16;
     private static final ValueLayout.OfInt U32 = SplitRingDriver.U32;
     private static final ValueLayout.OfLong U64 = SplitRingDriver.U64;
@@ -98,6 +98,7 @@ public final class PackedRingDriver {
     }
 
     /** A device-side queue over this ring (front-end user addresses, as vhost-user passes them). */
+    @Override
     public PackedVirtqueue deviceQueue(boolean eventIdx, boolean indirect) throws VirtioException {
         return new PackedVirtqueue(ram.memory(), size, GuestRam.userAddr(descGpa), GuestRam.userAddr(driverEventGpa),
                 GuestRam.userAddr(deviceEventGpa), vringBase(), eventIdx, indirect);
@@ -109,6 +110,16 @@ public final class PackedRingDriver {
 
     public boolean availWrap() {
         return availWrap;
+    }
+
+    @Override
+    public boolean canAdd() {
+        return freeIdCount > 0 && freeSlots > 0;
+    }
+
+    @Override
+    public void writeTableEntry(long tableGpa, int i, long addr, int len, int flags, boolean more) {
+        writeTableDescriptor(tableGpa, i, addr, len, flags);
     }
 
     /** Buffer ids not in use by an offered chain. */
@@ -214,6 +225,7 @@ public final class PackedRingDriver {
     // ---- driver convenience ----
 
     /** Writes a direct chain and offers it; returns its buffer id, or -1 if too few ids or ring slots are free. */
+    @Override
     public int addChain(Buf... bufs) {
         int id = bufs.length == 0 ? -1 : takeId(bufs.length);
         for (int i = 0; id >= 0 && i < bufs.length; i++) {
@@ -263,6 +275,7 @@ public final class PackedRingDriver {
     }
 
     /** Writes a chain in an indirect table (one ring descriptor) and offers it; returns its id or -1. */
+    @Override
     public int addIndirectChain(Buf... bufs) {
         int id = bufs.length == 0 || bufs.length > size ? -1 : takeId(1);
         if (id < 0) {
@@ -283,7 +296,22 @@ public final class PackedRingDriver {
         return id;
     }
 
+    /** Offers one descriptor pointing at an indirect table the caller wrote (any length: hostile tests); returns its id or -1. */
+    @Override
+    public int addIndirectTable(long tableGpa, int len) {
+        int id = takeId(1);
+        if (id >= 0) {
+            pendingAt[pendingCount] = nextAvail;
+            pendingFlags[pendingCount] = (short) (PackedVirtqueue.DESC_F_INDIRECT | availableBits(availWrap));
+            pendingCount++;
+            writeHead(tableGpa, len, id);
+            advanceAvail();
+        }
+        return id;
+    }
+
     /** Makes the offered chains available: their heads' flags, the first one last, with release semantics. */
+    @Override
     public void publish() {
         for (int i = pendingCount - 1; i >= 0; i--) {
             FLAGS.setRelease(desc, (long) pendingAt[i] * 16 + 14, pendingFlags[i]);
@@ -295,6 +323,7 @@ public final class PackedRingDriver {
      * Takes the next used descriptor, returning its id (and freeing its id and slots) or -1 when
      * the device has written nothing new there. The length is then {@link #lastUsedLength()}.
      */
+    @Override
     public int reapUsed() {
         if (!usedPending()) {
             return -1;
@@ -316,6 +345,7 @@ public final class PackedRingDriver {
         return id;
     }
 
+    @Override
     public int lastUsedLength() {
         return lastUsedLength;
     }

@@ -35,7 +35,7 @@ import java.nio.ByteOrder;
  * <p>In-flight tracking is private (no shared inflight area): a back-end that dies loses what
  * was in flight on a packed ring (see docs/operations.md).
  */
-public final class PackedVirtqueue implements Virtqueue {
+public final class PackedVirtqueue extends AbstractVirtqueue {
     /** Largest packed-queue size the spec allows (positions are 15 bits). */
     public static final int MAX_SIZE = 32768;
 
@@ -52,7 +52,7 @@ public final class PackedVirtqueue implements Virtqueue {
     /** Bit 15 of off_wrap, and of each half of the vring base, holds a wrap counter. */
     public static final int WRAP = 1 << 15;
 
-    public static final int DESC_SIZE = 16;
+    public static final int DESC_SIZE = DESCRIPTOR_BYTES;
     public static final int DESC_ALIGN = 16;
     public static final int EVENT_SIZE = 4;
     public static final int EVENT_ALIGN = 4;
@@ -71,13 +71,9 @@ public final class PackedVirtqueue implements Virtqueue {
     /** Answered: its used descriptor is written but its flags not yet published. */
     private static final byte COMPLETING = 2;
 
-    private final GuestMemory memory;
-    private final int size;
     private final MemorySegment desc;
     private final MemorySegment driverEvent;
     private final MemorySegment deviceEvent;
-    private final boolean eventIdx;
-    private final boolean indirect;
     /** Per buffer id: state, the ring position of its first descriptor, the ring descriptors it took. */
     private final byte[] state;
     private final int[] start;
@@ -86,7 +82,6 @@ public final class PackedVirtqueue implements Virtqueue {
     private final int[] pendingId;
     private final int[] pendingAt;
     private int pendingCount;
-    private DirtyLog dirtyLog;
 
     private int nextAvail;
     private boolean availWrap;
@@ -108,9 +103,7 @@ public final class PackedVirtqueue implements Virtqueue {
      */
     public PackedVirtqueue(GuestMemory memory, int size, long descUserAddr, long driverUserAddr, long deviceUserAddr,
                            int base, boolean eventIdx, boolean indirect) throws VirtioException {
-        if (size < 1 || size > MAX_SIZE) {
-            throw new VirtioException("packed queue size " + size + " is not in [1, " + MAX_SIZE + "]");
-        }
+        super(memory, checkedSize(size), eventIdx, indirect);
         int availHalf = base & 0xffff;
         int usedHalf = base >>> 16 == 0 ? availHalf : base >>> 16;
         if ((availHalf & ~WRAP) >= size || (usedHalf & ~WRAP) >= size) {
@@ -120,10 +113,6 @@ public final class PackedVirtqueue implements Virtqueue {
         RingMemory.checkAligned("descriptor ring", descUserAddr, DESC_ALIGN);
         RingMemory.checkAligned("driver event area", driverUserAddr, EVENT_ALIGN);
         RingMemory.checkAligned("device event area", deviceUserAddr, EVENT_ALIGN);
-        this.memory = memory;
-        this.size = size;
-        this.eventIdx = eventIdx;
-        this.indirect = indirect;
         this.desc = RingMemory.map(memory, "descriptor ring", descUserAddr, (long) DESC_SIZE * size, DESC_ALIGN);
         this.driverEvent = RingMemory.map(memory, "driver event area", driverUserAddr, EVENT_SIZE, EVENT_ALIGN);
         this.deviceEvent = RingMemory.map(memory, "device event area", deviceUserAddr, EVENT_SIZE, EVENT_ALIGN);
@@ -139,22 +128,11 @@ public final class PackedVirtqueue implements Virtqueue {
         this.pendingAt = new int[size];
     }
 
-    @Override
-    public int size() {
+    private static int checkedSize(int size) throws VirtioException {
+        if (size < 1 || size > MAX_SIZE) {
+            throw new VirtioException("packed queue size " + size + " is not in [1, " + MAX_SIZE + "]");
+        }
         return size;
-    }
-
-    @Override
-    public GuestMemory memory() {
-        return memory;
-    }
-
-    public boolean eventIdx() {
-        return eventIdx;
-    }
-
-    public boolean indirect() {
-        return indirect;
     }
 
     /** The next avail position (0..size-1); its wrap counter is {@link #availWrap()}. */
@@ -190,14 +168,6 @@ public final class PackedVirtqueue implements Virtqueue {
     public void logWritesTo(DirtyLog log, long usedLogGpa) {
         // Used descriptors live in the descriptor ring: they are logged by host address, like buffers.
         this.dirtyLog = log;
-    }
-
-    @Override
-    public void logWritable(DescriptorChain chain) {
-        DirtyLog log = dirtyLog;
-        if (log != null) {
-            log.markWritable(memory, chain);
-        }
     }
 
     private boolean availableAt(int pos, boolean wrap) {
@@ -263,9 +233,6 @@ public final class PackedVirtqueue implements Virtqueue {
                 throw RingMemory.chainError(head, pos, false, "the chain changed after it was made available");
             }
             if ((flags & DESC_F_INDIRECT) != 0) {
-                if (!indirect) {
-                    throw RingMemory.chainError(head, pos, false, "INDIRECT flag set but VIRTIO_RING_F_INDIRECT_DESC not negotiated");
-                }
                 if (n != 1) {
                     throw RingMemory.chainError(head, pos, false, "INDIRECT descriptor inside a chain of " + n);
                 }
@@ -279,17 +246,9 @@ public final class PackedVirtqueue implements Virtqueue {
 
     /** Walks an indirect table: its entries in order (NEXT and the id are ignored there, as the spec says). */
     private void walkIndirect(int head, int pos, long addr, long len, DescriptorChain out) throws DescriptorException {
-        if (len == 0 || len % DESC_SIZE != 0 || len > (long) size * DESC_SIZE) {
-            throw RingMemory.chainError(head, pos, false, "indirect table length " + len
-                    + " is not a non-zero multiple of 16 of at most " + size + " entries");
-        }
-        int r = memory.regionIndex(addr, len);
-        if (r < 0) {
-            throw RingMemory.chainError(head, pos, false, String.format(
-                    "indirect table 0x%x+0x%x is not inside guest memory", addr, len));
-        }
+        int r = indirectTableRegion(head, pos, addr, len);
         MemorySegment table = memory.regionSegment(r);
-        long base = addr - memory.regionGuestAddr(r);
+        long base = tableBase(r, addr);
         int entries = (int) (len / DESC_SIZE);
         for (int i = 0; i < entries; i++) {
             long off = base + (long) i * DESC_SIZE;
@@ -303,17 +262,13 @@ public final class PackedVirtqueue implements Virtqueue {
         }
     }
 
-    @Override
-    public int answerRejected(int head, byte status) {
-        return RingMemory.writeStatus(memory, statusGuestAddressOf(head), status, dirtyLog);
-    }
-
     /**
      * The guest-physical address of a rejected request's status byte (the last byte of its last
      * buffer, if that is device-writable), or -1. Reads at most the chain's ring entries and one
      * indirect table inside guest memory.
      */
-    private long statusGuestAddressOf(int head) {
+    @Override
+    long statusGuestAddressOf(int head) {
         if (head < 0 || head >= size || state[head] != IN_FLIGHT) {
             return -1;
         }
@@ -322,11 +277,11 @@ public final class PackedVirtqueue implements Virtqueue {
         long len = desc.get(U32, off + LEN_AT) & 0xffffffffL;
         int flags = desc.get(U16, off + FLAGS_AT) & 0xffff;
         if ((flags & DESC_F_INDIRECT) != 0) {
-            int r = len == 0 || len % DESC_SIZE != 0 ? -1 : memory.regionIndex(addr, len);
+            int r = anyIndirectTableRegion(addr, len);
             if (r < 0) {
                 return -1;
             }
-            long last = addr - memory.regionGuestAddr(r) + len - DESC_SIZE;
+            long last = tableBase(r, addr) + len - DESC_SIZE;
             MemorySegment table = memory.regionSegment(r);
             addr = table.get(U64, last);
             len = table.get(U32, last + LEN_AT) & 0xffffffffL;

@@ -12,7 +12,7 @@ import java.nio.ByteOrder;
  * decision of the spec. Raw setters let hostile tests write anything. Single-threaded; the
  * device side may run on another thread.
  */
-public final class SplitRingDriver {
+public final class SplitRingDriver implements RingDriver {
     public static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -86,9 +86,20 @@ public final class SplitRingDriver {
     }
 
     /** A device-side queue over this ring (front-end user addresses, as vhost-user passes them). */
+    @Override
     public SplitVirtqueue deviceQueue(boolean eventIdx, boolean indirect) throws VirtioException {
         return new SplitVirtqueue(ram.memory(), size, GuestRam.userAddr(descGpa), GuestRam.userAddr(availGpa),
                 GuestRam.userAddr(usedGpa), availIdx, eventIdx, indirect);
+    }
+
+    @Override
+    public boolean canAdd() {
+        return freeCount > 0;
+    }
+
+    @Override
+    public void writeTableEntry(long tableGpa, int i, long addr, int len, int flags, boolean more) {
+        writeTableDescriptor(tableGpa, i, addr, len, flags | (more ? SplitVirtqueue.DESC_F_NEXT : 0), more ? i + 1 : 0);
     }
 
     /** Descriptors not in use by an offered chain. */
@@ -123,6 +134,7 @@ public final class SplitRingDriver {
     }
 
     /** Makes offered heads visible (release store of avail.idx). */
+    @Override
     public void publish() {
         INDEX.setRelease(avail, 2L, (short) availIdx);
     }
@@ -174,6 +186,7 @@ public final class SplitRingDriver {
     // ---- driver convenience ----
 
     /** Builds a direct chain from free descriptors and offers it; returns its head, or -1 if too few are free. */
+    @Override
     public int addChain(Buf... bufs) {
         if (bufs.length == 0 || bufs.length > freeCount) {
             return -1;
@@ -198,6 +211,7 @@ public final class SplitRingDriver {
     }
 
     /** Builds a chain in an indirect table (one ring descriptor) and offers it; returns its head or -1. */
+    @Override
     public int addIndirectChain(Buf... bufs) {
         if (bufs.length == 0 || bufs.length > size || freeCount == 0) {
             return -1;
@@ -220,10 +234,24 @@ public final class SplitRingDriver {
         return head;
     }
 
+    /** Offers one descriptor pointing at an indirect table the caller wrote (any length: hostile tests); returns its head or -1. */
+    @Override
+    public int addIndirectTable(long tableGpa, int len) {
+        if (freeCount == 0) {
+            return -1;
+        }
+        int head = free[--freeCount];
+        writeDescriptor(head, tableGpa, len, SplitVirtqueue.DESC_F_INDIRECT, 0);
+        chainLength[head] = 1;
+        offer(head);
+        return head;
+    }
+
     /**
      * Takes the next used element, returning its id (and freeing its descriptors) or -1 when the
      * device has published nothing new. The length is then {@link #lastUsedLength()}.
      */
+    @Override
     public int reapUsed() {
         if (lastUsed == usedIdx()) {
             return -1;
@@ -242,6 +270,7 @@ public final class SplitRingDriver {
         return id;
     }
 
+    @Override
     public int lastUsedLength() {
         return lastUsedLength;
     }

@@ -31,7 +31,7 @@ import java.nio.ByteOrder;
  * is reconciled with the ring ({@link InflightRegion#recover}): requests a previous back-end
  * left in flight are handed out again by {@link #popAvail()}, oldest first, before new ones.
  */
-public final class SplitVirtqueue implements Virtqueue {
+public final class SplitVirtqueue extends AbstractVirtqueue {
     /** Largest split-queue size the spec allows. */
     public static final int MAX_SIZE = 32768;
 
@@ -43,7 +43,7 @@ public final class SplitVirtqueue implements Virtqueue {
     /** used.flags: the device asks for no kicks (only without EVENT_IDX). */
     public static final short USED_F_NO_NOTIFY = 1;
 
-    public static final int DESC_SIZE = 16;
+    public static final int DESC_SIZE = DESCRIPTOR_BYTES;
     public static final int DESC_ALIGN = 16;
     public static final int AVAIL_ALIGN = 2;
     public static final int USED_ALIGN = 4;
@@ -54,19 +54,13 @@ public final class SplitVirtqueue implements Virtqueue {
     /** Aligned 16-bit index access with acquire/release modes (ring indexes are 2-aligned by construction). */
     private static final VarHandle INDEX = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
-    private final GuestMemory memory;
-    private final int size;
     private final int mask;
     private final MemorySegment desc;
     private final MemorySegment avail;
     private final MemorySegment used;
-    private final boolean eventIdx;
-    private final boolean indirect;
     private final long usedEventOffset;
     private final long availEventOffset;
     private final InflightRegion inflight;
-    /** Where the back-end's writes are logged during migration, or null; set before the queue runs. */
-    private DirtyLog dirtyLog;
     /** The log for used-ring writes (null when the front-end gave no address for them) and that address. */
     private DirtyLog usedLog;
     private long usedLogGpa;
@@ -98,20 +92,14 @@ public final class SplitVirtqueue implements Virtqueue {
     public SplitVirtqueue(GuestMemory memory, int size, long descUserAddr, long availUserAddr, long usedUserAddr,
                           int nextAvail, boolean eventIdx, boolean indirect, InflightRegion inflight)
             throws VirtioException {
-        if (size < 1 || size > MAX_SIZE || Integer.bitCount(size) != 1) {
-            throw new VirtioException("queue size " + size + " is not a power of two in [1, " + MAX_SIZE + "]");
-        }
+        super(memory, checkedSize(size), eventIdx, indirect);
         if (nextAvail < 0 || nextAvail > 0xffff) {
             throw new VirtioException("vring base " + nextAvail + " is not a 16-bit index");
         }
         RingMemory.checkAligned("descriptor table", descUserAddr, DESC_ALIGN);
         RingMemory.checkAligned("avail ring", availUserAddr, AVAIL_ALIGN);
         RingMemory.checkAligned("used ring", usedUserAddr, USED_ALIGN);
-        this.memory = memory;
-        this.size = size;
         this.mask = size - 1;
-        this.eventIdx = eventIdx;
-        this.indirect = indirect;
         this.desc = RingMemory.map(memory, "descriptor table", descUserAddr, (long) DESC_SIZE * size, DESC_ALIGN);
         // used_event / avail_event trail the rings; they are mapped even without EVENT_IDX (as QEMU does).
         this.avail = RingMemory.map(memory, "avail ring", availUserAddr, 6L + 2L * size, AVAIL_ALIGN);
@@ -126,21 +114,11 @@ public final class SplitVirtqueue implements Virtqueue {
         this.availShadow = this.nextAvail;
     }
 
-    public int size() {
+    private static int checkedSize(int size) throws VirtioException {
+        if (size < 1 || size > MAX_SIZE || Integer.bitCount(size) != 1) {
+            throw new VirtioException("queue size " + size + " is not a power of two in [1, " + MAX_SIZE + "]");
+        }
         return size;
-    }
-
-    @Override
-    public GuestMemory memory() {
-        return memory;
-    }
-
-    public boolean eventIdx() {
-        return eventIdx;
-    }
-
-    public boolean indirect() {
-        return indirect;
     }
 
     /** The next avail index the device will read (what GET_VRING_BASE reports). */
@@ -175,15 +153,6 @@ public final class SplitVirtqueue implements Virtqueue {
         this.dirtyLog = log;
         this.usedLog = usedLogGpa >= 0 ? log : null;
         this.usedLogGpa = usedLogGpa;
-    }
-
-    /** Marks every device-writable buffer of a completed chain in the dirty log, if logging (data and status byte). */
-    @Override
-    public void logWritable(DescriptorChain chain) {
-        DirtyLog log = dirtyLog;
-        if (log != null) {
-            log.markWritable(memory, chain);
-        }
     }
 
     /**
@@ -267,26 +236,15 @@ public final class SplitVirtqueue implements Virtqueue {
             int flags = table.get(U16, off + 12) & 0xffff;
             int next = table.get(U16, off + 14) & 0xffff;
             if ((flags & DESC_F_INDIRECT) != 0) {
-                if (!indirect) {
-                    throw RingMemory.chainError(head, idx, inIndirect, "INDIRECT flag set but VIRTIO_RING_F_INDIRECT_DESC not negotiated");
-                }
                 if (inIndirect) {
                     throw RingMemory.chainError(head, idx, true, "nested indirect table");
                 }
                 if ((flags & DESC_F_NEXT) != 0) {
                     throw RingMemory.chainError(head, idx, false, "INDIRECT together with NEXT");
                 }
-                if (len == 0 || len % DESC_SIZE != 0 || len > (long) size * DESC_SIZE) {
-                    throw RingMemory.chainError(head, idx, false, "indirect table length " + len
-                            + " is not a non-zero multiple of 16 of at most " + size + " entries");
-                }
-                int r = memory.regionIndex(addr, len);
-                if (r < 0) {
-                    throw RingMemory.chainError(head, idx, false, String.format(
-                            "indirect table 0x%x+0x%x is not inside guest memory", addr, len));
-                }
+                int r = indirectTableRegion(head, idx, addr, len);
                 table = memory.regionSegment(r);
-                tableBase = addr - memory.regionGuestAddr(r);
+                tableBase = tableBase(r, addr);
                 tableSize = (int) (len / DESC_SIZE);
                 inIndirect = true;
                 idx = 0;
@@ -320,7 +278,8 @@ public final class SplitVirtqueue implements Virtqueue {
     }
 
     /** As {@link #statusAddressOf}, as a guest-physical address (not yet checked against the memory table), or -1. */
-    private long statusGuestAddressOf(int head) {
+    @Override
+    long statusGuestAddressOf(int head) {
         if (head < 0 || head >= size) {
             return -1;
         }
@@ -336,12 +295,12 @@ public final class SplitVirtqueue implements Virtqueue {
             int flags = table.get(U16, off + 12) & 0xffff;
             int next = table.get(U16, off + 14) & 0xffff;
             if ((flags & DESC_F_INDIRECT) != 0) {
-                int r = len == 0 || len % DESC_SIZE != 0 || followedIndirect ? -1 : memory.regionIndex(addr, len);
-                if (r < 0 || len / DESC_SIZE > 0xffff) {
+                int r = followedIndirect ? -1 : anyIndirectTableRegion(addr, len);
+                if (r < 0) {
                     return -1;
                 }
                 table = memory.regionSegment(r);
-                tableBase = addr - memory.regionGuestAddr(r);
+                tableBase = tableBase(r, addr);
                 entries = (int) (len / DESC_SIZE);
                 followedIndirect = true;
                 idx = 0;
@@ -357,16 +316,6 @@ public final class SplitVirtqueue implements Virtqueue {
             idx = next;
         }
         return -1;
-    }
-
-    /**
-     * Answers a chain {@link #walk} rejected: writes {@code status} where the chain's status byte
-     * belongs, if that can be found safely ({@link #statusAddressOf}). Returns the length to put
-     * in the used element: 1 when the status was written, else 0.
-     */
-    @Override
-    public int answerRejected(int head, byte status) {
-        return RingMemory.writeStatus(memory, statusGuestAddressOf(head), status, dirtyLog);
     }
 
     /**
