@@ -58,9 +58,9 @@ public class WalkDecodeBenchmark {
         ram.at(header, VirtioBlk.HEADER_BYTES).set(SplitRingDriver.U64, 8, 2048);
         Buf[] bufs = {Buf.readable(header, VirtioBlk.HEADER_BYTES), Buf.writable(data, 4096), Buf.writable(status, 1)};
         RingDriver driver = ring.equals("packed") ? new PackedRingDriver(ram, QUEUE_SIZE) : new SplitRingDriver(ram, QUEUE_SIZE);
+        queue = driver.deviceQueue(true, true); // starts at the driver's avail position: before the chain
         driver.addChain(bufs);
         driver.publish();
-        queue = driver.deviceQueue(true, true);
         // In flight from here on: a packed ring walks only what it handed out.
         head = queue.popAvail();
         chain = new DescriptorChain(DescriptorChain.capacityFor(QUEUE_SIZE));
