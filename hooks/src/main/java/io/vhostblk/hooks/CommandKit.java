@@ -6,14 +6,17 @@ import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.MissingParameterException;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.TypeConversionException;
 import picocli.CommandLine.UnmatchedArgumentException;
 
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.function.Function;
 
 /**
@@ -33,6 +36,83 @@ public final class CommandKit {
     public static final class HelpOption {
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "this text")
         boolean help;
+    }
+
+    /**
+     * A command made only of sub-commands (a module's offline tool: {@code vhost-blk crypt}, {@code cache},
+     * {@code reduce}): {@code -h, --help}, and run without one, the usage error "a command is needed: a, b or c".
+     */
+    public abstract static class CommandGroup implements Callable<Integer> {
+        @Spec
+        protected CommandSpec spec;
+
+        @Mixin
+        protected HelpOption help;
+
+        @Override
+        public final Integer call() throws CommandUsageException {
+            List<String> names = List.copyOf(spec.subcommands().keySet());
+            String choice = names.size() < 2 ? String.join("", names)
+                    : String.join(", ", names.subList(0, names.size() - 1)) + " or " + names.getLast();
+            throw new CommandUsageException("a command is needed: " + choice);
+        }
+    }
+
+    /**
+     * One action of a {@link CommandGroup} (a picocli sub-command): {@code -h, --help}, {@link #out}, and one
+     * place that turns what {@link #act()} throws into an exit status, printing {@code "vhost-blk crypt dump:
+     * message"}. Subclasses declare their parameters and options and say which failures they expect.
+     */
+    public abstract static class Action implements Callable<Integer> {
+        @Spec
+        protected CommandSpec spec;
+
+        @Mixin
+        protected HelpOption help;
+
+        /** The command line's standard output, set before {@link #act()} runs. */
+        protected PrintWriter out;
+
+        @Override
+        public final Integer call() throws CommandUsageException {
+            checkArguments();
+            out = spec.commandLine().getOut();
+            try {
+                return act();
+            } catch (CommandUsageException e) {
+                throw e;
+            } catch (Exception e) {
+                int status = exitStatusOf(e);
+                spec.commandLine().getErr().println(spec.qualifiedName() + ": " + describe(e));
+                return status;
+            }
+        }
+
+        /** Checks made before anything is opened (e.g. refusing a secret given as an argument); none by default. */
+        protected void checkArguments() throws CommandUsageException {
+        }
+
+        /** Does the action; returns its exit status. */
+        protected abstract int act() throws Exception;
+
+        /**
+         * The exit status for a failure of {@link #act()} (whose message is then printed); or throws a
+         * {@link CommandUsageException} for an operator's mistake, or {@link #unexpected} for a defect.
+         */
+        protected abstract int exitStatusOf(Exception failure) throws CommandUsageException;
+
+        /** The message printed for a failure; by default its own. */
+        protected String describe(Exception failure) {
+            return failure.getMessage();
+        }
+
+        /** Lets a failure the action does not expect surface as the defect it is (with its stack trace). */
+        protected static int unexpected(Exception failure) {
+            if (failure instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException("unexpected " + failure, failure);
+        }
     }
 
     /**

@@ -103,4 +103,78 @@ class CommandKitTest {
         assertEquals("--size needs a value", assertThrows(CommandUsageException.class,
                 () -> CommandKit.parse(new Demo(), List.of("--size"))).getMessage());
     }
+
+    @Command(name = "tool", header = {"a tool: one, two, three", "second line"}, subcommands = {Tool.One.class, Tool.Two.class, Tool.Three.class})
+    static final class Tool extends CommandKit.CommandGroup {
+        /** Exit status 5 for an I/O failure; an IllegalArgumentException is the operator's mistake; anything else a defect. */
+        abstract static class Act extends CommandKit.Action {
+            @Parameters(index = "0")
+            String what;
+
+            @Override
+            protected int act() throws Exception {
+                switch (what) {
+                    case "io" -> throw new java.io.IOException("disk on fire");
+                    case "arg" -> throw new IllegalArgumentException("--what: 'arg' is refused");
+                    case "bug" -> throw new IllegalStateException("a defect");
+                    default -> out.println("did " + what);
+                }
+                return 0;
+            }
+
+            @Override
+            protected int exitStatusOf(Exception failure) throws CommandUsageException {
+                if (failure instanceof IllegalArgumentException) {
+                    throw new CommandUsageException(failure.getMessage());
+                }
+                return failure instanceof java.io.IOException ? 5 : unexpected(failure);
+            }
+        }
+
+        @Command(name = "one")
+        static final class One extends Act {
+        }
+
+        @Command(name = "two")
+        static final class Two extends Act {
+        }
+
+        @Command(name = "three")
+        static final class Three extends Act {
+        }
+    }
+
+    private int tool(ByteArrayOutputStream out, String... args) {
+        err.reset();
+        return CommandKit.execute(new Tool(), List.of(args), new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void aCommandGroupNamesItsCommandsAndItsActionsMapFailuresToExitStatuses() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        assertEquals(2, tool(out));
+        assertEquals("tool: a command is needed: one, two or three (see 'tool --help')", err().strip());
+        assertEquals(0, tool(out, "two", "work"));
+        assertEquals("did work", out.toString(StandardCharsets.UTF_8).strip());
+        assertEquals(5, tool(out, "one", "io"));
+        assertEquals("tool one: disk on fire", err().strip());
+        assertEquals(2, tool(out, "three", "arg"));
+        assertEquals("tool three: --what: 'arg' is refused (see 'tool three --help')", err().strip());
+        // A defect is not dressed as an operator's error: it surfaces with its stack trace.
+        assertEquals(1, tool(out, "one", "bug"));
+        assertTrue(err().contains("java.lang.IllegalStateException: a defect") && err().contains("\tat "), err());
+        assertEquals(0, tool(out, "one", "--help"));
+    }
+
+    @Test
+    void aModuleCommandTakesItsNameAndSummaryFromItsCommand() {
+        ModuleCommand m = () -> new Tool();
+        assertEquals("tool", m.name());
+        assertEquals("a tool: one, two, three", m.summary());
+        ModuleCommand bare = () -> new Demo();
+        assertEquals("demo", bare.summary(), "no header: the name");
+        ModuleCommand notACommand = () -> "text";
+        assertThrows(IllegalStateException.class, notACommand::name);
+    }
 }

@@ -4,19 +4,14 @@ import io.vhostblk.hooks.ByteSizes;
 import io.vhostblk.hooks.CommandKit;
 import io.vhostblk.hooks.CommandUsageException;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.Callable;
 
 /**
  * {@code vhost-blk cache format|status|flush}: cache devices offline (no server using them), one picocli command
@@ -27,47 +22,24 @@ import java.util.concurrent.Callable;
         description = {"Cache devices of the cache module, offline (no server may use them). Exit status: 0 done, "
                 + "1 unusable cache or image, 2 bad arguments. Settings and format: docs/cache.md.", ""},
         subcommands = {CacheCommand.Format.class, CacheCommand.Status.class, CacheCommand.Flush.class})
-public final class CacheCommand implements Callable<Integer> {
-
-    @Mixin
-    CommandKit.HelpOption help;
-
+public final class CacheCommand extends CommandKit.CommandGroup {
     /** Runs one command line (the words after {@code cache}); returns the exit status after printing any reason. */
     public int run(List<String> args, PrintStream out, PrintStream err) {
         return CommandKit.execute(new CacheCommand(), args, out, err);
     }
 
-    @Override
-    public Integer call() throws CommandUsageException {
-        throw new CommandUsageException("a command is needed: format, status or flush");
-    }
-
     /** What every action takes: the cache device; an unusable one is reported with exit status 1. */
-    abstract static class Action implements Callable<Integer> {
-        @Spec
-        CommandSpec spec;
-
+    abstract static class Action extends CommandKit.Action {
         @Parameters(index = "0", paramLabel = "CACHE", description = "the cache file or device")
         Path cache;
 
-        @Mixin
-        CommandKit.HelpOption help;
-
-        PrintWriter out;
-
         @Override
-        public final Integer call() throws CommandUsageException {
-            out = spec.commandLine().getOut();
-            try {
-                act();
-                return 0;
-            } catch (CacheException | IOException e) {
-                spec.commandLine().getErr().println(spec.qualifiedName() + ": " + e.getMessage());
-                return 1;
-            }
+        protected final int exitStatusOf(Exception failure) {
+            return failure instanceof CacheException || failure instanceof IOException ? 1 : unexpected(failure);
         }
 
-        abstract void act() throws CacheException, IOException, CommandUsageException;
+        @Override
+        protected abstract int act() throws CacheException, IOException, CommandUsageException;
     }
 
     @Command(name = "format", description = "write a new header and an empty slot table on CACHE (a file is created or "
@@ -89,7 +61,7 @@ public final class CacheCommand implements Callable<Integer> {
         Long backingSize;
 
         @Override
-        void act() throws CacheException, IOException, CommandUsageException {
+        protected int act() throws CacheException, IOException, CommandUsageException {
             CommandKit.checkRange("--block-size", blockSize, 512, 65536);
             if (Long.bitCount(blockSize) != 1) {
                 throw new CommandUsageException("--block-size: " + blockSize + " is not a power of two");
@@ -108,13 +80,14 @@ public final class CacheCommand implements Callable<Integer> {
             CacheHeader h = CacheFile.format(cache, size == null ? -1 : size, (int) blockSize, volume, backing);
             out.println(cache + ": cache of " + h.slots() + " blocks of " + h.blockSize() + " bytes for volume " + volume
                     + " (" + backing + " bytes), uuid " + h.uuid());
+            return 0;
         }
     }
 
     @Command(name = "status", description = "print the header (volume, geometry) and how many dirty blocks wait for write-back")
     static final class Status extends Action {
         @Override
-        void act() throws CacheException {
+        protected int act() throws CacheException {
             CacheFile.Opened o = CacheFile.read(cache);
             CacheHeader h = o.header();
             SlotTable t = SlotTable.recover(h, o.table());
@@ -129,6 +102,7 @@ public final class CacheCommand implements Callable<Integer> {
             out.println("slots:        " + h.slots() + " (" + h.slots() * h.blockSize() + " bytes of data)");
             out.println("dirty blocks: " + t.dirtyCount() + " (" + (long) t.dirtyCount() * h.blockSize() + " bytes to write back)");
             out.println("stale slots:  " + stale);
+            return 0;
         }
     }
 
@@ -142,9 +116,10 @@ public final class CacheCommand implements Callable<Integer> {
         String volume;
 
         @Override
-        void act() throws CacheException {
+        protected int act() throws CacheException {
             int n = CacheFile.flushTo(cache, image, volume == null ? image.toString() : volume);
             out.println(cache + ": " + n + " dirty blocks written back to " + image + "; the cache holds no dirty block");
+            return 0;
         }
     }
 }

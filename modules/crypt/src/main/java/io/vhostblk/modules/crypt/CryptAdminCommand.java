@@ -2,18 +2,8 @@ package io.vhostblk.modules.crypt;
 
 import io.vhostblk.hooks.ModuleCommand;
 
-/** Offers {@link CryptCommand} to the server's command line as {@code vhost-blk crypt ...}. */
+/** Offers {@link CryptCommand} to the server's command line as {@code vhost-blk crypt ...} (name and summary from its {@code @Command}). */
 public final class CryptAdminCommand implements ModuleCommand {
-
-    @Override
-    public String name() {
-        return "crypt";
-    }
-
-    @Override
-    public String summary() {
-        return "format LUKS images, manage their key slots, dump their headers";
-    }
 
     @Override
     public Object command() {

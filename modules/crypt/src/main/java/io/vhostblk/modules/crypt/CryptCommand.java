@@ -5,18 +5,14 @@ import io.vhostblk.hooks.CommandKit;
 import io.vhostblk.hooks.CommandUsageException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 
 /**
  * {@code vhost-blk crypt format|add-key|remove-key|change-key|dump}: LUKS image administration, one picocli
@@ -36,15 +32,12 @@ import java.util.concurrent.Callable;
                 + "image or key file.", ""},
         subcommands = {CryptCommand.Format.class, CryptCommand.AddKey.class, CryptCommand.RemoveKey.class,
                 CryptCommand.ChangeKey.class, CryptCommand.Dump.class})
-public final class CryptCommand implements Callable<Integer> {
+public final class CryptCommand extends CommandKit.CommandGroup {
 
     public static final int OK = 0;
     public static final int USAGE = 1;
     public static final int WRONG_PASSPHRASE = 2;
     public static final int BAD_IMAGE = 4;
-
-    @Mixin
-    CommandKit.HelpOption help;
 
     private final PrintStream out;
     private final PrintStream err;
@@ -65,16 +58,8 @@ public final class CryptCommand implements Callable<Integer> {
         return CommandKit.execute(new CryptCommand(), args, out, err);
     }
 
-    @Override
-    public Integer call() throws CommandUsageException {
-        throw new CommandUsageException("a command is needed: format, add-key, remove-key, change-key or dump");
-    }
-
     /** What every action takes: the image, and a refusal of secrets on the command line. */
-    abstract static class Action implements Callable<Integer> {
-        @Spec
-        CommandSpec spec;
-
+    abstract static class Action extends CommandKit.Action {
         @Parameters(index = "0", paramLabel = "IMAGE", description = "the LUKS image (a file or block device)")
         Path image;
 
@@ -82,36 +67,32 @@ public final class CryptCommand implements Callable<Integer> {
         @Option(names = {"--key", "--passphrase", "--password"}, hidden = true)
         String secretArgument;
 
-        @Mixin
-        CommandKit.HelpOption help;
-
-        PrintWriter out;
-
         @Override
-        public final Integer call() throws CommandUsageException {
+        protected final void checkArguments() throws CommandUsageException {
             if (secretArgument != null) {
                 throw new CommandUsageException("--key, --passphrase and --password are not supported: secrets are read"
                         + " only from files (--key-file)");
             }
-            out = spec.commandLine().getOut();
-            PrintWriter err = spec.commandLine().getErr();
-            String name = spec.qualifiedName();
-            try {
-                return act();
-            } catch (WrongPassphraseException e) {
-                err.println(name + ": " + e.getMessage());
-                return WRONG_PASSPHRASE;
-            } catch (IllegalArgumentException e) {
-                err.println(name + ": " + e.getMessage());
-                return USAGE;
-            } catch (IOException e) {
-                // LuksException messages already name the file and field; other I/O errors name the file themselves.
-                err.println(name + ": " + describe(e));
-                return BAD_IMAGE;
-            }
         }
 
-        abstract int act() throws IOException;
+        @Override
+        protected final int exitStatusOf(Exception failure) {
+            return switch (failure) {
+                case WrongPassphraseException w -> WRONG_PASSPHRASE;
+                case IllegalArgumentException i -> USAGE;
+                // LuksException messages already name the file and field; other I/O errors name the file themselves.
+                case IOException e -> BAD_IMAGE;
+                default -> unexpected(failure);
+            };
+        }
+
+        @Override
+        protected final String describe(Exception failure) {
+            return failure instanceof IOException e ? CryptCommand.describe(e) : failure.getMessage();
+        }
+
+        @Override
+        protected abstract int act() throws IOException;
 
         /** A key file option the action cannot do without (checked here, so a secret typed as an argument is reported first). */
         static Path required(Path value, String option) {
@@ -186,7 +167,7 @@ public final class CryptCommand implements Callable<Integer> {
         KdfArgs kdf;
 
         @Override
-        int act() throws IOException {
+        protected int act() throws IOException {
             if (luks1 && luks2) {
                 throw new IllegalArgumentException("--luks1 and --luks2 exclude each other");
             }
@@ -212,7 +193,7 @@ public final class CryptCommand implements Callable<Integer> {
         KdfArgs kdf;
 
         @Override
-        final int act() throws IOException {
+        protected final int act() throws IOException {
             LuksVersion version = versionOf(image);
             try (Secret existing = Secret.fromFile(required(keyFile, "--key-file"));
                  Secret added = Secret.fromFile(required(newKeyFile, "--new-key-file"))) {
@@ -242,7 +223,7 @@ public final class CryptCommand implements Callable<Integer> {
         Integer keySlot;
 
         @Override
-        int act() throws IOException {
+        protected int act() throws IOException {
             try (Secret s = Secret.fromFile(required(keyFile, "--key-file"))) {
                 int slot;
                 if (keySlot != null) {
@@ -269,7 +250,7 @@ public final class CryptCommand implements Callable<Integer> {
     @Command(name = "dump", exitCodeOnInvalidInput = USAGE, description = "print the header (no key material)")
     static final class Dump extends Action {
         @Override
-        int act() throws IOException {
+        protected int act() throws IOException {
             out.print(LuksVolume.dump(image));
             return OK;
         }

@@ -4,21 +4,16 @@ import io.vhostblk.hooks.ByteSizes;
 import io.vhostblk.hooks.CommandKit;
 import io.vhostblk.hooks.CommandUsageException;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.PrintWriter;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 
 /**
  * {@code vhost-blk reduce format|check|stats IMAGE}: offline administration of dedup/compress volumes, one picocli
@@ -28,14 +23,11 @@ import java.util.concurrent.Callable;
 @Command(name = "reduce", header = "dedup/compress volumes: format, check, stats", description = {"dedup/compress volumes: format, check, stats. Exit status: 0 done (check: "
         + "clean), 1 inconsistent or unusable image, 2 bad arguments.", ""},
         subcommands = {ReduceCommand.Format.class, ReduceCommand.Check.class, ReduceCommand.Stats.class})
-public final class ReduceCommand implements Callable<Integer> {
+public final class ReduceCommand extends CommandKit.CommandGroup {
 
     public static final int OK = 0;
     public static final int INCONSISTENT = 1;
     public static final int USAGE = 2;
-
-    @Mixin
-    CommandKit.HelpOption help;
 
     private final PrintStream out;
     private final PrintStream err;
@@ -56,38 +48,21 @@ public final class ReduceCommand implements Callable<Integer> {
         return CommandKit.execute(new ReduceCommand(), args, out, err);
     }
 
-    @Override
-    public Integer call() throws CommandUsageException {
-        throw new CommandUsageException("a command is needed: format, check or stats");
-    }
-
     /** What every action takes: the image; an unusable image is reported with exit status 1. */
-    abstract static class Action implements Callable<Integer> {
-        @Spec
-        CommandSpec spec;
-
+    abstract static class Action extends CommandKit.Action {
         @Parameters(index = "0", paramLabel = "IMAGE", description = "the volume's image file")
         Path image;
 
-        @Mixin
-        CommandKit.HelpOption help;
-
-        PrintWriter out;
-
         @Override
-        public final Integer call() throws CommandUsageException {
-            out = spec.commandLine().getOut();
-            try {
-                return act();
-            } catch (IllegalArgumentException e) {
-                throw new CommandUsageException(e.getMessage());
-            } catch (IOException e) {
-                spec.commandLine().getErr().println(spec.qualifiedName() + ": " + e.getMessage());
-                return INCONSISTENT;
+        protected final int exitStatusOf(Exception failure) throws CommandUsageException {
+            if (failure instanceof IllegalArgumentException) {
+                throw new CommandUsageException(failure.getMessage());
             }
+            return failure instanceof IOException ? INCONSISTENT : unexpected(failure);
         }
 
-        abstract int act() throws IOException, CommandUsageException;
+        @Override
+        protected abstract int act() throws IOException, CommandUsageException;
     }
 
     @Command(name = "format", description = "create a volume. A new file gets the physical size (default: the logical size "
@@ -116,7 +91,7 @@ public final class ReduceCommand implements Callable<Integer> {
         boolean force;
 
         @Override
-        int act() throws IOException, CommandUsageException {
+        protected int act() throws IOException, CommandUsageException {
             int blockSize = (int) blockSizeBytes;
             if (logicalSize == null) {
                 throw new CommandUsageException("--logical-size is required");
@@ -145,7 +120,7 @@ public final class ReduceCommand implements Callable<Integer> {
     @Command(name = "check", description = "verify map, reference counts and packed fragments (exit 0 clean, 1 inconsistent)")
     static final class Check extends Action {
         @Override
-        int act() throws IOException {
+        protected int act() throws IOException {
             try (FileBackingStore store = FileBackingStore.open(image, true)) {
                 ReduceCheck.Report r = ReduceCheck.run(store, image.toString());
                 for (String note : r.notes()) {
@@ -169,7 +144,7 @@ public final class ReduceCommand implements Callable<Integer> {
     @Command(name = "stats", description = "sizes, space use, dedup and compression savings")
     static final class Stats extends Action {
         @Override
-        int act() throws IOException {
+        protected int act() throws IOException {
             try (FileBackingStore store = FileBackingStore.open(image, true)) {
                 ReduceCheck.Report r = ReduceCheck.run(store, image.toString());
                 if (r.usage() == null) {
