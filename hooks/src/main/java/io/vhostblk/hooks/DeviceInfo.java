@@ -7,4 +7,9 @@ package io.vhostblk.hooks;
  * attach time.
  */
 public record DeviceInfo(String deviceId, String vmName, String driverKind, long capacity, boolean readOnly, String target) {
+
+    /** How log lines name the device: {@code vm=V device=D}, as the server's own do. */
+    public String label() {
+        return "vm=" + vmName + " device=" + deviceId;
+    }
 }

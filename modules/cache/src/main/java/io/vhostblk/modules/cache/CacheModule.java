@@ -6,32 +6,26 @@ import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.DriverOptions;
 import io.vhostblk.drivers.Drivers;
 import io.vhostblk.hooks.DeviceInfo;
-import io.vhostblk.hooks.HookModule;
+import io.vhostblk.hooks.AbstractHookModule;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
 
 /** {@code cache}: hot blocks of a device on a local cache device, read cache or write-back cache (docs/cache.md). */
-public final class CacheModule implements HookModule {
+public final class CacheModule extends AbstractHookModule {
 
     private static final System.Logger LOG = System.getLogger(CacheModule.class.getName());
     static final String NAME = "cache";
     static final String VERSION = "0.1.0";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String version() {
-        return VERSION;
+    public CacheModule() {
+        super(NAME, VERSION);
     }
 
     @Override
     public ModuleInstance create(DeviceInfo device, ModuleSettings settings) throws ModuleException {
         CacheSettings s = CacheSettings.of(settings, device);
-        String label = "vm=" + device.vmName() + " device=" + device.deviceId() + " module=" + NAME;
+        String label = label(device);
         if (device.readOnly() && s.mode() == CacheEngine.Mode.WRITE_BACK) {
             throw settings.error("mode", "the device is read-only; a write-back cache has nothing to write back");
         }

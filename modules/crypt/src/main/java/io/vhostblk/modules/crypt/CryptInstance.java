@@ -27,7 +27,7 @@ final class CryptInstance extends PerQueueInstance<CryptHook> {
 
     @Override
     protected CryptHook newQueueHook(HookContext context) {
-        String label = "vm=" + device.vmName() + " device=" + device.deviceId() + " queue=" + context.queueIndex();
+        String label = device.label() + " queue=" + context.queueIndex();
         return new CryptHook(label, context, volume.newCipher(), volume.payloadOffset(), volume.sectorSize(),
                 settings.allowDiscard(), settings.bouncePoolBytes());
     }
@@ -83,8 +83,7 @@ final class CryptInstance extends PerQueueInstance<CryptHook> {
             h.close();
         }
         volume.close();
-        LOG.log(System.Logger.Level.INFO, "vm=" + device.vmName() + " device=" + device.deviceId()
-                + " module=crypt: detached, key material wiped");
+        LOG.log(System.Logger.Level.INFO, device.label() + " module=crypt: detached, key material wiped");
     }
 
     @Override

@@ -1,7 +1,7 @@
 package io.vhostblk.modules.crypt;
 
 import io.vhostblk.hooks.DeviceInfo;
-import io.vhostblk.hooks.HookModule;
+import io.vhostblk.hooks.AbstractHookModule;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
@@ -12,20 +12,14 @@ import java.io.IOException;
  * The {@code crypt} module: serves a LUKS1/LUKS2 ({@code aes-xts-plain64}) image to the guest as its plaintext
  * payload, as dm-crypt and QEMU's {@code luks} driver do; settings in {@link CryptSettings}.
  */
-public final class CryptModule implements HookModule {
+public final class CryptModule extends AbstractHookModule {
 
     private static final System.Logger LOG = System.getLogger(CryptModule.class.getName());
     static final String NAME = "crypt";
     static final String VERSION = "0.1.0";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String version() {
-        return VERSION;
+    public CryptModule() {
+        super(NAME, VERSION);
     }
 
     /**
@@ -53,7 +47,7 @@ public final class CryptModule implements HookModule {
             throw new ModuleException(who + "the device (" + device.capacity() + " bytes) holds no payload after the LUKS header ("
                     + volume.payloadOffset() + " bytes)");
         }
-        LOG.log(System.Logger.Level.INFO, "vm=" + device.vmName() + " device=" + device.deviceId() + " module=crypt: "
+        LOG.log(System.Logger.Level.INFO, label(device) + ": "
                 + volume.version() + " header " + cs.headerFile() + " unlocked with key slot " + volume.keySlot()
                 + ", payload at " + volume.payloadOffset() + ", sector size " + volume.sectorSize()
                 + ", discards " + (cs.allowDiscard() ? "passed on" : "dropped"));

@@ -1,32 +1,20 @@
 package io.vhostblk.modules.reduce;
 
 import io.vhostblk.hooks.DeviceInfo;
-import io.vhostblk.hooks.HookModule;
+import io.vhostblk.hooks.AbstractHookModule;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
 
 /** One of the two names of the reduce engine; both attach through {@link ReduceModules}. */
-abstract class ReduceModule implements HookModule {
-
-    private final String name;
+abstract class ReduceModule extends AbstractHookModule {
 
     ReduceModule(String name) {
-        this.name = name;
-    }
-
-    @Override
-    public final String name() {
-        return name;
-    }
-
-    @Override
-    public final String version() {
-        return ReduceModules.VERSION;
+        super(name, ReduceModules.VERSION);
     }
 
     @Override
     public final ModuleInstance create(DeviceInfo device, ModuleSettings settings) throws ModuleException {
-        return ReduceModules.create(name, device, settings);
+        return ReduceModules.create(name(), device, settings);
     }
 }

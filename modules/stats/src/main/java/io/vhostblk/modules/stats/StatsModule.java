@@ -1,7 +1,7 @@
 package io.vhostblk.modules.stats;
 
 import io.vhostblk.hooks.DeviceInfo;
-import io.vhostblk.hooks.HookModule;
+import io.vhostblk.hooks.AbstractHookModule;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
@@ -12,18 +12,12 @@ import io.vhostblk.hooks.ModuleSettings;
  * {@code buckets}: histogram buckets per doubling of latency, a power of two up to 256 (default 16,
  * that is at most 6.25 % error).
  */
-public final class StatsModule implements HookModule {
+public final class StatsModule extends AbstractHookModule {
     static final String NAME = "stats";
     static final String VERSION = "0.1.0";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String version() {
-        return VERSION;
+    public StatsModule() {
+        super(NAME, VERSION);
     }
 
     @Override

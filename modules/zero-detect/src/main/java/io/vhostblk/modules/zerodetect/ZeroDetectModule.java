@@ -1,7 +1,7 @@
 package io.vhostblk.modules.zerodetect;
 
 import io.vhostblk.hooks.DeviceInfo;
-import io.vhostblk.hooks.HookModule;
+import io.vhostblk.hooks.AbstractHookModule;
 import io.vhostblk.hooks.ModuleException;
 import io.vhostblk.hooks.ModuleInstance;
 import io.vhostblk.hooks.ModuleSettings;
@@ -11,18 +11,12 @@ import io.vhostblk.hooks.ModuleSettings;
  * {@code detect-zeroes}). Setting {@code unmap} (default true): let the layers beneath deallocate
  * the range (punch a hole) rather than write zeros.
  */
-public final class ZeroDetectModule implements HookModule {
+public final class ZeroDetectModule extends AbstractHookModule {
     static final String NAME = "zero-detect";
     static final String VERSION = "0.1.0";
 
-    @Override
-    public String name() {
-        return NAME;
-    }
-
-    @Override
-    public String version() {
-        return VERSION;
+    public ZeroDetectModule() {
+        super(NAME, VERSION);
     }
 
     @Override
