@@ -238,6 +238,7 @@ public final class PackedRingDriver implements RingDriver {
      * Offers a virtio-blk request (header, data, one status byte) as a three-descriptor chain,
      * allocating nothing; returns its buffer id, or -1 if too few ids or ring slots are free.
      */
+    @Override
     public int addRequest(long header, int headerLen, long data, int dataLen, boolean dataWritable, long status) {
         int id = takeId(3);
         if (id >= 0) {

@@ -13,6 +13,12 @@ public sealed interface RingDriver permits SplitRingDriver, PackedRingDriver {
     /** Offers a direct chain (made available by {@link #publish()}); its head, or -1 when the ring is full. */
     int addChain(Buf... bufs);
 
+    /**
+     * Offers a virtio-blk request (header, data, one status byte) as a three-descriptor chain,
+     * allocating nothing; its head, or -1 when the ring is full.
+     */
+    int addRequest(long header, int headerLen, long data, int dataLen, boolean dataWritable, long status);
+
     /** Offers a chain written into an indirect table; its head, or -1. */
     int addIndirectChain(Buf... bufs);
 

@@ -48,6 +48,8 @@ public final class SplitRingDriver implements RingDriver {
     private int lastUsed;
     private int kickedAt;
     private int lastUsedLength;
+    /** The last descriptor of the chain being built. */
+    private int chainTail;
 
     /** Allocates the three ring areas in ram (aligned as the spec requires) and zeroes them. */
     public SplitRingDriver(GuestRam ram, int size) {
@@ -192,20 +194,40 @@ public final class SplitRingDriver implements RingDriver {
             return -1;
         }
         int head = -1;
-        int prev = -1;
         for (Buf b : bufs) {
-            int d = free[--freeCount];
-            if (prev < 0) {
-                head = d;
-            } else {
-                chainNext[prev] = d;
-                desc.set(U16, 16L * prev + 14, (short) d);
-                desc.set(U16, 16L * prev + 12, (short) (desc.get(U16, 16L * prev + 12) | SplitVirtqueue.DESC_F_NEXT));
-            }
-            writeDescriptor(d, b.gpa(), b.len(), b.writable() ? SplitVirtqueue.DESC_F_WRITE : 0, 0);
-            prev = d;
+            head = link(head, b.gpa(), b.len(), b.writable());
         }
-        chainLength[head] = bufs.length;
+        return offerChain(head, bufs.length);
+    }
+
+    @Override
+    public int addRequest(long header, int headerLen, long data, int dataLen, boolean dataWritable, long status) {
+        if (freeCount < 3) {
+            return -1;
+        }
+        int head = link(-1, header, headerLen, false);
+        link(head, data, dataLen, dataWritable);
+        link(head, status, 1, true);
+        return offerChain(head, 3);
+    }
+
+    /** Puts a buffer in a free descriptor at the end of the chain at head (-1: a new chain); returns the chain's head. */
+    private int link(int head, long gpa, int len, boolean writable) {
+        int d = free[--freeCount];
+        if (head < 0) {
+            head = d;
+        } else {
+            chainNext[chainTail] = d;
+            desc.set(U16, 16L * chainTail + 14, (short) d);
+            desc.set(U16, 16L * chainTail + 12, (short) (desc.get(U16, 16L * chainTail + 12) | SplitVirtqueue.DESC_F_NEXT));
+        }
+        writeDescriptor(d, gpa, len, writable ? SplitVirtqueue.DESC_F_WRITE : 0, 0);
+        chainTail = d;
+        return head;
+    }
+
+    private int offerChain(int head, int descriptors) {
+        chainLength[head] = descriptors;
         offer(head);
         return head;
     }
