@@ -54,10 +54,7 @@ class RbdGuestTest {
 
     private static void plainGuest(GuestPlan plan) throws Exception {
         Path runDir = freshRunDir(plan);
-        Path local = runDir.resolve("disk.img");
-        DiskImage.create(local, plan);
-        String image = plan.name();
-        importImage(local, image);
+        String image = importPlanImage(plan, runDir, plan.diskSize());
         Problems problems = boot(plan, runDir, image, List.of(), (export, check) -> {
             GuestPlan.Region r = plan.flushedWrite(check);
             return r == null ? "no flushed write named " + check : DiskImage.compareRange(export, r);
@@ -72,13 +69,7 @@ class RbdGuestTest {
     void liveResizeOfAnRbdImage() throws Exception {
         GuestPlan plan = HotplugGuestTest.RESIZE;
         Path runDir = freshRunDir(plan);
-        Path local = runDir.resolve("disk.img");
-        DiskImage.create(local, plan);
-        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(local.toFile(), "rw")) {
-            f.setLength(HotplugGuestTest.BOOT_SIZE);
-        }
-        String image = plan.name();
-        importImage(local, image);
+        String image = importPlanImage(plan, runDir, HotplugGuestTest.BOOT_SIZE);
         try (SocketDir controlDir = SocketDir.create("vbc-")) {
             Path control = controlDir.resolve("ctl.sock");
             Problems problems = boot(plan, runDir, image, List.of("--id", "disk0", "--control", control.toString()),
@@ -194,6 +185,17 @@ class RbdGuestTest {
             }
         }
         return problems;
+    }
+
+    /** Imports the plan's initial image, {@code size} bytes of it, as {@code rbd/PLAN-NAME}; returns that name. */
+    private static String importPlanImage(GuestPlan plan, Path runDir, long size) throws IOException, InterruptedException {
+        Path local = runDir.resolve("disk.img");
+        DiskImage.create(local, plan);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(local.toFile(), "rw")) {
+            f.setLength(size);
+        }
+        importImage(local, plan.name());
+        return plan.name();
     }
 
     /** {@code rbd import} of {@code file} as {@code rbd/IMAGE}. */
