@@ -18,11 +18,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -55,11 +53,7 @@ class BenchAgainstBackendsTest {
     @AfterEach
     void stopBackends() throws IOException {
         started.forEach(ProcessBackend::close);
-        try (Stream<Path> paths = Files.walk(socketDir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
+        TestDirs.deleteRecursively(socketDir);
     }
 
     @ParameterizedTest(name = "{0}")

@@ -5,10 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.vhostblk.modules.cache.CacheCommand;
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,9 +14,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Guests through the {@code cache} module (the jar loaded through a policy) on a cache file smaller than the disk:
@@ -29,8 +25,8 @@ import org.junit.jupiter.api.Test;
  * serves them to a second guest, and they reach the image.
  */
 class CacheGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(300);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-cache", Duration.ofSeconds(300), CacheGuestTest::allPlans);
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     private static final long DISK = 32 * MIB;
@@ -42,10 +38,6 @@ class CacheGuestTest {
     static final GuestPlan KILL_WRITE = killWrite();
     static final GuestPlan KILL_READ = killRead();
     static final GuestPlan DETACH = detach();
-
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
 
     private static List<GuestPlan> plans() {
         List<GuestPlan> plans = new ArrayList<>();
@@ -107,23 +99,12 @@ class CacheGuestTest {
                 .fsync("final-fsync");
     }
 
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
+    private static List<GuestPlan> allPlans() {
         List<GuestPlan> all = new ArrayList<>(PLANS);
         all.add(KILL_WRITE);
         all.add(KILL_READ);
         all.add(DETACH);
-        initramfs = Initramfs.build(TARGET.resolve("guest-cache"), kernel, all);
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
+        return all;
     }
 
     @Test
@@ -141,26 +122,21 @@ class CacheGuestTest {
     }
 
     private static String runMode(String mode, GuestPlan plan) throws Exception {
-        Path runDir = runDir(plan);
+        Path runDir = GuestHarness.runDir(plan.name() + "-vhost_blk");
         Path image = Files.write(runDir.resolve(DEVICE), new byte[(int) DISK]);
         Path cache = runDir.resolve("cache.bin");
         Path policy = ModuleJars.writePolicy(runDir, "policy", "cache-guest", CHAIN, "set.cache-file = " + cache, "set.size = 8M",
                 "set.mode = " + mode);
-        List<String> problems = new ArrayList<>();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
-        try {
-            ExportSpec spec = new ExportSpec(image, DISK, plan.queues(), false, socketDir.resolve("blk.sock"),
+        Problems problems = new Problems();
+        try (SocketDir sockets = SocketDir.create("vbc-")) {
+            ExportSpec spec = new ExportSpec(image, DISK, plan.queues(), false, sockets.resolve("blk.sock"),
                     runDir.resolve("backend.log"));
-            Path control = socketDir.resolve("ctl.sock");
-            try (CacheServer server = new CacheServer(spec, policy, control)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, plan, spec.socket(), runDir, GUEST_TIMEOUT),
-                        check -> "unexpected SYNCED " + check);
-                run.problems(plan.checks()).forEach(p -> problems.add("guest: " + p));
-                Map<?, ?> report = report(control, problems);
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("vhost-blk must exit with status 0 after SIGTERM, but it " + exit);
-                }
+            Path control = sockets.resolve("ctl.sock");
+            try (StorageBackend server = cacheServer(spec, policy, control)) {
+                GuestRun run = HARNESS.boot(plan, spec.socket(), runDir, QemuGuest.NO_HOST_STEPS);
+                problems.guest("guest: ", run, plan);
+                Map<?, ?> report = Control.report(control, DEVICE, "cache", problems);
+                problems.stop(server);
                 if (report != null) {
                     if (!(report.get("hits") instanceof Long hits && hits > 0)) {
                         problems.add("rereading what is cached must hit: " + report);
@@ -177,34 +153,28 @@ class CacheGuestTest {
                 }
                 compare(plan, image, problems);
                 if (!problems.isEmpty()) {
-                    return "mode " + mode + ": " + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n"
-                            + run.serialTail(30) + "\n--- vhost-blk log (" + spec.log() + ") ---\n" + server.logTail(60);
+                    return problems.summary("mode " + mode) + "\n" + Problems.tails(run, 30, server);
                 }
                 System.out.println("CacheGuestTest: mode " + mode + ": " + report);
                 return null;
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 
     @Test
     void writeBackDataSurvivesKill9OfTheServer() throws Exception {
-        Path runDir = runDir(KILL_WRITE);
+        Path runDir = GuestHarness.runDir(KILL_WRITE.name() + "-vhost_blk");
         Path image = Files.write(runDir.resolve(DEVICE), new byte[(int) DISK]);
         Path cache = runDir.resolve("cache.bin");
         // Written back at 1 MiB/s at most: most of what the guest wrote is still only in the cache at the kill.
         Path policy = ModuleJars.writePolicy(runDir, "policy", "cache-guest", CHAIN, "set.cache-file = " + cache, "set.size = 16M",
                 "set.mode = write-back", "set.writeback-rate = 1");
-        List<String> problems = new ArrayList<>();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbk-");
-        try {
-            ExportSpec spec = new ExportSpec(image, DISK, 1, false, socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
-            Path control = socketDir.resolve("ctl.sock");
-            try (CacheServer server = new CacheServer(spec, policy, control)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, KILL_WRITE, spec.socket(), runDir, GUEST_TIMEOUT),
-                        check -> "unexpected SYNCED " + check);
-                run.problems(KILL_WRITE.checks()).forEach(p -> problems.add("first guest: " + p));
+        Problems problems = new Problems();
+        try (SocketDir sockets = SocketDir.create("vbk-")) {
+            ExportSpec spec = new ExportSpec(image, DISK, 1, false, sockets.resolve("blk.sock"), runDir.resolve("backend.log"));
+            try (StorageBackend server = cacheServer(spec, policy, sockets.resolve("ctl.sock"))) {
+                GuestRun run = HARNESS.boot(KILL_WRITE, spec.socket(), runDir, QemuGuest.NO_HOST_STEPS);
+                problems.guest("first guest: ", run, KILL_WRITE);
                 server.close(); // SIGKILL
             }
             String status = cacheCommand(problems, "status", cache.toString());
@@ -213,67 +183,50 @@ class CacheGuestTest {
                 problems.add("after the kill the cache must still hold dirty blocks (else this test proves nothing): " + status);
             }
             Files.deleteIfExists(spec.socket());
-            ExportSpec again = new ExportSpec(image, DISK, 1, false, socketDir.resolve("blk2.sock"), runDir.resolve("backend2.log"));
-            try (CacheServer server = new CacheServer(again, policy, socketDir.resolve("ctl2.sock"))) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, KILL_READ, again.socket(), runDir, GUEST_TIMEOUT),
-                        check -> "unexpected SYNCED " + check);
-                run.problems(KILL_READ.checks()).forEach(p -> problems.add("second guest: " + p));
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("the second vhost-blk must exit with status 0 after SIGTERM, but it " + exit);
-                }
+            ExportSpec again = new ExportSpec(image, DISK, 1, false, sockets.resolve("blk2.sock"), runDir.resolve("backend2.log"));
+            try (StorageBackend server = cacheServer(again, policy, sockets.resolve("ctl2.sock"))) {
+                GuestRun run = HARNESS.boot(KILL_READ, again.socket(), runDir, QemuGuest.NO_HOST_STEPS);
+                problems.guest("second guest: ", run, KILL_READ);
+                problems.stop("the second vhost-blk", server);
                 cacheCommand(problems, "flush", cache.toString(), image.toString());
                 compare(KILL_WRITE, image, problems);
-                if (!problems.isEmpty()) {
-                    fail(problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + run.serialTail(30)
-                            + "\n--- first vhost-blk log ---\n" + Logs.tail(spec.log(), 40)
-                            + "\n--- second vhost-blk log ---\n" + server.logTail(40));
-                }
+                problems.failIfAny("kill -9 of a write-back cache", () -> run.serialTail(30)
+                        + "\n--- first vhost-blk log ---\n" + Logs.tail(spec.log(), 40)
+                        + "\n--- second vhost-blk log ---\n" + server.logTail(40));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 
     @Test
     void detachingAWriteBackCacheWhileTheGuestRunsWritesEveryDirtyBlockBack() throws Exception {
-        Path runDir = runDir(DETACH);
+        Path runDir = GuestHarness.runDir(DETACH.name() + "-vhost_blk");
         Path image = Files.write(runDir.resolve(DEVICE), new byte[(int) DISK]);
         Path cache = runDir.resolve("cache.bin");
         // Written back at 1 MiB/s at most: most of what the guest wrote is still only in the cache at the detach.
         Path policy = ModuleJars.writePolicy(runDir, "policy", "cache-guest", CHAIN, "set.cache-file = " + cache,
                 "set.size = 16M", "set.mode = write-back", "set.writeback-rate = 1");
-        List<String> problems = new ArrayList<>();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbd-");
-        try {
-            ExportSpec spec = new ExportSpec(image, DISK, 2, false, socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
-            Path control = socketDir.resolve("ctl.sock");
-            try (CacheServer server = new CacheServer(spec, policy, control)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, DETACH, spec.socket(), runDir, GUEST_TIMEOUT),
+        Problems problems = new Problems();
+        try (SocketDir sockets = SocketDir.create("vbd-")) {
+            ExportSpec spec = new ExportSpec(image, DISK, 2, false, sockets.resolve("blk.sock"), runDir.resolve("backend.log"));
+            Path control = sockets.resolve("ctl.sock");
+            try (StorageBackend server = cacheServer(spec, policy, control)) {
+                GuestRun run = HARNESS.boot(DETACH, spec.socket(), runDir,
                         check -> check.equals("detach") ? detachCache(control) : "unexpected SYNCED " + check);
-                run.problems(DETACH.checks()).forEach(p -> problems.add("guest: " + p));
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("vhost-blk must exit with status 0 after SIGTERM, but it " + exit);
-                }
+                problems.guest("guest: ", run, DETACH);
+                problems.stop(server);
                 // No 'cache flush': the detach must have put every write into the image.
                 compare(DETACH, image, problems);
-                if (!problems.isEmpty()) {
-                    fail(problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + run.serialTail(30)
-                            + "\n--- vhost-blk log (" + spec.log() + ") ---\n" + server.logTail(60));
-                }
+                problems.failIfAny("detach of a write-back cache", () -> Problems.tails(run, 30, server));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 
     /** At the guest's {@code SYNCED detach}: the cache must hold dirty blocks, then {@code ctl disable} must succeed. */
     private static String detachCache(Path control) {
-        List<String> problems = new ArrayList<>();
-        Map<?, ?> before = report(control, problems);
+        Problems problems = new Problems();
+        Map<?, ?> before = Control.report(control, DEVICE, "cache", problems);
         if (before == null) {
-            return String.join("; ", problems);
+            return String.join("; ", problems.list());
         }
         if (!(before.get("dirty_bytes") instanceof Long dirty && dirty > 0)) {
             return "the cache must hold dirty blocks before the detach (else this test proves nothing): " + before;
@@ -290,60 +243,21 @@ class CacheGuestTest {
         return null;
     }
 
-    private static Path runDir(GuestPlan plan) throws IOException {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk");
-        TestDirs.deleteRecursively(runDir);
-        return Files.createDirectories(runDir);
-    }
-
     /** The image read on the host (read-only) must hold exactly what the guest wrote. */
-    private static void compare(GuestPlan plan, Path image, List<String> problems) throws IOException {
-        byte[] stored = Files.readAllBytes(image);
-        byte[] expected = plan.expectedImage();
-        int at = java.util.Arrays.mismatch(expected, stored);
-        if (at >= 0) {
-            problems.add("the image differs from what the guest wrote, first at byte " + at + " ("
-                    + (at < expected.length ? plan.describeOffset(at) : "length") + ")");
-        }
+    private static void compare(GuestPlan plan, Path image, Problems problems) throws IOException {
+        problems.addIfAny("the image differs from what the guest wrote: ",
+                DiskImage.firstDifference(plan.expectedImage(), Files.readAllBytes(image), plan));
     }
 
     /** {@code vhost-blk cache ARGS} in this JVM (the CLI's code); a non-zero exit is a problem. */
-    private static String cacheCommand(List<String> problems, String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int status = new CacheCommand().run(List.of(args), new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        String text = out.toString(StandardCharsets.UTF_8) + err.toString(StandardCharsets.UTF_8);
-        if (status != 0) {
-            problems.add("vhost-blk cache " + String.join(" ", args) + " exited " + status + ":\n" + text);
-        }
-        return text;
-    }
-
-    /** The cache module's report over the control socket. */
-    private static Map<?, ?> report(Path control, List<String> problems) {
-        try (ControlClient c = ControlClient.connect(control)) {
-            String reply = c.request("report " + DEVICE + " cache");
-            Map<?, ?> m = (Map<?, ?>) Json.parse(reply);
-            if (!Boolean.TRUE.equals(m.get("ok"))) {
-                problems.add("report over the control socket was refused: " + reply);
-                return null;
-            }
-            return (Map<?, ?>) m.get("report");
-        } catch (IOException | Json.ParseException | RuntimeException e) {
-            problems.add("report over the control socket: " + e);
-            return null;
-        }
+    private static String cacheCommand(Problems problems, String... args) {
+        return Cli.run(problems, "cache", new CacheCommand()::run, args);
     }
 
     /** vhost-blk serve with the policy, on a class path without the cache module: it must come from its jar. */
-    private static final class CacheServer extends ProcessBackend {
-        CacheServer(ExportSpec spec, Path policy, Path control) {
-            super("vhost-blk server (cache)", spec, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
-                    ModuleJars.serverClassPath(CHAIN), VhostBlkServer.MAIN_CLASS, "serve",
-                    "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
-                    "--queues", Integer.toString(spec.queues()), "--policy", policy.toString(),
-                    "--control", control.toString()));
-        }
+    private static StorageBackend cacheServer(ExportSpec spec, Path policy, Path control) {
+        List<String> args = new ArrayList<>(VhostBlkServer.imageArgs(spec));
+        args.addAll(List.of("--policy", policy.toString(), "--control", control.toString()));
+        return VhostBlkServer.serve("vhost-blk server (cache)", spec, ModuleJars.serverClassPath(CHAIN), args);
     }
 }

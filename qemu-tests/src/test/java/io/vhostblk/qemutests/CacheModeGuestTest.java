@@ -1,14 +1,9 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -23,8 +18,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  * for docs/benchmarks.md, never compared here.
  */
 class CacheModeGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(180);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long DISK_SIZE = 8L << 20;
 
     /** Write+fsync pairs per mode: enough for the reported time to mean something, short under TCG. */
@@ -40,6 +33,10 @@ class CacheModeGuestTest {
     static final GuestPlan WRITE_THROUGH = syncPairs(GuestPlan.writable("cache-wt", DISK_SIZE, 1, 1)
             .sysfs("write-through-by-default", "queue/write_cache", "eq", "write_through"));
 
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-cache-mode", Duration.ofSeconds(180),
+            () -> List.of(WRITE_BACK, WRITE_THROUGH));
+
     private static GuestPlan syncPairs(GuestPlan p) {
         return p.syncLoop("fsync-pairs-default-mode", PAIRS, 0)
                 .cacheMode("switch-to-write-through", false)
@@ -48,49 +45,22 @@ class CacheModeGuestTest {
                 .syncLoop("fsync-pairs-write-back", PAIRS, 0);
     }
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
-
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-cache"), kernel, List.of(WRITE_BACK, WRITE_THROUGH));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
-
     @ParameterizedTest(name = "{0}")
     @EnumSource(Backend.class)
     void theGuestSeesTheBackEndsDefaultCacheMode(Backend backend) throws Exception {
         GuestPlan plan = backend == Backend.QSD ? WRITE_THROUGH : WRITE_BACK;
-        Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-" + backend.name().toLowerCase());
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = GuestHarness.runDir(plan.name() + "-" + backend.name().toLowerCase());
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, plan);
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
-        try {
+        try (SocketDir sockets = SocketDir.create("vbc-")) {
             ExportSpec spec = new ExportSpec(image, plan.diskSize(), plan.queues(), false,
-                    socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
+                    sockets.resolve("blk.sock"), runDir.resolve("backend.log"));
             try (StorageBackend server = backend.start(spec)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, plan, spec.socket(), runDir,
-                        GUEST_TIMEOUT), check -> "plan '" + plan.name() + "' has no flushed write '" + check + "'");
-                List<String> problems = run.problems(plan.checks());
-                if (!problems.isEmpty()) {
-                    fail("plan '" + plan.name() + "' against " + server.name() + ": " + String.join("; ", problems)
-                            + "\n" + run.serialTail(20) + "\n--- " + server.name() + " log ---\n" + server.logTail(20));
-                }
+                GuestRun run = HARNESS.boot(plan, spec.socket(), runDir, QemuGuest.NO_HOST_STEPS);
+                Problems problems = new Problems();
+                problems.guest("", run, plan);
+                problems.failIfAny("plan '" + plan.name() + "' against " + server.name(), () -> Problems.tails(run, 20, server));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 }

@@ -152,8 +152,8 @@ class CrashCampaignTest {
         SplittableRandom random = new SplittableRandom(SEED * 31 + label.hashCode());
         CrashWorkload load = new CrashWorkload(BLOCKS, BLOCK_SIZE, 8, 8, random.nextLong());
         List<String> violations = new ArrayList<>();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbx-");
-        try {
+        try (SocketDir sockets = SocketDir.create("vbx-")) {
+            Path socketDir = sockets.path();
             try (StorageBackend server = start(image, stackArgs, socketDir, runDir, "prefill")) {
                 try (CrashWorkload.Run run = load.connect(server.socket())) {
                     run.prefill();
@@ -188,8 +188,6 @@ class CrashCampaignTest {
                     }
                 }
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
         if (!violations.isEmpty()) {
             fail(label + ": " + violations.size() + " violation(s) of the crash contract in " + TRIALS + " trials ("

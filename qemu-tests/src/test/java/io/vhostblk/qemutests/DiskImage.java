@@ -109,6 +109,36 @@ final class DiskImage {
                 + (region.diskOffset() + region.length()) + ")) does not hold the flushed data";
     }
 
+    /** Null when {@code actual} equals {@code expected}, else where they first differ. */
+    static String firstDifference(byte[] expected, byte[] actual) {
+        if (expected.length != actual.length) {
+            return "length " + actual.length + ", expected " + expected.length;
+        }
+        int at = Arrays.mismatch(expected, actual);
+        return at < 0 ? null : "first difference at byte " + at;
+    }
+
+    /** As {@link #firstDifference(byte[], byte[])} for a whole disk, naming the plan's operation at the first difference. */
+    static String firstDifference(byte[] expected, byte[] actual, GuestPlan plan) {
+        String diff = firstDifference(expected, actual);
+        int at = Arrays.mismatch(expected, actual);
+        return diff == null || at >= expected.length || at >= actual.length ? diff : diff + " (" + plan.describeOffset(at) + ")";
+    }
+
+    /** Where {@code needle} first stands in {@code haystack}, or -1. */
+    static long indexOf(byte[] haystack, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (haystack[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
+    }
+
     private static boolean isZero(byte[] data, int from, int length) {
         for (int i = from; i < from + length; i++) {
             if (data[i] != 0) {

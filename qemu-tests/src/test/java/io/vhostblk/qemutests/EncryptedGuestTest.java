@@ -1,8 +1,5 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
 import io.vhostblk.modules.crypt.FormatOptions;
 import io.vhostblk.modules.crypt.KdfOptions;
 import io.vhostblk.modules.crypt.LuksVersion;
@@ -21,9 +18,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -33,8 +29,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  * filled by {@code qemu-img} (QEMU's own LUKS driver) reads in the guest as qemu-img wrote it.
  */
 class EncryptedGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(180);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     static final long DISK = 32 * MIB;
@@ -50,9 +44,9 @@ class EncryptedGuestTest {
     /** Reads what qemu-img wrote through QEMU's LUKS driver, then writes for qemu-img to read back. */
     static final GuestPlan QEMU_IMG_LUKS = qemuImgLuks();
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-crypt", Duration.ofSeconds(180),
+            () -> List.of(ENCRYPTED_RW, LUKS2_4K, QEMU_IMG_LUKS));
 
     private static GuestPlan encryptedReadWrite() {
         GuestPlan p = GuestPlan.writable("crypt-rw", DISK, 1, 1)
@@ -102,21 +96,6 @@ class EncryptedGuestTest {
         return p;
     }
 
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-crypt"), kernel, List.of(ENCRYPTED_RW, LUKS2_4K, QEMU_IMG_LUKS));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
-
     /** On split and on packed virtqueues: the crypt module does not know which ring is in use. */
     @ParameterizedTest(name = "{0}")
     @EnumSource(QemuGuest.Ring.class)
@@ -125,15 +104,8 @@ class EncryptedGuestTest {
         Path runDir = freshRunDir(plan, ring);
         Path image = runDir.resolve("disk.luks");
         Path key = keyFile(runDir);
-        try (Secret s = Secret.copyOf(PASSPHRASE)) {
-            LuksVolume.format(image, s, new FormatOptions(LuksVersion.LUKS1, 512, DISK, KdfOptions.pbkdf2(1000)));
-        }
-        // As after 'dd if=/dev/zero of=/dev/mapper/...': the payload decrypts to zeros, so the whole image can
-        // be compared with the plan's model.
-        try (UnlockedVolume v = unlock(image)) {
-            writePlaintext(v, 0, new byte[(int) DISK]);
-        }
-        List<String> problems = boot(plan, runDir, image, key, ring, (volume, check) -> {
+        formatZeroed(image, LuksVersion.LUKS1, 512);
+        Problems problems = boot(plan, runDir, image, key, ring, (volume, check) -> {
             GuestPlan.Region r = plan.flushedWrite(check);
             if (r == null) {
                 return "no flushed write named " + check;
@@ -145,15 +117,13 @@ class EncryptedGuestTest {
         byte[] raw = Files.readAllBytes(image);
         try (UnlockedVolume v = unlock(image)) {
             byte[] plain = readPlaintext(v, 0, (int) DISK);
-            String diff = firstDifference(plan.expectedImage(), plain);
-            if (diff != null) {
-                problems.add("decrypted payload differs from what the guest wrote: " + diff);
-            }
+            problems.addIfAny("decrypted payload differs from what the guest wrote: ",
+                    DiskImage.firstDifference(plan.expectedImage(), plain));
         }
         // No plaintext of any written region anywhere in the image file.
         for (long patternOffset : new long[] {0, 100_000, MIB + 7, 2 * MIB + 11, 3 * MIB + 3 + 4096, 7 * MIB}) {
             byte[] sample = Arrays.copyOfRange(TestPattern.bytes(), (int) patternOffset + 4096, (int) patternOffset + 4096 + 64);
-            long at = indexOf(raw, sample);
+            long at = DiskImage.indexOf(raw, sample);
             if (at >= 0) {
                 problems.add("plaintext of the pattern at " + patternOffset + " found in the image file at byte " + at);
             }
@@ -167,18 +137,11 @@ class EncryptedGuestTest {
         Path runDir = freshRunDir(plan, QemuGuest.Ring.SPLIT);
         Path image = runDir.resolve("disk.luks2");
         Path key = keyFile(runDir);
-        try (Secret s = Secret.copyOf(PASSPHRASE)) {
-            LuksVolume.format(image, s, new FormatOptions(LuksVersion.LUKS2, 4096, DISK, KdfOptions.pbkdf2(1000)));
-        }
+        formatZeroed(image, LuksVersion.LUKS2, 4096);
+        Problems problems = boot(plan, runDir, image, key, QemuGuest.Ring.SPLIT, (v, check) -> "unexpected SYNCED " + check);
         try (UnlockedVolume v = unlock(image)) {
-            writePlaintext(v, 0, new byte[(int) DISK]);
-        }
-        List<String> problems = boot(plan, runDir, image, key, QemuGuest.Ring.SPLIT, (v, check) -> "unexpected SYNCED " + check);
-        try (UnlockedVolume v = unlock(image)) {
-            String diff = firstDifference(plan.expectedImage(), readPlaintext(v, 0, (int) DISK));
-            if (diff != null) {
-                problems.add("decrypted payload differs from what the guest wrote: " + diff);
-            }
+            problems.addIfAny("decrypted payload differs from what the guest wrote: ",
+                    DiskImage.firstDifference(plan.expectedImage(), readPlaintext(v, 0, (int) DISK)));
         }
         report(plan, problems, runDir);
     }
@@ -206,7 +169,7 @@ class EncryptedGuestTest {
                 "--align-payload", Long.toString(LUKS1_PAYLOAD_OFFSET / 512), "--key-file", key.toString(), image.toString()), 60);
         HostTools.run(List.of(qemuImg.toString(), "convert", "-n", "--object", secret, "-f", "raw", plainIn.toString(),
                 "--target-image-opts", "driver=luks,key-secret=sec0,file.filename=" + image), 120);
-        List<String> problems = boot(plan, runDir, image, key, QemuGuest.Ring.SPLIT, (v, check) -> "unexpected SYNCED " + check);
+        Problems problems = boot(plan, runDir, image, key, QemuGuest.Ring.SPLIT, (v, check) -> "unexpected SYNCED " + check);
         // And the other way: qemu-img decrypts what the guest wrote through vhost-blk.
         Path plainOut = runDir.resolve("plain-out.raw");
         HostTools.run(List.of(qemuImg.toString(), "convert", "--object", secret, "--image-opts",
@@ -214,7 +177,7 @@ class EncryptedGuestTest {
         byte[] expected = plan.expectedImage();
         byte[] decrypted = Files.readAllBytes(plainOut);
         for (long[] range : new long[][] {{0, 4 * MIB}, {20 * MIB + 512, 3 * MIB}, {10 * MIB + 1024, 512 * KIB}}) {
-            String diff = firstDifference(Arrays.copyOfRange(expected, (int) range[0], (int) (range[0] + range[1])),
+            String diff = DiskImage.firstDifference(Arrays.copyOfRange(expected, (int) range[0], (int) (range[0] + range[1])),
                     Arrays.copyOfRange(decrypted, (int) range[0], (int) (range[0] + range[1])));
             if (diff != null) {
                 problems.add("qemu-img reads bytes " + range[0] + "+" + range[1] + " differently: " + diff);
@@ -229,69 +192,56 @@ class EncryptedGuestTest {
     }
 
     /** Boots the plan against vhost-blk with the crypt module; returns the problems found. */
-    private static List<String> boot(GuestPlan plan, Path runDir, Path image, Path key, QemuGuest.Ring ring,
-                                     SyncedCheck synced) throws Exception {
+    private static Problems boot(GuestPlan plan, Path runDir, Path image, Path key, QemuGuest.Ring ring,
+                                 SyncedCheck synced) throws Exception {
         Path policy = CryptModule.writePolicy(runDir.resolve("policy.conf"), plan.name(), key);
-        List<String> problems = new ArrayList<>();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
-        try {
+        Problems problems = new Problems();
+        try (SocketDir sockets = SocketDir.create("vbc-")) {
             ExportSpec spec = new ExportSpec(image, Files.size(image), plan.queues(), false,
-                    socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
-            try (CryptServer server = new CryptServer(spec, policy); UnlockedVolume volume = unlock(image)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, plan, spec.socket(), runDir, GUEST_TIMEOUT,
-                                ring),
-                        check -> {
-                            try {
-                                return synced.verify(volume, check);
-                            } catch (IOException e) {
-                                return "cannot read " + image + ": " + e;
-                            }
-                        });
-                StorageBackend.Exit exit = server.stop();
-                run.problems(plan.checks()).forEach(p -> problems.add("guest: " + p));
-                run.hostProblems().forEach(p -> problems.add("image file after the guest's FLUSH of " + p));
-                if (!exit.clean()) {
-                    problems.add("vhost-blk must exit with status 0 within " + ProcessBackend.STOP_TIMEOUT.toSeconds()
-                            + " s of SIGTERM, but it " + exit);
-                }
-                String ringProblem = VhostBlkServer.ringProblem(Backend.VHOST_BLK, ring, spec.log(), plan.queues());
-                if (ringProblem != null) {
-                    problems.add(ringProblem);
-                }
+                    sockets.resolve("blk.sock"), runDir.resolve("backend.log"));
+            List<String> args = new ArrayList<>(VhostBlkServer.imageArgs(spec));
+            args.addAll(List.of("--policy", policy.toString()));
+            // On a class path without the crypt module: it must come from its jar.
+            try (StorageBackend server = VhostBlkServer.serve("vhost-blk server (crypt)", spec, CryptModule.serverClassPath(), args);
+                 UnlockedVolume volume = unlock(image)) {
+                GuestRun run = HARNESS.boot(plan, spec.socket(), runDir, ring, check -> {
+                    try {
+                        return synced.verify(volume, check);
+                    } catch (IOException e) {
+                        return "cannot read " + image + ": " + e;
+                    }
+                });
+                problems.stop(server);
+                problems.guest("guest: ", run, plan);
+                problems.hostVerdicts("image file after the guest's FLUSH of ", run);
+                problems.addIfAny("", VhostBlkServer.ringProblem(Backend.VHOST_BLK, ring, spec.log(), plan.queues()));
                 if (!Logs.tail(spec.log(), 400).contains("module=crypt")) {
                     problems.add("the server log does not show the crypt module attached");
                 }
                 if (!problems.isEmpty()) {
-                    problems.add("serial tail:\n" + run.serialTail(30) + "\n--- vhost-blk log (" + spec.log() + ") ---\n"
-                            + server.logTail(40));
+                    problems.add("serial tail:\n" + Problems.tails(run, 30, server));
                 }
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
         return problems;
     }
 
-    /** vhost-blk serve with a policy, on a class path without the crypt module: it must come from its jar. */
-    private static final class CryptServer extends ProcessBackend {
-        CryptServer(ExportSpec spec, Path policy) {
-            super("vhost-blk server (crypt)", spec, command(spec, policy));
-        }
-
-        private static List<String> command(ExportSpec spec, Path policy) {
-            String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-            String classPath = CryptModule.serverClassPath();
-            return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
-                    "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
-                    "--queues", Integer.toString(spec.queues()), "--policy", policy.toString());
-        }
+    private static Path freshRunDir(GuestPlan plan, QemuGuest.Ring ring) throws IOException {
+        return GuestHarness.runDir(plan.name() + "-vhost_blk-" + ring.name().toLowerCase());
     }
 
-    private static Path freshRunDir(GuestPlan plan, QemuGuest.Ring ring) throws IOException {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-vhost_blk-" + ring.name().toLowerCase());
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
-        return runDir;
+    /**
+     * Formats a LUKS image of {@link #DISK} payload bytes and fills the payload as after
+     * {@code dd if=/dev/zero of=/dev/mapper/...}: it decrypts to zeros, so the whole payload can be
+     * compared with a plan's model.
+     */
+    static void formatZeroed(Path image, LuksVersion version, int sectorSize) throws IOException {
+        try (Secret s = Secret.copyOf(PASSPHRASE)) {
+            LuksVolume.format(image, s, new FormatOptions(version, sectorSize, DISK, KdfOptions.pbkdf2(1000)));
+        }
+        try (UnlockedVolume v = unlock(image)) {
+            writePlaintext(v, 0, new byte[(int) DISK]);
+        }
     }
 
     static Path keyFile(Path runDir) throws IOException {
@@ -330,32 +280,7 @@ class EncryptedGuestTest {
         return data;
     }
 
-    static String firstDifference(byte[] expected, byte[] actual) {
-        if (expected.length != actual.length) {
-            return "length " + actual.length + ", expected " + expected.length;
-        }
-        int i = Arrays.mismatch(expected, actual);
-        return i < 0 ? null : "first difference at byte " + i;
-    }
-
-    private static long indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            if (haystack[i] != needle[0]) {
-                continue;
-            }
-            for (int j = 1; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
-    }
-
-    private static void report(GuestPlan plan, List<String> problems, Path runDir) {
-        assertTrue(problems.isEmpty(), "plan '" + plan.name() + "' on an encrypted image (" + runDir + "): "
-                + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems));
+    private static void report(GuestPlan plan, Problems problems, Path runDir) {
+        problems.failIfAny("plan '" + plan.name() + "' on an encrypted image (" + runDir + ")", () -> "");
     }
 }

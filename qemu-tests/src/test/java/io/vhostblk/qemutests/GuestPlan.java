@@ -244,18 +244,12 @@ final class GuestPlan {
 
     /** BLKDISCARD on a range; the guest checks the discard counter rose and the host expects zeros there. */
     GuestPlan discard(String check, long diskOffset, long length) {
-        checkBlocks(SECTOR, diskOffset, length);
-        checkRange(diskOffset, length, 0);
-        effects.add(new Region(check, diskOffset, length, Region.ZEROS));
-        return op(check, "discard", diskOffset, length);
+        return zeroing(check, "discard", diskOffset, length);
     }
 
     /** BLKZEROOUT (blkdiscard -z) on a range, which virtio-blk sends as WRITE_ZEROES. */
     GuestPlan zeroOut(String check, long diskOffset, long length) {
-        checkBlocks(SECTOR, diskOffset, length);
-        checkRange(diskOffset, length, 0);
-        effects.add(new Region(check, diskOffset, length, Region.ZEROS));
-        return op(check, "zeroout", diskOffset, length);
+        return zeroing(check, "zeroout", diskOffset, length);
     }
 
     /**
@@ -263,10 +257,15 @@ final class GuestPlan {
      * so it passes only if the device itself zeroes the range.
      */
     GuestPlan punchHole(String check, long diskOffset, long length) {
+        return zeroing(check, "punch", diskOffset, length);
+    }
+
+    /** A guest operation {@code op} on whole sectors after which the range reads as zeros. */
+    private GuestPlan zeroing(String check, String op, long diskOffset, long length) {
         checkBlocks(SECTOR, diskOffset, length);
         checkRange(diskOffset, length, 0);
         effects.add(new Region(check, diskOffset, length, Region.ZEROS));
-        return op(check, "punch", diskOffset, length);
+        return op(check, op, diskOffset, length);
     }
 
     /**

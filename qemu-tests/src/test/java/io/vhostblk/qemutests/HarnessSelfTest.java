@@ -113,6 +113,61 @@ class HarnessSelfTest {
     }
 
     @Test
+    void problemsFailOnlyWhenSomethingWasNotedAndNameEveryOne() throws Exception {
+        GuestPlan plan = GuestPlan.writable("t", 1 << 20, 1, 1);
+        List<String> passed = new ArrayList<>(plan.checks().stream().map(c -> "VBTEST PASS " + c).toList());
+        passed.add("VBTEST DONE");
+        Problems none = new Problems();
+        none.addIfAny("image: ", null);
+        none.guest("guest: ", run(0, false, passed.toArray(String[]::new)), plan);
+        assertTrue(none.isEmpty(), none.list().toString());
+        none.failIfAny("nothing", () -> "no evidence is asked for");
+
+        Problems some = new Problems();
+        some.addIfAny("image: ", "sector 3 differs");
+        passed.add(0, "VBTEST FAIL read bad data");
+        some.guest("guest: ", run(1, false, passed.toArray(String[]::new)), plan);
+        some.stop("the server", new StubBackend(new StorageBackend.Exit(3, false, false)));
+        some.stop("the clean server", new StubBackend(new StorageBackend.Exit(0, false, false)));
+        AssertionError failure = assertThrows(AssertionError.class, () -> some.failIfAny("plan t", () -> "EVIDENCE"));
+        String message = failure.getMessage();
+        assertTrue(message.startsWith("plan t: 4 problem(s)"), message);
+        assertTrue(message.contains("image: sector 3 differs"), message);
+        assertTrue(message.contains("guest: QEMU exited with status 1"), message);
+        assertTrue(message.contains("guest: VBTEST FAIL read bad data"), message);
+        assertTrue(message.contains("the server must exit with status 0"), message);
+        assertTrue(!message.contains("the clean server"), message);
+        assertTrue(message.endsWith("EVIDENCE"), message);
+    }
+
+    /** A back-end that only reports how it stopped. */
+    private record StubBackend(StorageBackend.Exit exit) implements StorageBackend {
+        @Override
+        public String name() {
+            return "stub";
+        }
+
+        @Override
+        public Path socket() {
+            return Path.of("stub.sock");
+        }
+
+        @Override
+        public Exit stop() {
+            return exit;
+        }
+
+        @Override
+        public String logTail(int lines) {
+            return "";
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    @Test
     void planRejectsRequestsDirectIoCannotMake() {
         GuestPlan plan = GuestPlan.writable("t", 1 << 20, 1, 1);
         assertThrows(IllegalArgumentException.class, () -> plan.write("a", 4096, 100, 4096, 0));

@@ -15,7 +15,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,10 +44,10 @@ class HostileFrontEndSoakTest {
         Path image = TestDirs.sparseImage(runDir.resolve("disk.img"), DISK);
         SplittableRandom random = new SplittableRandom(SEED);
         CrashWorkload honest = new CrashWorkload(64, 4096, 8, 8, SEED);
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbs-");
         List<String> problems = new ArrayList<>();
         long messages = 0;
-        try (StorageBackend server = VhostBlkServer.start(new ExportSpec(image, DISK, 2, false, socketDir.resolve("blk.sock"),
+        try (SocketDir socketDir = SocketDir.create("vbs-");
+             StorageBackend server = VhostBlkServer.start(new ExportSpec(image, DISK, 2, false, socketDir.resolve("blk.sock"),
                 runDir.resolve("server.log"), List.of("--queue-size", "256")));
              GuestRam ram = GuestRam.memfd(0, new GuestRam.Region(0, RAM));
              EventFd kick = EventFd.create(true);
@@ -77,8 +76,6 @@ class HostileFrontEndSoakTest {
                 fail(problems.size() + " problem(s) after " + messages + " hostile messages (seed " + SEED + ")\n  - "
                         + String.join("\n  - ", problems) + "\n" + server.logTail(40));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
         System.out.println("[soak] " + SESSIONS + " hostile sessions, " + messages + " messages, honest front-end served "
                 + (SESSIONS / HONEST_EVERY) + "+ times (seed " + SEED + ")");

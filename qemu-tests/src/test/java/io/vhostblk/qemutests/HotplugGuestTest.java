@@ -1,7 +1,5 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -24,9 +22,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The guest-visible half of the protocol's dynamic features, each in one boot against our server:
@@ -35,8 +32,6 @@ import org.junit.jupiter.api.Test;
  * read data land in it, which the host checks in the DIMM's own memory).
  */
 class HotplugGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(240);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long MIB = 1 << 20;
     static final long BOOT_SIZE = 16 * MIB;
     static final long GROWN_SIZE = 32 * MIB;
@@ -59,24 +54,9 @@ class HotplugGuestTest {
             .write("write-after-hotplug", 65536, 0, MIB, 0)
             .read("read-after-hotplug", 4096, 0, MIB, 0);
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
-
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-hotplug"), kernel, List.of(RESIZE, HOTPLUG));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-hotplug", Duration.ofSeconds(240),
+            () -> List.of(RESIZE, HOTPLUG));
 
     @Test
     void guestSeesALiveResizeAndWritesAndReadsTheNewEndWithTheDefaultDriver() throws Exception {
@@ -89,45 +69,36 @@ class HotplugGuestTest {
     }
 
     private static void resizeOn(String driver) throws Exception {
-        Path runDir = freshRunDir("resize-" + driver);
+        Path runDir = GuestHarness.runDir("resize-" + driver);
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, RESIZE);
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
             f.setLength(BOOT_SIZE);
         }
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vb-");
-        Path control = socketDir.resolve("ctl.sock");
-        try {
-            ExportSpec spec = new ExportSpec(image, BOOT_SIZE, 1, false, socketDir.resolve("blk.sock"),
+        try (SocketDir sockets = SocketDir.create("vb-")) {
+            Path control = sockets.resolve("ctl.sock");
+            ExportSpec spec = new ExportSpec(image, BOOT_SIZE, 1, false, sockets.resolve("blk.sock"),
                     runDir.resolve("backend.log"), List.of("--driver", driver, "--id", "disk0", "--control", control.toString()));
             try (StorageBackend server = VhostBlkServer.start(spec)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, RESIZE, spec.socket(), runDir,
-                        GUEST_TIMEOUT), check -> check.equals("resize")
+                GuestRun run = HARNESS.boot(RESIZE, spec.socket(), runDir, check -> check.equals("resize")
                         ? resize(control, "disk0", GROWN_SIZE) : "no host step named " + check);
-                List<String> problems = new ArrayList<>();
-                run.problems(RESIZE.checks()).forEach(p -> problems.add("guest: " + p));
-                run.hostProblems().forEach(p -> problems.add("host: " + p));
-                String imageAfter = DiskImage.compare(image, RESIZE.expectedImage(), RESIZE);
-                if (imageAfter != null) {
-                    problems.add("image file after the guest powered off: " + imageAfter);
-                }
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("server must exit 0 on SIGTERM, but it " + exit);
-                }
+                Problems problems = new Problems();
+                problems.guest("guest: ", run, RESIZE);
+                problems.hostVerdicts("host: ", run);
+                problems.addIfAny("image file after the guest powered off: ",
+                        DiskImage.compare(image, RESIZE.expectedImage(), RESIZE));
+                problems.stop(server);
                 if (!server.logTail(400).contains("config change announced: guest notified")) {
                     problems.add("the server log does not show the config change acknowledged by QEMU");
                 }
-                report("resize (" + driver + " driver)", problems, run, server);
+                problems.failIfAny("resize (" + driver + " driver)", () -> Problems.tails(run, 40, server));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 
     @Test
     void guestIoLandsInAHotpluggedDimm() throws Exception {
-        Path runDir = freshRunDir("memhotplug");
+        Path runDir = GuestHarness.runDir("memhotplug");
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, HOTPLUG);
         byte[] marker = new byte[512];
@@ -138,51 +109,29 @@ class HotplugGuestTest {
                 f.write(marker);
             }
         }
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vb-");
-        Path qmpSocket = socketDir.resolve("qmp.sock");
         AtomicReference<Process> qemu = new AtomicReference<>();
-        try {
-            ExportSpec spec = new ExportSpec(image, HOTPLUG.diskSize(), 1, false, socketDir.resolve("blk.sock"),
+        try (SocketDir sockets = SocketDir.create("vb-")) {
+            Path qmpSocket = sockets.resolve("qmp.sock");
+            ExportSpec spec = new ExportSpec(image, HOTPLUG.diskSize(), 1, false, sockets.resolve("blk.sock"),
                     runDir.resolve("backend.log"));
             try (StorageBackend server = VhostBlkServer.start(spec)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, HOTPLUG, spec.socket(), runDir,
-                        GUEST_TIMEOUT), check -> switch (check) {
+                GuestRun run = QemuGuest.run(HARNESS.config(HOTPLUG, spec.socket(), runDir, QemuGuest.Ring.SPLIT),
+                        check -> switch (check) {
                             case "hotplug" -> plugDimm(qmpSocket);
                             case "read-into-new-memory" -> findInDimm(qemu.get(), marker);
                             default -> "no host step named " + check;
                         }, "", command -> withHotplugMemory(command, qmpSocket), qemu::set);
-                List<String> problems = new ArrayList<>();
-                run.problems(HOTPLUG.checks()).forEach(p -> problems.add("guest: " + p));
-                run.hostProblems().forEach(p -> problems.add("host: " + p));
-                String written = DiskImage.compareRange(image, new GuestPlan.Region("write-after-hotplug", 0, MIB, 0));
-                if (written != null) {
-                    problems.add("image file after the guest powered off: " + written);
-                }
+                Problems problems = new Problems();
+                problems.guest("guest: ", run, HOTPLUG);
+                problems.hostVerdicts("host: ", run);
+                problems.addIfAny("image file after the guest powered off: ",
+                        DiskImage.compareRange(image, new GuestPlan.Region("write-after-hotplug", 0, MIB, 0)));
                 if (!server.logTail(400).contains("memory region added")) {
                     problems.add("the server log shows no VHOST_USER_ADD_MEM_REG (\"memory region added\")");
                 }
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("server must exit 0 on SIGTERM, but it " + exit);
-                }
-                report("memhotplug", problems, run, server);
+                problems.stop(server);
+                problems.failIfAny("memhotplug", () -> Problems.tails(run, 40, server));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
-        }
-    }
-
-    private static Path freshRunDir(String name) throws IOException {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(name);
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
-        return runDir;
-    }
-
-    private static void report(String what, List<String> problems, GuestRun run, StorageBackend server) {
-        if (!problems.isEmpty()) {
-            fail(what + ": " + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n"
-                    + run.serialTail(40) + "\n--- server log ---\n" + server.logTail(40));
         }
     }
 

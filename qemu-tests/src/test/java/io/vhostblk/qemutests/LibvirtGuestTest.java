@@ -17,9 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A guest started by libvirt from the domain XML that {@code vhost-blk xml} prints uses its
@@ -30,7 +29,6 @@ import org.junit.jupiter.api.Test;
  */
 class LibvirtGuestTest {
     private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(240);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long MIB = 1024 * 1024;
     private static final long DISK = 32 * MIB;
     private static final String DOMAIN = "vhost-blk-test";
@@ -42,24 +40,8 @@ class LibvirtGuestTest {
             .read("libvirt-128k-read", 4096, 4 * MIB, 4 * MIB, 2 * MIB + 5)
             .fsync("libvirt-fsync");
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
-
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-libvirt"), kernel, List.of(PLAN));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-libvirt", GUEST_TIMEOUT, () -> List.of(PLAN));
 
     /** libvirt's embedded QEMU driver ({@code virt-qemu-run}): no daemon at all. */
     @Test
@@ -162,20 +144,19 @@ class LibvirtGuestTest {
             fail("libvirt's QEMU driver refuses to start without a 'libvirt-qemu' user: create it "
                     + "(useradd --system libvirt-qemu; bin/run-tests does)");
         }
-        Path runDir = TARGET.resolve("qemu-runs").resolve(name);
-        deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = GuestHarness.runDir(name);
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, PLAN);
-        Path sockets = Files.createTempDirectory(Path.of("/tmp"), "vbl-");
+        SocketDir socketDir = SocketDir.create("vbl-");
+        Path sockets = socketDir.path();
         Path console = runDir.resolve("console.log");
         ExportSpec spec = new ExportSpec(image, DISK, 1, false, sockets.resolve("vb.sock"), runDir.resolve("backend.log"));
         Path qemu = HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        String type = Accelerator.forGuests(qemu, kernel) == Accelerator.KVM ? "kvm" : "qemu";
+        String type = Accelerator.forGuests(qemu, HARNESS.kernel()) == Accelerator.KVM ? "kvm" : "qemu";
         try (VhostBlkServer server = VhostBlkServer.start(spec)) {
             String xml = vhostBlkXml("--socket", spec.socket().toString(), "--domain", DOMAIN, "--type", type,
-                    "--memory", "512M", "--emulator", qemu.toString(), "--kernel", kernel.image().toString(),
-                    "--initrd", initramfs.toString(), "--cmdline", "console=ttyS0 panic=-1 quiet vbtest=" + PLAN.name(),
+                    "--memory", "512M", "--emulator", qemu.toString(), "--kernel", HARNESS.kernel().image().toString(),
+                    "--initrd", HARNESS.initramfs().toString(), "--cmdline", "console=ttyS0 panic=-1 quiet vbtest=" + PLAN.name(),
                     "--reconnect", "0");
             // The console goes to a file the test reads (a user would keep the pty).
             xml = xml.replace("<serial type='pty'/>", "<serial type='file'><source path='" + console + "'/></serial>")
@@ -186,22 +167,13 @@ class LibvirtGuestTest {
             assertEquals(0, validate.waitFor(), "libvirt's schema refused the domain:\n" + validation);
 
             GuestRun run = boot.run(domain, console, sockets, runDir);
-            List<String> problems = new ArrayList<>(run.problems(PLAN.checks()));
-            String imageProblem = DiskImage.compare(image, PLAN.expectedImage(), PLAN);
-            if (imageProblem != null) {
-                problems.add("image after the guest: " + imageProblem);
-            }
-            StorageBackend.Exit exit = server.stop();
-            if (!exit.clean()) {
-                problems.add("vhost-blk must exit 0 after SIGTERM, but it " + exit);
-            }
-            if (!problems.isEmpty()) {
-                fail(problems.size() + " problem(s) with the " + name + " guest\n  - " + String.join("\n  - ", problems) + "\n"
-                        + run.serialTail(30) + "\n--- " + run.qemuLog().getFileName() + " ---\n" + Files.readString(run.qemuLog())
-                        + "\n--- vhost-blk ---\n" + server.logTail(30));
-            }
+            Problems problems = new Problems();
+            problems.guest("", run, PLAN);
+            problems.addIfAny("image after the guest: ", DiskImage.compare(image, PLAN.expectedImage(), PLAN));
+            problems.stop(server);
+            problems.failIfAny("the " + name + " guest", () -> Problems.tails(run, 30, server));
         } finally {
-            deleteRecursively(sockets);
+            socketDir.close();
         }
     }
 
@@ -283,16 +255,5 @@ class LibvirtGuestTest {
         // The guest's own verdicts are on its console; the runner's exit reflects our stop, not the guest.
         return new GuestRun(lines, done ? 0 : -1, timedOut, Duration.ofNanos(System.nanoTime() - start),
                 Map.of(), console, log, command);
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

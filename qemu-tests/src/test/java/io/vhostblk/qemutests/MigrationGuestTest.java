@@ -1,12 +1,6 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,9 +10,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Live migration of a guest under write load between two QEMUs on this machine, each with its own
@@ -30,7 +23,6 @@ import org.junit.jupiter.api.Test;
  */
 class MigrationGuestTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(600);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final int BLOCKS = 256;
     private static final int FINAL_GENERATION = 1000;
     /** Where the readers check data the host wrote before boot: device writes into guest read buffers. */
@@ -39,34 +31,16 @@ class MigrationGuestTest {
             .prefill(READ_AT, 1 << 20, 0)
             .migrationWrites("migration", BLOCKS, FINAL_GENERATION, READ_AT);
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
-
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-migrate"), kernel, List.of(PLAN));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-migrate", TIMEOUT, () -> List.of(PLAN));
 
     @Test
     void guestUnderWriteLoadMigratesBetweenTwoServersAndKeepsItsData() throws Exception {
-        Path runDir = TARGET.resolve("qemu-runs").resolve("migrate");
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = GuestHarness.runDir("migrate");
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, PLAN);
         Path qemu = HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vb-");
+        SocketDir socketDir = SocketDir.create("vb-");
         Path migration = socketDir.resolve("migration.sock");
         Path sourceQmp = socketDir.resolve("source-qmp.sock");
         List<String> serial = Collections.synchronizedList(new ArrayList<>());
@@ -83,11 +57,11 @@ class MigrationGuestTest {
             Process source = startQemu(qemu, runDir, "source", sourceServer.socket(),
                     List.of("-qmp", "unix:" + sourceQmp + ",server=on,wait=off"));
             qemus.add(source);
-            Thread destConsole = pump(dest, runDir.resolve("dest-serial.log"), serial, check -> {
+            Thread destConsole = QemuGuest.console(dest, runDir.resolve("dest-serial.log"), serial, check -> {
                 verdicts.put(check, "the destination guest asked for '" + check + "', which is no step of the plan");
                 return true;
             });
-            Thread sourceConsole = pump(source, runDir.resolve("source-serial.log"), serial, check -> {
+            Thread sourceConsole = QemuGuest.console(source, runDir.resolve("source-serial.log"), serial, check -> {
                 if (!check.equals("migrate")) {
                     verdicts.put(check, "the source guest asked for '" + check + "', which is no step of the plan");
                     return true;
@@ -95,7 +69,7 @@ class MigrationGuestTest {
                 String problem = migrate(sourceQmp, migration);
                 verdicts.put(check, problem == null ? "" : problem);
                 // The guest now runs on the destination: its console input is the destination's.
-                ack(dest);
+                QemuGuest.ack(dest);
                 return false;
             });
             boolean exited = dest.waitFor(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
@@ -112,83 +86,37 @@ class MigrationGuestTest {
             GuestRun run = new GuestRun(List.copyOf(serial), exited ? dest.exitValue() : -1, !exited,
                     Duration.ofNanos(System.nanoTime() - start), Map.copyOf(verdicts),
                     runDir.resolve("dest-serial.log"), runDir.resolve("dest-qemu.log"), List.of());
-            List<String> problems = new ArrayList<>();
-            run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
-            run.hostProblems().forEach(p -> problems.add("host: " + p));
+            Problems problems = new Problems();
+            problems.guest("guest: ", run, PLAN);
+            problems.hostVerdicts("host: ", run);
             if (!verdicts.containsKey("migrate")) {
                 problems.add("the guest never asked for the migration");
             }
-            String image1 = RestartGuestTest.checkGeneration(image, BLOCKS, FINAL_GENERATION);
-            if (image1 != null) {
-                problems.add("image file after the guest powered off: " + image1);
-            }
+            problems.addIfAny("image file after the guest powered off: ",
+                    RestartGuestTest.checkGeneration(image, BLOCKS, FINAL_GENERATION));
             for (StorageBackend s : List.of(sourceServer, destServer)) {
-                StorageBackend.Exit exit = s.stop();
-                if (!exit.clean()) {
-                    problems.add(s.socket().getFileName() + " server must exit 0 on SIGTERM, but it " + exit);
-                }
+                problems.stop(s.socket().getFileName() + " server", s);
             }
-            if (!problems.isEmpty()) {
-                fail("migration: " + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n"
-                        + run.serialTail(40) + "\n--- source server log ---\n" + sourceServer.logTail(20)
-                        + "\n--- destination server log ---\n" + destServer.logTail(20)
-                        + "\n--- source QEMU ---\n" + Logs.tail(runDir.resolve("source-qemu.log"), 10)
-                        + "\n--- destination QEMU ---\n" + Logs.tail(runDir.resolve("dest-qemu.log"), 10));
-            }
+            problems.failIfAny("migration", () -> run.serialTail(40) + "\n--- source server log ---\n" + sourceServer.logTail(20)
+                    + "\n--- destination server log ---\n" + destServer.logTail(20)
+                    + "\n--- source QEMU ---\n" + Logs.tail(runDir.resolve("source-qemu.log"), 10)
+                    + "\n--- destination QEMU ---\n" + Logs.tail(runDir.resolve("dest-qemu.log"), 10));
         } finally {
             for (Process p : qemus) {
                 if (p.isAlive()) {
                     p.destroyForcibly();
                 }
             }
-            TestDirs.deleteRecursively(socketDir);
+            socketDir.close();
         }
     }
 
     private static Process startQemu(Path qemu, Path runDir, String name, Path socket, List<String> extra)
             throws IOException {
-        List<String> command = QemuGuest.command(qemu,
-                new QemuGuest.Config(kernel, initramfs, PLAN, socket, runDir, TIMEOUT), "");
+        List<String> command = QemuGuest.command(qemu, HARNESS.config(PLAN, socket, runDir, QemuGuest.Ring.SPLIT), "");
         command.addAll(extra);
         Files.writeString(runDir.resolve(name + "-qemu.cmdline"), String.join(" ", command) + "\n");
         return new ProcessBuilder(command).redirectError(runDir.resolve(name + "-qemu.log").toFile()).start();
-    }
-
-    /** Handles a SYNCED request; returns whether the console's own process gets the ack. */
-    @FunctionalInterface
-    private interface SyncedHandler {
-        boolean handle(String check);
-    }
-
-    private static Thread pump(Process process, Path log, List<String> serial, SyncedHandler handler) {
-        return Thread.ofPlatform().daemon().name("serial-" + log.getFileName()).start(() -> {
-            try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                    StandardCharsets.ISO_8859_1)); var out = Files.newBufferedWriter(log, StandardCharsets.ISO_8859_1)) {
-                String line;
-                while ((line = in.readLine()) != null) {
-                    serial.add(line);
-                    out.write(line);
-                    out.write('\n');
-                    out.flush();
-                    int at = line.indexOf("VBTEST SYNCED ");
-                    if (at >= 0 && handler.handle(line.substring(at + "VBTEST SYNCED ".length()).strip())) {
-                        ack(process);
-                    }
-                }
-            } catch (IOException e) {
-                serial.add("[harness] console of " + log.getFileName() + " ended: " + e);
-            }
-        });
-    }
-
-    private static void ack(Process process) {
-        try {
-            OutputStream in = process.getOutputStream();
-            in.write("ack\n".getBytes(StandardCharsets.US_ASCII));
-            in.flush();
-        } catch (IOException e) {
-            // The guest never gets its answer; it reports the missing reply itself.
-        }
     }
 
     /** Migrates the source over QMP and waits (bounded) for the outcome; null when it completed. */

@@ -1,24 +1,18 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A guest writes and reads through the zero-detect and stats modules, loaded from their jars by a
@@ -27,8 +21,6 @@ import org.junit.jupiter.api.Test;
  * counters and reports, read with {@code vhost-blk ctl}, show the I/O.
  */
 class ModuleGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(240);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     private static final long DISK = 64 * MIB;
@@ -43,9 +35,8 @@ class ModuleGuestTest {
 
     static final GuestPlan PLAN = plan();
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-modules", Duration.ofSeconds(240), () -> List.of(PLAN));
 
     private static GuestPlan plan() {
         GuestPlan p = GuestPlan.writable("modules", DISK, 1, 1).writeBack("write-back-cache");
@@ -76,39 +67,23 @@ class ModuleGuestTest {
         return p.fsync("final-fsync");
     }
 
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        // Its own cache directory: Initramfs.build deletes other archives in the one it is given.
-        initramfs = Initramfs.build(TARGET.resolve("guest-modules"), kernel, List.of(PLAN));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
-
     @Test
     void guestDataSurvivesModulesTogglingUnderIoAndCtlShowsTheirCounters() throws Exception {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(PLAN.name() + "-vhost_blk");
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = GuestHarness.runDir(PLAN.name() + "-vhost_blk");
         Path image = runDir.resolve(DEVICE);
         DiskImage.create(image, PLAN);
         Path policy = writePolicy(runDir);
 
-        List<String> problems = Collections.synchronizedList(new ArrayList<>());
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbm-");
-        try {
+        Problems problems = new Problems();
+        try (SocketDir socketDir = SocketDir.create("vbm-")) {
             ExportSpec spec = new ExportSpec(image, DISK, PLAN.queues(), false, socketDir.resolve("blk.sock"),
                     runDir.resolve("backend.log"));
             Path control = socketDir.resolve("ctl.sock");
-            try (ModuleServer server = new ModuleServer(spec, policy, control)) {
-                awaitFile(control, server);
+            List<String> args = new ArrayList<>(VhostBlkServer.imageArgs(spec));
+            args.addAll(List.of("--size", Long.toString(spec.size()), "--policy", policy.toString(), "--control", control.toString()));
+            // On a class path without the modules: they come from their jars.
+            try (VhostBlkServer server = VhostBlkServer.serve("vhost-blk server (modules)", spec, serverClassPath(), args)) {
+                server.awaitFile(control);
                 List<String> chain = chainOf(ctl(control, "chain", DEVICE), problems);
                 if (!CHAIN.equals(chain)) {
                     problems.add("at start the chain is " + chain + ", the policy says " + CHAIN);
@@ -117,14 +92,13 @@ class ModuleGuestTest {
                 Thread thread = Thread.ofPlatform().name("module-toggler").daemon().start(toggler);
                 GuestRun run;
                 try {
-                    run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, PLAN, spec.socket(), runDir, GUEST_TIMEOUT),
-                            check -> settle(check, toggler, thread, control, image));
+                    run = HARNESS.boot(PLAN, spec.socket(), runDir, check -> settle(check, toggler, thread, control, image));
                 } finally {
                     toggler.stop.set(true);
                     thread.join(TimeUnit.SECONDS.toMillis(30));
                 }
-                run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
-                run.hostProblems().forEach(p -> problems.add("host check at the guest's SYNCED " + p));
+                problems.guest("guest: ", run, PLAN);
+                problems.hostVerdicts("host check at the guest's SYNCED ", run);
                 toggler.busyPeriods.forEach((module, n) -> {
                     if (n < MIN_BUSY_PERIODS) {
                         problems.add("module " + module + " saw guest requests in only " + n + " of its enable periods ("
@@ -132,29 +106,17 @@ class ModuleGuestTest {
                     }
                 });
                 checkCtlAfterGuest(control, problems);
-                String imageAfterGuest = DiskImage.compare(image, PLAN.expectedImage(), PLAN);
-                if (imageAfterGuest != null) {
-                    problems.add("image file after the guest powered off: " + imageAfterGuest);
-                }
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("vhost-blk must exit with status 0 within " + ProcessBackend.STOP_TIMEOUT.toSeconds()
-                            + " s of SIGTERM, but it " + exit);
-                }
+                problems.addIfAny("image file after the guest powered off: ", DiskImage.compare(image, PLAN.expectedImage(), PLAN));
+                problems.stop(server);
                 if (Files.exists(control)) {
                     problems.add("the control socket " + control + " is still there after the server stopped");
                 }
                 System.out.println("ModuleGuestTest: " + toggler.cycles + " toggle cycles; enable periods with guest I/O "
                         + toggler.busyPeriods);
-                if (!problems.isEmpty()) {
-                    fail("plan '" + PLAN.name() + "' with modules " + CHAIN + " toggled " + toggler.cycles + " times (busy "
-                            + toggler.busyPeriods + "): " + problems.size() + " problem(s)\n  - "
-                            + String.join("\n  - ", problems) + "\n" + run.serialTail(30) + "\n--- vhost-blk log ("
-                            + spec.log() + ") ---\n" + server.logTail(40));
-                }
+                GuestRun ran = run;
+                problems.failIfAny("plan '" + PLAN.name() + "' with modules " + CHAIN + " toggled " + toggler.cycles
+                        + " times (busy " + toggler.busyPeriods + ")", () -> Problems.tails(ran, 30, server));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 
@@ -169,9 +131,9 @@ class ModuleGuestTest {
                 Map.of("stats", 0, "zero-detect", 0));
         volatile int cycles;
         private final Path control;
-        private final List<String> problems;
+        private final Problems problems;
 
-        Toggler(Path control, List<String> problems) {
+        Toggler(Path control, Problems problems) {
             this.control = control;
             this.problems = problems;
         }
@@ -250,7 +212,7 @@ class ModuleGuestTest {
     }
 
     /** {@code vhost-blk ctl} after the guest is gone: the final instances counted its phase-2 I/O. */
-    private static void checkCtlAfterGuest(Path control, List<String> problems) throws Exception {
+    private static void checkCtlAfterGuest(Path control, Problems problems) throws Exception {
         Ctl chain = ctl(control, "chain", DEVICE);
         if (!CHAIN.equals(chainOf(chain, problems))) {
             problems.add("ctl chain after the guest: " + chain);
@@ -290,7 +252,7 @@ class ModuleGuestTest {
         }
     }
 
-    private static List<String> chainOf(Ctl chain, List<String> problems) {
+    private static List<String> chainOf(Ctl chain, Problems problems) {
         Map<?, ?> m = chain.json(problems);
         if (m == null) {
             return List.of();
@@ -301,7 +263,7 @@ class ModuleGuestTest {
     /** One run of {@code vhost-blk ctl}: exit status, standard output and error. */
     private record Ctl(List<String> args, int status, String out, String err) {
         /** The printed reply, or null (with a problem noted) when ctl failed. */
-        Map<?, ?> json(List<String> problems) {
+        Map<?, ?> json(Problems problems) {
             if (status != 0) {
                 problems.add("vhost-blk ctl " + String.join(" ", args) + " exited " + status + ": " + err);
                 return null;
@@ -316,36 +278,10 @@ class ModuleGuestTest {
     }
 
     private static Ctl ctl(Path control, String... command) throws IOException, InterruptedException {
-        List<String> args = new ArrayList<>(List.of("--control", control.toString()));
+        List<String> args = new ArrayList<>(List.of("ctl", "--control", control.toString()));
         args.addAll(List.of(command));
-        List<String> cmd = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp", serverClassPath(),
-                VhostBlkServer.MAIN_CLASS, "ctl"));
-        cmd.addAll(args);
-        Process p = new ProcessBuilder(cmd).start();
-        p.getOutputStream().close();
-        byte[] out = p.getInputStream().readAllBytes();
-        byte[] err = p.getErrorStream().readAllBytes();
-        if (!p.waitFor(30, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail("vhost-blk ctl " + String.join(" ", command) + " did not finish within 30 s");
-        }
-        return new Ctl(List.of(command), p.exitValue(), new String(out, StandardCharsets.UTF_8),
-                new String(err, StandardCharsets.UTF_8));
-    }
-
-    /** vhost-blk serve with the policy and a control socket, on a class path without the modules: they come from their jars. */
-    private static final class ModuleServer extends ProcessBackend {
-        ModuleServer(ExportSpec spec, Path policy, Path control) {
-            super("vhost-blk server (modules)", spec, List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp",
-                    serverClassPath(), VhostBlkServer.MAIN_CLASS, "serve",
-                    "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
-                    "--size", Long.toString(spec.size()), "--queues", Integer.toString(spec.queues()),
-                    "--policy", policy.toString(), "--control", control.toString()));
-        }
-    }
-
-    private static String java() {
-        return ModuleJars.java();
+        Cli.Output o = Cli.process(serverClassPath(), Duration.ofSeconds(30), args);
+        return new Ctl(List.of(command), o.status(), o.out(), o.err());
     }
 
     private static String serverClassPath() {
@@ -355,15 +291,5 @@ class ModuleGuestTest {
     /** The policy: both module jars (copied next to it) pinned by their SHA-256, in {@link #CHAIN} order. */
     private static Path writePolicy(Path runDir) throws IOException {
         return ModuleJars.writePolicy(runDir, "policy", "modules-guest", CHAIN);
-    }
-
-    private static void awaitFile(Path file, ModuleServer server) throws InterruptedException {
-        long deadline = System.nanoTime() + ProcessBackend.READY_TIMEOUT.toNanos();
-        while (!Files.exists(file)) {
-            if (System.nanoTime() > deadline) {
-                fail("the control socket " + file + " did not appear\n" + server.logTail(40));
-            }
-            Thread.sleep(50);
-        }
     }
 }

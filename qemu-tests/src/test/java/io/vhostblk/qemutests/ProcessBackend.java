@@ -72,6 +72,22 @@ abstract class ProcessBackend implements StorageBackend {
         }
     }
 
+    /** Waits (bounded by {@link #READY_TIMEOUT}) until {@code file}, such as a further socket of the back-end, exists. */
+    void awaitFile(Path file) throws InterruptedException {
+        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+        while (!Files.exists(file)) {
+            if (!process.isAlive()) {
+                fail(name + " exited with status " + process.exitValue() + " before creating " + file + "\n--- "
+                        + name + " log (" + spec.log() + ") ---\n" + logTail(40));
+            }
+            if (System.nanoTime() > deadline) {
+                fail(file + " did not appear within " + READY_TIMEOUT.toSeconds() + " s\n--- " + name + " log ("
+                        + spec.log() + ") ---\n" + logTail(40));
+            }
+            Thread.sleep(50);
+        }
+    }
+
     /** The back-end's process id (for CPU accounting by {@code vhost-blk bench --pid}). */
     long pid() {
         return process.pid();

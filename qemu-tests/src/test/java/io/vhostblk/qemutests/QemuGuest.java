@@ -29,6 +29,9 @@ final class QemuGuest {
         String verify(String check);
     }
 
+    /** For a plan without host steps: any {@code SYNCED} the guest announces is a problem. */
+    static final SyncedCheck NO_HOST_STEPS = check -> "unexpected SYNCED " + check;
+
     /**
      * What to boot: the guest's memory must be shared (memfd) so the back-end can map it.
      *
@@ -93,8 +96,16 @@ final class QemuGuest {
                 .redirectError(stderrLog.toFile())
                 .start();
         started.accept(process);
-        Thread console = Thread.ofPlatform().name("qemu-serial").daemon().start(
-                () -> pumpConsole(process, serialLog, serial, hostVerdicts, syncedCheck));
+        Thread console = console(process, serialLog, serial, check -> {
+            String verdict;
+            try {
+                verdict = syncedCheck.verify(check);
+            } catch (RuntimeException | Error e) {
+                verdict = "host check threw " + e;
+            }
+            hostVerdicts.put(check, verdict == null ? "" : verdict);
+            return true;
+        });
         boolean exited;
         try {
             exited = process.waitFor(config.timeout().toMillis(), TimeUnit.MILLISECONDS);
@@ -134,35 +145,47 @@ final class QemuGuest {
         return cmd;
     }
 
-    private static void pumpConsole(Process process, Path serialLog, List<String> serial,
-                                    Map<String, String> hostVerdicts, SyncedCheck syncedCheck) {
-        try (BufferedReader in = new BufferedReader(
-                new InputStreamReader(process.getInputStream(), StandardCharsets.ISO_8859_1));
-             Writer log = Files.newBufferedWriter(serialLog, StandardCharsets.ISO_8859_1);
-             OutputStream guestInput = process.getOutputStream()) {
-            String line;
-            while ((line = in.readLine()) != null) {
-                serial.add(line);
-                log.write(line);
-                log.write('\n');
-                log.flush();
-                int at = line.indexOf("VBTEST SYNCED ");
-                if (at >= 0) {
-                    String check = line.substring(at + "VBTEST SYNCED ".length()).strip();
-                    String verdict;
-                    try {
-                        verdict = syncedCheck.verify(check);
-                    } catch (RuntimeException | Error e) {
-                        verdict = "host check threw " + e;
+    /** Handles the guest's {@code VBTEST SYNCED <check>}; returns whether this console's QEMU gets the ack. */
+    @FunctionalInterface
+    interface SyncedHandler {
+        boolean handle(String check);
+    }
+
+    /**
+     * Starts a thread that records {@code process}'s serial console into {@code serial} and {@code log}
+     * until QEMU goes away, handing each {@code SYNCED} request to {@code handler}.
+     */
+    static Thread console(Process process, Path log, List<String> serial, SyncedHandler handler) {
+        return Thread.ofPlatform().name("serial-" + log.getFileName()).daemon().start(() -> {
+            try (BufferedReader in = new BufferedReader(
+                    new InputStreamReader(process.getInputStream(), StandardCharsets.ISO_8859_1));
+                 Writer out = Files.newBufferedWriter(log, StandardCharsets.ISO_8859_1)) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    serial.add(line);
+                    out.write(line);
+                    out.write('\n');
+                    out.flush();
+                    int at = line.indexOf("VBTEST SYNCED ");
+                    if (at >= 0 && handler.handle(line.substring(at + "VBTEST SYNCED ".length()).strip())) {
+                        ack(process);
                     }
-                    hostVerdicts.put(check, verdict == null ? "" : verdict);
-                    guestInput.write("ack\n".getBytes(StandardCharsets.US_ASCII));
-                    guestInput.flush();
                 }
+            } catch (IOException e) {
+                // QEMU went away (killed at the timeout or exited); what was read so far is the record.
+                serial.add("[harness] console of " + log.getFileName() + " ended: " + e);
             }
+        });
+    }
+
+    /** Answers the guest's pending {@code SYNCED} on {@code process}'s console. */
+    static void ack(Process process) {
+        try {
+            OutputStream in = process.getOutputStream();
+            in.write("ack\n".getBytes(StandardCharsets.US_ASCII));
+            in.flush();
         } catch (IOException e) {
-            // QEMU went away (killed at the timeout or exited); what was read so far is the record.
-            serial.add("[harness] console read ended: " + e);
+            // The guest never gets its answer; it reports the missing reply itself.
         }
     }
 }

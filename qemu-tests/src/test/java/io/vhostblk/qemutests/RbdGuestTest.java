@@ -1,13 +1,6 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import io.vhostblk.hooks.Sha256;
-import io.vhostblk.modules.crypt.FormatOptions;
-import io.vhostblk.modules.crypt.KdfOptions;
 import io.vhostblk.modules.crypt.LuksVersion;
-import io.vhostblk.modules.crypt.LuksVolume;
-import io.vhostblk.modules.crypt.Secret;
 import io.vhostblk.modules.crypt.UnlockedVolume;
 import io.vhostblk.testsupport.CephCluster;
 import java.io.IOException;
@@ -19,6 +12,7 @@ import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Real guests whose disk is a Ceph RBD image served by vhost-blk's rbd driver, on a single-node
@@ -28,32 +22,23 @@ import org.junit.jupiter.api.Test;
  * FLUSHed write is checked with {@code rbd export} while the guest waits.
  */
 class RbdGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(240);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
+    /** Before the cluster starts (JUnit runs an extension's beforeAll before the class's own), after it stops. */
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-rbd", Duration.ofSeconds(240),
+            () -> List.of(GuestPlans.READ_WRITE, GuestPlans.MULTI_QUEUE, EncryptedGuestTest.ENCRYPTED_RW,
+                    HotplugGuestTest.RESIZE, ReduceGuestTest.PLAN));
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
     private static CephCluster cluster;
 
     @BeforeAll
-    static void prepare() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-rbd"), kernel,
-                List.of(GuestPlans.READ_WRITE, GuestPlans.MULTI_QUEUE, EncryptedGuestTest.ENCRYPTED_RW,
-                        HotplugGuestTest.RESIZE, ReduceGuestTest.PLAN));
-        cluster = CephCluster.start(TARGET);
+    static void startCluster() throws Exception {
+        cluster = CephCluster.start(GuestHarness.TARGET);
     }
 
     @AfterAll
-    static void release() throws IOException {
+    static void stopCluster() {
         if (cluster != null) {
             cluster.close();
-        }
-        if (runLock != null) {
-            runLock.close();
         }
     }
 
@@ -69,19 +54,13 @@ class RbdGuestTest {
 
     private static void plainGuest(GuestPlan plan) throws Exception {
         Path runDir = freshRunDir(plan);
-        Path local = runDir.resolve("disk.img");
-        DiskImage.create(local, plan);
-        String image = plan.name();
-        cluster.rbd("import", "--no-progress", "--image-feature", "layering", local.toString(), CephCluster.POOL + "/" + image);
-        List<String> problems = boot(plan, runDir, image, List.of(), (export, check) -> {
+        String image = importPlanImage(plan, runDir, plan.diskSize());
+        Problems problems = boot(plan, runDir, image, List.of(), (export, check) -> {
             GuestPlan.Region r = plan.flushedWrite(check);
             return r == null ? "no flushed write named " + check : DiskImage.compareRange(export, r);
         });
         Path export = export(image, runDir);
-        String diff = DiskImage.compare(export, plan.expectedImage(), plan);
-        if (diff != null) {
-            problems.add("rbd export after the guest: " + diff);
-        }
+        problems.addIfAny("rbd export after the guest: ", DiskImage.compare(export, plan.expectedImage(), plan));
         report(plan, problems, runDir);
     }
 
@@ -90,28 +69,15 @@ class RbdGuestTest {
     void liveResizeOfAnRbdImage() throws Exception {
         GuestPlan plan = HotplugGuestTest.RESIZE;
         Path runDir = freshRunDir(plan);
-        Path local = runDir.resolve("disk.img");
-        DiskImage.create(local, plan);
-        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(local.toFile(), "rw")) {
-            f.setLength(HotplugGuestTest.BOOT_SIZE);
-        }
-        String image = plan.name();
-        cluster.rbd("import", "--no-progress", "--image-feature", "layering", local.toString(), CephCluster.POOL + "/" + image);
-        Path controlDir = Files.createTempDirectory(Path.of("/tmp"), "vbc-");
-        Path control = controlDir.resolve("ctl.sock");
-        try {
-            List<String> problems = boot(plan, runDir, image, List.of("--id", "disk0", "--control", control.toString()),
+        String image = importPlanImage(plan, runDir, HotplugGuestTest.BOOT_SIZE);
+        try (SocketDir controlDir = SocketDir.create("vbc-")) {
+            Path control = controlDir.resolve("ctl.sock");
+            Problems problems = boot(plan, runDir, image, List.of("--id", "disk0", "--control", control.toString()),
                     (export, check) -> check.equals("resize")
                             ? HotplugGuestTest.resize(control, "disk0", HotplugGuestTest.GROWN_SIZE)
                             : "no host step named " + check);
-            String diff = DiskImage.compare(export(image, runDir), plan.expectedImage(), plan);
-            if (diff != null) {
-                problems.add("rbd export after the guest: " + diff);
-            }
+            problems.addIfAny("rbd export after the guest: ", DiskImage.compare(export(image, runDir), plan.expectedImage(), plan));
             report(plan, problems, runDir);
-        } finally {
-            Files.deleteIfExists(control);
-            Files.deleteIfExists(controlDir);
         }
     }
 
@@ -121,45 +87,27 @@ class RbdGuestTest {
         Path runDir = freshRunDir(plan);
         Path luks = runDir.resolve("disk.luks");
         Path key = EncryptedGuestTest.keyFile(runDir);
-        try (Secret s = Secret.copyOf(EncryptedGuestTest.PASSPHRASE)) {
-            LuksVolume.format(luks, s, new FormatOptions(LuksVersion.LUKS1, 512, EncryptedGuestTest.DISK, KdfOptions.pbkdf2(1000)));
-        }
-        try (UnlockedVolume v = EncryptedGuestTest.unlock(luks)) {
-            EncryptedGuestTest.writePlaintext(v, 0, new byte[(int) EncryptedGuestTest.DISK]);
-        }
+        EncryptedGuestTest.formatZeroed(luks, LuksVersion.LUKS1, 512);
         // The image (header and payload) goes to the cluster; the module reads the header from a
         // detached copy, since an RBD image is no file it can open.
         String image = "crypt";
-        cluster.rbd("import", "--no-progress", "--image-feature", "layering", luks.toString(), CephCluster.POOL + "/" + image);
-        Path jar = CryptModule.jar();
-        Path policy = Files.writeString(runDir.resolve("policy.conf"), String.join("\n",
-                "vm = " + plan.name(),
-                "module-dir = " + jar.getParent(),
-                "chain = crypt",
-                "[module crypt]",
-                "jar = " + jar.getFileName(),
-                "sha256 = " + Sha256.of(Files.readAllBytes(jar)),
-                "set.key-file = " + key,
-                "set.header-file = " + luks,
-                ""));
-        List<String> problems = boot(plan, runDir, image, List.of("--policy", policy.toString()), (export, check) -> {
+        importImage(luks, image);
+        Path policy = CryptModule.writePolicy(runDir.resolve("policy.conf"), plan.name(), key, "set.header-file = " + luks);
+        Problems problems = boot(plan, runDir, image, List.of("--policy", policy.toString()), (export, check) -> {
             GuestPlan.Region r = plan.flushedWrite(check);
             if (r == null) {
                 return "no flushed write named " + check;
             }
             try (UnlockedVolume v = EncryptedGuestTest.unlock(export)) {
-                return EncryptedGuestTest.firstDifference(java.util.Arrays.copyOfRange(TestPattern.bytes(),
+                return DiskImage.firstDifference(java.util.Arrays.copyOfRange(TestPattern.bytes(),
                         (int) r.patternOffset(), (int) (r.patternOffset() + r.length())),
                         EncryptedGuestTest.readPlaintext(v, r.diskOffset(), (int) r.length()));
             }
         });
         Path export = export(image, runDir);
         try (UnlockedVolume v = EncryptedGuestTest.unlock(export)) {
-            String diff = EncryptedGuestTest.firstDifference(plan.expectedImage(),
-                    EncryptedGuestTest.readPlaintext(v, 0, (int) EncryptedGuestTest.DISK));
-            if (diff != null) {
-                problems.add("rbd export, decrypted, differs from what the guest wrote: " + diff);
-            }
+            problems.addIfAny("rbd export, decrypted, differs from what the guest wrote: ", DiskImage.firstDifference(
+                    plan.expectedImage(), EncryptedGuestTest.readPlaintext(v, 0, (int) EncryptedGuestTest.DISK)));
         }
         byte[] sample = java.util.Arrays.copyOfRange(TestPattern.bytes(), 4096, 4096 + 64);
         byte[] raw = Files.readAllBytes(export);
@@ -181,21 +129,19 @@ class RbdGuestTest {
     void dedupAndCompressAboveTheRbdDriver() throws Exception {
         GuestPlan plan = ReduceGuestTest.PLAN;
         Path runDir = freshRunDir(plan);
-        List<String> problems = new ArrayList<>();
+        Problems problems = new Problems();
         Path plain = runDir.resolve("reduce.img");
         ReduceGuestTest.reduce(problems, "format", plain.toString(), "--logical-size", Long.toString(plan.diskSize()));
         String image = "reduce";
-        cluster.rbd("import", "--no-progress", "--image-feature", "layering", plain.toString(), CephCluster.POOL + "/" + image);
+        importImage(plain, image);
         Path policy = ModuleJars.writePolicy(runDir, "policy", plan.name(), List.of("dedup", "compress"),
                 java.util.Map.of("dedup", List.of("set.logical-size = " + plan.diskSize())));
-        problems.addAll(boot(plan, runDir, image, List.of("--policy", policy.toString()),
-                (export, check) -> "unexpected SYNCED " + check));
+        boot(plan, runDir, image, List.of("--policy", policy.toString()),
+                (export, check) -> "unexpected SYNCED " + check).list().forEach(problems::add);
         Path export = export(image, runDir);
         String check = ReduceGuestTest.reduce(problems, "check", export.toString());
-        String diff = ReduceGuestTest.firstDifference(plan.expectedImage(), ReduceGuestTest.readVolume(export));
-        if (diff != null) {
-            problems.add("the volume in the rbd export differs from what the guest wrote: " + diff);
-        }
+        problems.addIfAny("the volume in the rbd export differs from what the guest wrote: ",
+                DiskImage.firstDifference(plan.expectedImage(), ReduceGuestTest.readVolume(export), plan));
         System.out.println("RbdGuestTest dedup, compress: " + check.strip().replace('\n', ' '));
         report(plan, problems, runDir);
     }
@@ -206,55 +152,55 @@ class RbdGuestTest {
     }
 
     /** Boots the plan against vhost-blk serving {@code rbd:rbd/IMAGE}; returns the problems found. */
-    private static List<String> boot(GuestPlan plan, Path runDir, String image, List<String> extra, ExportCheck flushed)
+    private static Problems boot(GuestPlan plan, Path runDir, String image, List<String> extra, ExportCheck flushed)
             throws Exception {
-        List<String> problems = new ArrayList<>();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbr-");
-        try {
+        Problems problems = new Problems();
+        try (SocketDir sockets = SocketDir.create("vbr-")) {
             ExportSpec spec = new ExportSpec(runDir.resolve("unused"), plan.diskSize(), plan.queues(), false,
-                    socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
-            List<String> command = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
-                    "-cp", ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress")), VhostBlkServer.MAIN_CLASS, "serve",
-                    "--socket", spec.socket().toString(), "--driver", "rbd", "--disk", "rbd:" + CephCluster.POOL + "/" + image,
+                    sockets.resolve("blk.sock"), runDir.resolve("backend.log"));
+            List<String> args = new ArrayList<>(List.of("--socket", spec.socket().toString(), "--driver", "rbd",
+                    "--disk", "rbd:" + CephCluster.POOL + "/" + image,
                     "--rbd-conf", cluster.conf().toString(), "--rbd-id", "admin", "--rbd-keyring", cluster.keyring().toString(),
                     "--queues", Integer.toString(plan.queues())));
-            command.addAll(extra);
-            try (RbdServer server = new RbdServer(spec, command)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, plan, spec.socket(), runDir, GUEST_TIMEOUT),
-                        check -> {
-                            try {
-                                return flushed.verify(export(image, runDir), check);
-                            } catch (IOException | InterruptedException e) {
-                                return "cannot export " + image + ": " + e;
-                            }
-                        });
-                StorageBackend.Exit exit = server.stop();
-                run.problems(plan.checks()).forEach(p -> problems.add("guest: " + p));
-                run.hostProblems().forEach(p -> problems.add("rbd export after the guest's FLUSH of " + p));
-                if (!exit.clean()) {
-                    problems.add("vhost-blk must exit with status 0 within " + ProcessBackend.STOP_TIMEOUT.toSeconds()
-                            + " s of SIGTERM, but it " + exit);
-                }
+            args.addAll(extra);
+            // A policy's modules come from their jars.
+            try (StorageBackend server = VhostBlkServer.serve("vhost-blk server (rbd)", spec,
+                    ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress")), args)) {
+                GuestRun run = HARNESS.boot(plan, spec.socket(), runDir, check -> {
+                    try {
+                        return flushed.verify(export(image, runDir), check);
+                    } catch (IOException | InterruptedException e) {
+                        return "cannot export " + image + ": " + e;
+                    }
+                });
+                problems.stop(server);
+                problems.guest("guest: ", run, plan);
+                problems.hostVerdicts("rbd export after the guest's FLUSH of ", run);
                 if (!Logs.tail(spec.log(), 400).contains("serving rbd rbd:" + CephCluster.POOL + "/" + image)) {
                     problems.add("the server log does not show the rbd driver serving the image");
                 }
                 if (!problems.isEmpty()) {
-                    problems.add("serial tail:\n" + run.serialTail(30) + "\n--- vhost-blk log (" + spec.log() + ") ---\n"
-                            + server.logTail(40));
+                    problems.add("serial tail:\n" + Problems.tails(run, 30, server));
                 }
             }
-        } finally {
-            Files.deleteIfExists(socketDir.resolve("blk.sock"));
-            Files.deleteIfExists(socketDir);
         }
         return problems;
     }
 
-    /** vhost-blk serve with the rbd driver (and, for crypt, a policy; the module comes from its jar). */
-    private static final class RbdServer extends ProcessBackend {
-        RbdServer(ExportSpec spec, List<String> command) {
-            super("vhost-blk server (rbd)", spec, command);
+    /** Imports the plan's initial image, {@code size} bytes of it, as {@code rbd/PLAN-NAME}; returns that name. */
+    private static String importPlanImage(GuestPlan plan, Path runDir, long size) throws IOException, InterruptedException {
+        Path local = runDir.resolve("disk.img");
+        DiskImage.create(local, plan);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(local.toFile(), "rw")) {
+            f.setLength(size);
         }
+        importImage(local, plan.name());
+        return plan.name();
+    }
+
+    /** {@code rbd import} of {@code file} as {@code rbd/IMAGE}. */
+    private static void importImage(Path file, String image) throws IOException, InterruptedException {
+        cluster.rbd("import", "--no-progress", "--image-feature", "layering", file.toString(), CephCluster.POOL + "/" + image);
     }
 
     private static Path export(String image, Path runDir) throws IOException, InterruptedException {
@@ -265,19 +211,10 @@ class RbdGuestTest {
     }
 
     private static Path freshRunDir(GuestPlan plan) throws IOException {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(plan.name() + "-rbd");
-        if (Files.exists(runDir)) {
-            try (var paths = Files.walk(runDir)) {
-                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
-        }
-        return Files.createDirectories(runDir);
+        return GuestHarness.runDir(plan.name() + "-rbd");
     }
 
-    private static void report(GuestPlan plan, List<String> problems, Path runDir) {
-        assertTrue(problems.isEmpty(), "plan '" + plan.name() + "' on an RBD image (" + runDir + "): "
-                + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems));
+    private static void report(GuestPlan plan, Problems problems, Path runDir) {
+        problems.failIfAny("plan '" + plan.name() + "' on an RBD image (" + runDir + ")", () -> "");
     }
 }

@@ -1,7 +1,5 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
 import io.vhostblk.modules.crypt.FormatOptions;
 import io.vhostblk.modules.crypt.KdfOptions;
 import io.vhostblk.modules.crypt.LuksVersion;
@@ -11,11 +9,7 @@ import io.vhostblk.modules.crypt.UnlockedVolume;
 import io.vhostblk.modules.reduce.FileBackingStore;
 import io.vhostblk.modules.reduce.ReduceCommand;
 import io.vhostblk.modules.reduce.ReduceVolume;
-import io.vhostblk.server.ControlClient;
-import io.vhostblk.server.Json;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -28,9 +22,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A guest on a reduce volume served through {@code dedup, compress} (one volume, the jar loaded through a
@@ -39,8 +32,6 @@ import org.junit.jupiter.api.Test;
  * host holds exactly what the guest wrote, and the image's allocated size shows the duplicates stored once.
  */
 class ReduceGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(300);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final long KIB = 1024;
     private static final long MIB = 1024 * KIB;
     /** The logical size the guest sees. */
@@ -51,9 +42,8 @@ class ReduceGuestTest {
 
     static final GuestPlan PLAN = plan();
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-reduce", Duration.ofSeconds(300), () -> List.of(PLAN));
 
     private static GuestPlan plan() {
         GuestPlan p = GuestPlan.writable("reduce", DISK, 2, 2)
@@ -86,26 +76,11 @@ class ReduceGuestTest {
         return p.fsync("final-fsync");
     }
 
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-reduce"), kernel, List.of(PLAN));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
-    }
-
     @Test
     void guestWritesRewritesDiscardsAndReadsBackThroughDedupAndCompress() throws Exception {
-        Path runDir = freshRunDir("vhost_blk");
+        Path runDir = GuestHarness.runDir(PLAN.name() + "-vhost_blk");
         Path image = runDir.resolve(DEVICE);
-        List<String> problems = new ArrayList<>();
+        Problems problems = new Problems();
         String formatted = reduce(problems, "format", image.toString(), "--logical-size", Long.toString(DISK));
         Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", CHAIN);
         serve(runDir, image, policy, CHAIN, formatted, problems, () -> afterShutdown(image, problems));
@@ -120,8 +95,8 @@ class ReduceGuestTest {
      */
     @Test
     void guestWritesRewritesDiscardsAndReadsBackThroughDedupAndCompressOverCrypt() throws Exception {
-        Path runDir = freshRunDir("over_crypt");
-        List<String> problems = new ArrayList<>();
+        Path runDir = GuestHarness.runDir(PLAN.name() + "-over_crypt");
+        Problems problems = new Problems();
         Path plain = runDir.resolve("plain.img");
         String formatted = reduce(problems, "format", plain.toString(), "--logical-size", Long.toString(DISK));
         Path image = runDir.resolve(DEVICE); // a LUKS image; its name is the device id the report asks for
@@ -140,7 +115,7 @@ class ReduceGuestTest {
                 "crypt", List.of("set.key-file = " + key, "set.allow-discard = true")));
         serve(runDir, image, policy, chain, formatted, problems, () -> {
             byte[] raw = Files.readAllBytes(image);
-            if (indexOf(raw, "VHBLKRED".getBytes(StandardCharsets.US_ASCII)) >= 0) {
+            if (DiskImage.indexOf(raw, "VHBLKRED".getBytes(StandardCharsets.US_ASCII)) >= 0) {
                 problems.add("the image holds a plain reduce superblock: the volume's metadata did not go through crypt");
             }
             Path decrypted = runDir.resolve("decrypted.img");
@@ -148,7 +123,7 @@ class ReduceGuestTest {
                 Files.write(decrypted, EncryptedGuestTest.readPlaintext(v, 0, (int) payload));
             }
             String check = reduce(problems, "check", decrypted.toString());
-            String diff = firstDifference(PLAN.expectedImage(), readVolume(decrypted));
+            String diff = DiskImage.firstDifference(PLAN.expectedImage(), readVolume(decrypted), PLAN);
             if (diff != null) {
                 problems.add("the decrypted volume read on the host differs from what the guest wrote: " + diff);
             }
@@ -161,30 +136,22 @@ class ReduceGuestTest {
         void check() throws Exception;
     }
 
-    private static Path freshRunDir(String variant) throws IOException {
-        Path runDir = TARGET.resolve("qemu-runs").resolve(PLAN.name() + "-" + variant);
-        TestDirs.deleteRecursively(runDir);
-        return Files.createDirectories(runDir);
-    }
-
     /** Boots the plan against vhost-blk serving {@code image} with {@code policy}; fails with every problem found. */
-    private static void serve(Path runDir, Path image, Path policy, List<String> chain, String formatted, List<String> problems,
+    private static void serve(Path runDir, Path image, Path policy, List<String> chain, String formatted, Problems problems,
                               AfterShutdown after) throws Exception {
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbr-");
-        try {
-            ExportSpec spec = new ExportSpec(image, Files.size(image), PLAN.queues(), false, socketDir.resolve("blk.sock"),
+        try (SocketDir sockets = SocketDir.create("vbr-")) {
+            ExportSpec spec = new ExportSpec(image, Files.size(image), PLAN.queues(), false, sockets.resolve("blk.sock"),
                     runDir.resolve("backend.log"));
-            Path control = socketDir.resolve("ctl.sock");
-            try (ReduceServer server = new ReduceServer(spec, policy, control, chain)) {
-                GuestRun run = QemuGuest.run(new QemuGuest.Config(kernel, initramfs, PLAN, spec.socket(), runDir, GUEST_TIMEOUT),
-                        check -> "unexpected SYNCED " + check);
-                run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
-                Map<?, ?> report = report(control, problems);
-                StorageBackend.Exit exit = server.stop();
-                if (!exit.clean()) {
-                    problems.add("vhost-blk must exit with status 0 within " + ProcessBackend.STOP_TIMEOUT.toSeconds()
-                            + " s of SIGTERM, but it " + exit);
-                }
+            Path control = sockets.resolve("ctl.sock");
+            List<String> args = new ArrayList<>(VhostBlkServer.imageArgs(spec));
+            args.addAll(List.of("--policy", policy.toString(), "--control", control.toString()));
+            // On a class path without the reduce module: it must come from its jar.
+            try (StorageBackend server = VhostBlkServer.serve("vhost-blk server (reduce)", spec,
+                    ModuleJars.serverClassPath(chain), args)) {
+                GuestRun run = HARNESS.boot(PLAN, spec.socket(), runDir, QemuGuest.NO_HOST_STEPS);
+                problems.guest("guest: ", run, PLAN);
+                Map<?, ?> report = Control.report(control, DEVICE, "dedup", problems);
+                problems.stop(server);
                 if (report != null) {
                     if (!(report.get("dedup_hits") instanceof Long hits && hits >= 2 * COPY / 4096)) {
                         problems.add("the volume's report must count the duplicate copies as dedup hits: " + report);
@@ -194,35 +161,17 @@ class ReduceGuestTest {
                     }
                 }
                 after.check();
-                if (!problems.isEmpty()) {
-                    fail("plan '" + PLAN.name() + "' through " + chain + " (" + formatted.strip() + "): " + problems.size()
-                            + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + run.serialTail(30)
-                            + "\n--- vhost-blk log (" + spec.log() + ") ---\n" + server.logTail(60));
-                }
+                problems.failIfAny("plan '" + PLAN.name() + "' through " + chain + " (" + formatted.strip() + ")",
+                        () -> Problems.tails(run, 30, server));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
-    }
-
-    private static long indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
     }
 
     /** The guest is gone and the server stopped: check, contents and allocated size of the image. */
-    private static void afterShutdown(Path image, List<String> problems) throws Exception {
+    private static void afterShutdown(Path image, Problems problems) throws Exception {
         String check = reduce(problems, "check", image.toString());
         byte[] stored = readVolume(image);
-        String diff = firstDifference(PLAN.expectedImage(), stored);
+        String diff = DiskImage.firstDifference(PLAN.expectedImage(), stored, PLAN);
         if (diff != null) {
             problems.add("the volume read on the host differs from what the guest wrote: " + diff);
         }
@@ -239,16 +188,8 @@ class ReduceGuestTest {
     }
 
     /** {@code vhost-blk reduce ARGS} in this JVM (the CLI's code); a non-zero exit is a problem. */
-    static String reduce(List<String> problems, String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int status = new ReduceCommand(new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8))
-                .run(List.of(args));
-        String text = out.toString(StandardCharsets.UTF_8) + err.toString(StandardCharsets.UTF_8);
-        if (status != 0) {
-            problems.add("vhost-blk reduce " + String.join(" ", args) + " exited " + status + ":\n" + text);
-        }
-        return text;
+    static String reduce(Problems problems, String... args) {
+        return Cli.run(problems, "reduce", (a, out, err) -> new ReduceCommand(out, err).run(a), args);
     }
 
     /** Every logical byte of the volume, read through the engine on the host. */
@@ -270,40 +211,5 @@ class ReduceGuestTest {
     /** Blocks the file takes on the disk (st_blocks × 512), as {@code du} counts them. */
     private static long allocatedBytes(Path image) {
         return Long.parseLong(HostTools.run(List.of("stat", "-c", "%b", image.toString()), 30).strip()) * 512;
-    }
-
-    static String firstDifference(byte[] expected, byte[] actual) {
-        if (expected.length != actual.length) {
-            return "length " + actual.length + ", expected " + expected.length;
-        }
-        int at = java.util.Arrays.mismatch(expected, actual);
-        return at < 0 ? null : "first at byte " + at + " (" + PLAN.describeOffset(at) + ")";
-    }
-
-    /** The dedup module's report over the control socket (the volume's counters). */
-    private static Map<?, ?> report(Path control, List<String> problems) {
-        try (ControlClient c = ControlClient.connect(control)) {
-            String reply = c.request("report " + DEVICE + " dedup");
-            Map<?, ?> m = (Map<?, ?>) Json.parse(reply);
-            if (!Boolean.TRUE.equals(m.get("ok"))) {
-                problems.add("report over the control socket was refused: " + reply);
-                return null;
-            }
-            return (Map<?, ?>) m.get("report");
-        } catch (IOException | Json.ParseException | RuntimeException e) {
-            problems.add("report over the control socket: " + e);
-            return null;
-        }
-    }
-
-    /** vhost-blk serve with the policy, on a class path without the reduce module: it must come from its jar. */
-    private static final class ReduceServer extends ProcessBackend {
-        ReduceServer(ExportSpec spec, Path policy, Path control, List<String> chain) {
-            super("vhost-blk server (reduce)", spec, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
-                    ModuleJars.serverClassPath(chain), VhostBlkServer.MAIN_CLASS, "serve",
-                    "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
-                    "--queues", Integer.toString(spec.queues()), "--policy", policy.toString(),
-                    "--control", control.toString()));
-        }
     }
 }

@@ -36,10 +36,10 @@ class ResourceLimitsTest {
         Path runDir = TestDirs.fresh(TARGET.resolve("soak-runs").resolve("resource-limits"));
         Path image = TestDirs.sparseImage(runDir.resolve("disk.img"), DISK);
         Path log = runDir.resolve("server.log");
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vbl-");
         List<String> problems = new ArrayList<>();
         CrashWorkload honest = new CrashWorkload(64, 4096, 8, 8, 5);
-        try (VhostBlkServer server = VhostBlkServer.start(new ExportSpec(image, DISK, 1, false, socketDir.resolve("blk.sock"), log));
+        try (SocketDir socketDir = SocketDir.create("vbl-");
+             VhostBlkServer server = VhostBlkServer.start(new ExportSpec(image, DISK, 1, false, socketDir.resolve("blk.sock"), log));
              GuestRam ram = GuestRam.memfd(0, new GuestRam.Region(0, 1 << 20))) {
             // 1. Hundreds of connections at once: one is served, the others are refused and closed.
             List<UnixSocket> many = new ArrayList<>();
@@ -112,8 +112,6 @@ class ResourceLimitsTest {
             if (!problems.isEmpty()) {
                 fail(problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n" + server.logTail(40));
             }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
         }
     }
 

@@ -1,7 +1,5 @@
 package io.vhostblk.qemutests;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -15,9 +13,8 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -30,8 +27,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  * The guest must see no I/O error and read back every block with its latest generation.
  */
 class RestartGuestTest {
-    private static final Duration GUEST_TIMEOUT = Duration.ofSeconds(900);
-    private static final Path TARGET = Path.of("target").toAbsolutePath();
     private static final int BLOCKS = 256;
     private static final int RESTARTS = 10;
     private static final int GENERATIONS = RESTARTS + 2;
@@ -40,28 +35,12 @@ class RestartGuestTest {
     private static final GuestPlan PLAN = GuestPlan.writable("restart-loop", 8L << 20, 2, 1)
             .generations("generations", BLOCKS, GENERATIONS);
 
-    private static RunLock runLock;
-    private static GuestKernel kernel;
-    private static Path initramfs;
+    @RegisterExtension
+    static final GuestHarness HARNESS = new GuestHarness("guest-restart", Duration.ofSeconds(900), () -> List.of(PLAN));
 
     /** How the running server is taken down. */
     enum Stop {
         SIGKILL, SIGTERM
-    }
-
-    @BeforeAll
-    static void prepareGuest() throws Exception {
-        runLock = RunLock.acquire(TARGET.resolve("qemu-runs.lock"), Duration.ofMinutes(10));
-        HostTools.program("qemu-system-x86_64", "qemu-system-x86");
-        kernel = GuestKernel.find();
-        initramfs = Initramfs.build(TARGET.resolve("guest-restart"), kernel, List.of(PLAN));
-    }
-
-    @AfterAll
-    static void releaseLock() throws IOException {
-        if (runLock != null) {
-            runLock.close();
-        }
     }
 
     @ParameterizedTest(name = "{0}")
@@ -82,18 +61,14 @@ class RestartGuestTest {
     }
 
     private void runRestarts(Stop how, QemuGuest.Ring ring) throws Exception {
-        Path runDir = TARGET.resolve("qemu-runs").resolve("restart-" + how.name().toLowerCase() + "-"
-                + ring.name().toLowerCase());
-        TestDirs.deleteRecursively(runDir);
-        Files.createDirectories(runDir);
+        Path runDir = GuestHarness.runDir("restart-" + how.name().toLowerCase() + "-" + ring.name().toLowerCase());
         Path image = runDir.resolve("disk.img");
         DiskImage.create(image, PLAN);
         long seed = System.nanoTime();
-        Path socketDir = Files.createTempDirectory(Path.of("/tmp"), "vb-");
-        try (Restarter restarter = new Restarter(how, new ExportSpec(image, PLAN.diskSize(), 1, false,
-                socketDir.resolve("blk.sock"), runDir.resolve("backend-0.log")), new Random(seed))) {
-            GuestRun run = QemuGuest.run(
-                    new QemuGuest.Config(kernel, initramfs, PLAN, restarter.spec.socket(), runDir, GUEST_TIMEOUT, ring),
+        try (SocketDir sockets = SocketDir.create("vb-");
+             Restarter restarter = new Restarter(how, new ExportSpec(image, PLAN.diskSize(), 1, false,
+                     sockets.resolve("blk.sock"), runDir.resolve("backend-0.log")), new Random(seed))) {
+            GuestRun run = QemuGuest.run(HARNESS.config(PLAN, restarter.spec.socket(), runDir, ring),
                     check -> {
                         int generation = Integer.parseInt(check.substring(check.indexOf('-') + 1));
                         if (check.startsWith("go-")) {
@@ -106,34 +81,20 @@ class RestartGuestTest {
                         return checkGeneration(image, BLOCKS, generation);
                     }, ",reconnect=1");
             restarter.finish();
-            List<String> problems = new ArrayList<>();
-            run.problems(PLAN.checks()).forEach(p -> problems.add("guest: " + p));
-            run.hostProblems().forEach(p -> problems.add("image file at " + p));
-            problems.addAll(restarter.problems);
+            Problems problems = new Problems();
+            problems.guest("guest: ", run, PLAN);
+            problems.hostVerdicts("image file at ", run);
+            restarter.problems.forEach(problems::add);
             if (restarter.restarts != RESTARTS) {
                 problems.add("the server was restarted " + restarter.restarts + " times, expected " + RESTARTS);
             }
-            String last = checkGeneration(image, BLOCKS, GENERATIONS);
-            if (last != null) {
-                problems.add("image file after the guest powered off: " + last);
-            }
-            StorageBackend.Exit exit = restarter.current.stop();
-            if (!exit.clean()) {
-                problems.add("the last server must exit with status 0 on SIGTERM, but it " + exit);
-            }
+            problems.addIfAny("image file after the guest powered off: ", checkGeneration(image, BLOCKS, GENERATIONS));
+            problems.stop("the last server", restarter.current);
             // The first restarted server served the guest's I/O of generation 2 (the last may start after the guest is gone).
             Path firstRestarted = restarter.spec.log().resolveSibling("backend-1.log");
-            String ringProblem = VhostBlkServer.ringProblem(Backend.VHOST_BLK, ring, firstRestarted, 1);
-            if (ringProblem != null) {
-                problems.add("server 1: " + ringProblem);
-            }
-            if (!problems.isEmpty()) {
-                fail(how + " restarts on " + ring + " rings (seed " + seed + ", guest ran " + run.elapsed().toSeconds() + " s): "
-                        + problems.size() + " problem(s)\n  - " + String.join("\n  - ", problems) + "\n"
-                        + run.serialTail(40) + "\n--- last server log ---\n" + restarter.current.logTail(40));
-            }
-        } finally {
-            TestDirs.deleteRecursively(socketDir);
+            problems.addIfAny("server 1: ", VhostBlkServer.ringProblem(Backend.VHOST_BLK, ring, firstRestarted, 1));
+            problems.failIfAny(how + " restarts on " + ring + " rings (seed " + seed + ", guest ran " + run.elapsed().toSeconds()
+                    + " s)", () -> Problems.tails(run, 40, restarter.current));
         }
     }
 

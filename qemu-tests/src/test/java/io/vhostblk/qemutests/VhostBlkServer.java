@@ -14,8 +14,8 @@ final class VhostBlkServer extends ProcessBackend {
     /** What serve prints once it listens on its socket. */
     static final String READY_LINE = " with QEMU options:";
 
-    private VhostBlkServer(ExportSpec spec, List<String> command) {
-        super("vhost-blk server", spec, command, READY_LINE);
+    private VhostBlkServer(String name, ExportSpec spec, List<String> command) {
+        super(name, spec, command, READY_LINE);
     }
 
     /** Starts the server for {@code spec} and waits for its socket. */
@@ -26,23 +26,35 @@ final class VhostBlkServer extends ProcessBackend {
             fail("the vhost-blk server entry point " + MAIN_CLASS + " is not on the test class path: "
                     + "the server module does not provide it yet (build it with ./mvnw -B install -DskipTests)");
         }
-        String java = ProcessHandle.current().info().command()
-                .orElse(System.getProperty("java.home") + "/bin/java");
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
-                // With a policy the modules must come from their jars alone, not from the test's class path.
-                "-cp", spec.serverArgs().contains("--policy")
-                        ? ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress", "cache"))
-                        : System.getProperty("java.class.path"),
-                MAIN_CLASS, "serve",
-                "--socket", spec.socket().toString(),
-                "--disk", spec.image().toString(),
-                "--size", Long.toString(spec.size()),
-                "--queues", Integer.toString(spec.queues())));
+        List<String> args = new ArrayList<>(imageArgs(spec));
+        args.addAll(List.of("--size", Long.toString(spec.size())));
         if (spec.readOnly()) {
-            command.add("--read-only");
+            args.add("--read-only");
         }
-        command.addAll(spec.serverArgs());
-        return new VhostBlkServer(spec, command);
+        args.addAll(spec.serverArgs());
+        // With a policy the modules must come from their jars alone, not from the test's class path.
+        String classPath = spec.serverArgs().contains("--policy")
+                ? ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress", "cache"))
+                : System.getProperty("java.class.path");
+        return serve("vhost-blk server", spec, classPath, args);
+    }
+
+    /**
+     * Starts {@code vhost-blk serve ARGS} on {@code classPath} (for a policy: one without the modules
+     * it loads, which must then come from their jars), named {@code name} in messages; ready once it
+     * listens on the spec's socket.
+     */
+    static VhostBlkServer serve(String name, ExportSpec spec, String classPath, List<String> args) {
+        List<String> command = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
+                "-cp", classPath, MAIN_CLASS, "serve"));
+        command.addAll(args);
+        return new VhostBlkServer(name, spec, command);
+    }
+
+    /** {@code --socket}, {@code --disk} and {@code --queues} from {@code spec}. */
+    static List<String> imageArgs(ExportSpec spec) {
+        return List.of("--socket", spec.socket().toString(), "--disk", spec.image().toString(),
+                "--queues", Integer.toString(spec.queues()));
     }
 
     /**
