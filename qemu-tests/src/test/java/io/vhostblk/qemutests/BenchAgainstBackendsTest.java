@@ -10,6 +10,7 @@ import io.vhostblk.bench.BenchJob;
 import io.vhostblk.bench.BenchOptions;
 import io.vhostblk.bench.BenchReport;
 import io.vhostblk.bench.BenchUsageException;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -184,7 +185,7 @@ class BenchAgainstBackendsTest {
                 dir.resolve("ring.log"));
         ProcessBackend b = new ProcessBackend("VHOST_BLK_KICK_ON_RING", spec, List.of(
                 ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                ServerJvm.OPTIONS, "-cp", System.getProperty("java.class.path"),
                 VhostBlkServer.MAIN_CLASS, "serve", "--socket", spec.socket().toString(), "--disk", image.toString(),
                 "--driver", "io_uring", "--queues", "2", "--kick-on-ring")) {
         };
@@ -224,7 +225,7 @@ class BenchAgainstBackendsTest {
                             + ",writable=on,num-queues=1");
             case VHOST_BLK_NULL -> List.of(ProcessHandle.current().info().command()
                             .orElse(System.getProperty("java.home") + "/bin/java"),
-                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    ServerJvm.OPTIONS, "-cp", System.getProperty("java.class.path"),
                     VhostBlkServer.MAIN_CLASS, "serve", "--socket", spec.socket().toString(), "--driver", "null",
                     "--size", Long.toString(DISK_SIZE));
         };

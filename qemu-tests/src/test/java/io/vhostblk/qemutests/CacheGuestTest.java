@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.vhostblk.modules.cache.CacheCommand;
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -339,7 +340,7 @@ class CacheGuestTest {
     /** vhost-blk serve with the policy, on a class path without the cache module: it must come from its jar. */
     private static final class CacheServer extends ProcessBackend {
         CacheServer(ExportSpec spec, Path policy, Path control) {
-            super("vhost-blk server (cache)", spec, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
+            super("vhost-blk server (cache)", spec, List.of(ModuleJars.java(), ServerJvm.OPTIONS, "-cp",
                     ModuleJars.serverClassPath(CHAIN), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString(),

@@ -9,6 +9,7 @@ import io.vhostblk.modules.crypt.LuksVersion;
 import io.vhostblk.modules.crypt.LuksVolume;
 import io.vhostblk.modules.crypt.Secret;
 import io.vhostblk.modules.crypt.UnlockedVolume;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -281,7 +282,7 @@ class EncryptedGuestTest {
         private static List<String> command(ExportSpec spec, Path policy) {
             String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
             String classPath = CryptModule.serverClassPath();
-            return List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
+            return List.of(java, ServerJvm.OPTIONS, "-cp", classPath, VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString());
         }

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.testsupport.ServerJvm;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -25,7 +27,7 @@ class ModuleCommandLineTest {
     }
 
     private static Run vhostBlk(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
+        List<String> cmd = new ArrayList<>(List.of(ModuleJars.java(), ServerJvm.OPTIONS, "-cp",
                 ModuleJars.serverClassPath(List.of("crypt", "dedup")), VhostBlkServer.MAIN_CLASS));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).start();

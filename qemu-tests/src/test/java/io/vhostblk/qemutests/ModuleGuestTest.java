@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -318,7 +319,7 @@ class ModuleGuestTest {
     private static Ctl ctl(Path control, String... command) throws IOException, InterruptedException {
         List<String> args = new ArrayList<>(List.of("--control", control.toString()));
         args.addAll(List.of(command));
-        List<String> cmd = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp", serverClassPath(),
+        List<String> cmd = new ArrayList<>(List.of(java(), ServerJvm.OPTIONS, "-cp", serverClassPath(),
                 VhostBlkServer.MAIN_CLASS, "ctl"));
         cmd.addAll(args);
         Process p = new ProcessBuilder(cmd).start();
@@ -336,7 +337,7 @@ class ModuleGuestTest {
     /** vhost-blk serve with the policy and a control socket, on a class path without the modules: they come from their jars. */
     private static final class ModuleServer extends ProcessBackend {
         ModuleServer(ExportSpec spec, Path policy, Path control) {
-            super("vhost-blk server (modules)", spec, List.of(java(), "--enable-native-access=ALL-UNNAMED", "-cp",
+            super("vhost-blk server (modules)", spec, List.of(java(), ServerJvm.OPTIONS, "-cp",
                     serverClassPath(), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--size", Long.toString(spec.size()), "--queues", Integer.toString(spec.queues()),

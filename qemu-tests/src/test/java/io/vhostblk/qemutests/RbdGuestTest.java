@@ -10,6 +10,7 @@ import io.vhostblk.modules.crypt.LuksVolume;
 import io.vhostblk.modules.crypt.Secret;
 import io.vhostblk.modules.crypt.UnlockedVolume;
 import io.vhostblk.testsupport.CephCluster;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -213,7 +214,7 @@ class RbdGuestTest {
         try {
             ExportSpec spec = new ExportSpec(runDir.resolve("unused"), plan.diskSize(), plan.queues(), false,
                     socketDir.resolve("blk.sock"), runDir.resolve("backend.log"));
-            List<String> command = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
+            List<String> command = new ArrayList<>(List.of(ModuleJars.java(), ServerJvm.OPTIONS,
                     "-cp", ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress")), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--driver", "rbd", "--disk", "rbd:" + CephCluster.POOL + "/" + image,
                     "--rbd-conf", cluster.conf().toString(), "--rbd-id", "admin", "--rbd-keyring", cluster.keyring().toString(),

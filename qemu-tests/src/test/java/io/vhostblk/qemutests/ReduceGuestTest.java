@@ -13,6 +13,7 @@ import io.vhostblk.modules.reduce.ReduceCommand;
 import io.vhostblk.modules.reduce.ReduceVolume;
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -299,7 +300,7 @@ class ReduceGuestTest {
     /** vhost-blk serve with the policy, on a class path without the reduce module: it must come from its jar. */
     private static final class ReduceServer extends ProcessBackend {
         ReduceServer(ExportSpec spec, Path policy, Path control, List<String> chain) {
-            super("vhost-blk server (reduce)", spec, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp",
+            super("vhost-blk server (reduce)", spec, List.of(ModuleJars.java(), ServerJvm.OPTIONS, "-cp",
                     ModuleJars.serverClassPath(chain), VhostBlkServer.MAIN_CLASS, "serve",
                     "--socket", spec.socket().toString(), "--disk", spec.image().toString(),
                     "--queues", Integer.toString(spec.queues()), "--policy", policy.toString(),

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vhostblk.server.ControlClient;
 import io.vhostblk.server.Json;
+import io.vhostblk.testsupport.ServerJvm;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -183,7 +184,7 @@ class TwoGuestsOneDaemonTest {
     /** vhost-blk serve --config, ready once the first device's socket exists; modules come from their jars. */
     private static final class ConfigServer extends ProcessBackend {
         ConfigServer(ExportSpec first, Path config) {
-            super("vhost-blk server (host config)", first, List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
+            super("vhost-blk server (host config)", first, List.of(ModuleJars.java(), ServerJvm.OPTIONS,
                     "-cp", ModuleJars.serverClassPath(MODULES), VhostBlkServer.MAIN_CLASS, "serve", "--config", config.toString()));
         }
     }

@@ -2,6 +2,8 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.testsupport.ServerJvm;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +30,7 @@ final class VhostBlkServer extends ProcessBackend {
         }
         String java = ProcessHandle.current().info().command()
                 .orElse(System.getProperty("java.home") + "/bin/java");
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new ArrayList<>(List.of(java, ServerJvm.OPTIONS,
                 // With a policy the modules must come from their jars alone, not from the test's class path.
                 "-cp", spec.serverArgs().contains("--policy")
                         ? ModuleJars.serverClassPath(CryptModule.serverClassPath(), List.of("dedup", "compress", "cache"))

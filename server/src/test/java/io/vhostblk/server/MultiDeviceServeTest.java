@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vhostblk.bench.BenchCommand;
+import io.vhostblk.testsupport.ServerJvm;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -95,7 +96,7 @@ class MultiDeviceServeTest {
                 """.formatted(broken));
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         Path log = dir.resolve("serve.log");
-        Process server = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp",
+        Process server = new ProcessBuilder(java, ServerJvm.OPTIONS, "-cp",
                 System.getProperty("java.class.path"), VhostBlkMain.class.getName(), "serve", "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
