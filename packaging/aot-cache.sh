@@ -28,9 +28,11 @@ fi
 status=0
 wait "$pid" || status=$?
 pid=""
-if [ $status -ne 0 ] || [ ! -f "$cache" ]; then
+rm -f "$cache.config" # the JVM's intermediate file, left behind when assembling the cache failed
+if [ $status -ne 0 ] || [ ! -s "$cache" ]; then
+  # (An empty cache: the JVM that assembles it crashed, e.g. a JDK bug; the training run still exits 0.)
   echo "aot-cache.sh: the training run failed (status $status): no AOT cache, the launchers start without one. Its log:" >&2
-  cat "$train/log" >&2
+  grep -v '\[aot\] Skipping ' "$train/log" >&2 || true
   rm -f "$cache"
   exit 0
 fi

@@ -17,7 +17,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.SequencedMap;
 import java.util.concurrent.Callable;
-import java.util.function.Supplier;
 
 /** The {@code vhost-blk} command: dispatches to its sub-commands (picocli), and to those of module jars. */
 @Command(name = "vhost-blk",
@@ -32,8 +31,12 @@ import java.util.function.Supplier;
                 "Run 'vhost-blk COMMAND --help' for a command's options."})
 public final class VhostBlkMain implements Callable<Integer> {
 
-    /** The built-in commands, in the order the help lists them. */
-    private static final SequencedMap<String, Supplier<Object>> BUILT_IN = builtIn();
+    /**
+     * The built-in commands, in the order the help lists them; classes, which picocli instantiates. (Not
+     * constructor references: with them JDK 25.0.3 crashed assembling the AOT cache, a guarantee in
+     * ArchiveHeapWriter; picocli's own classes are too old to be linked ahead of time.)
+     */
+    private static final SequencedMap<String, Class<?>> BUILT_IN = builtIn();
 
     @Mixin
     CommandKit.HelpOption help;
@@ -86,10 +89,10 @@ public final class VhostBlkMain implements Callable<Integer> {
      */
     static CommandLine commandLine(PrintStream out, PrintStream err, String first) {
         CommandLine line = CommandKit.commandLine(new VhostBlkMain(), out, err);
-        Supplier<Object> only = "help".equals(first) ? null : BUILT_IN.get(first);
+        Class<?> only = "help".equals(first) ? null : BUILT_IN.get(first);
         BUILT_IN.forEach((name, command) -> {
             if (only == null || only == command) {
-                line.addSubcommand(name, CommandKit.commandLine(command.get(), out, err));
+                line.addSubcommand(name, CommandKit.commandLine(command, out, err));
             }
         });
         if (line.getSubcommands().containsKey("ctl")) {
@@ -99,14 +102,14 @@ public final class VhostBlkMain implements Callable<Integer> {
         return line;
     }
 
-    private static SequencedMap<String, Supplier<Object>> builtIn() {
-        SequencedMap<String, Supplier<Object>> commands = new LinkedHashMap<>();
-        commands.put("serve", ServeCommand::new);
-        commands.put("ctl", CtlCommand::new);
-        commands.put("xml", XmlCommand::new);
-        commands.put("bench", BenchCommand::new);
-        commands.put("completion", CompletionCommand::new);
-        commands.put("help", HelpCommand::new);
+    private static SequencedMap<String, Class<?>> builtIn() {
+        SequencedMap<String, Class<?>> commands = new LinkedHashMap<>();
+        commands.put("serve", ServeCommand.class);
+        commands.put("ctl", CtlCommand.class);
+        commands.put("xml", XmlCommand.class);
+        commands.put("bench", BenchCommand.class);
+        commands.put("completion", CompletionCommand.class);
+        commands.put("help", HelpCommand.class);
         return commands;
     }
 }

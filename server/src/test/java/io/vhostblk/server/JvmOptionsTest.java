@@ -80,6 +80,23 @@ class JvmOptionsTest {
         assertTrue(stale.err.contains(aot + " is older than " + jar + ", starting without it"), stale.err);
     }
 
+    @Test
+    void aFailedCacheAssemblyLeavesNoCacheAndSaysWhy(@TempDir Path dir) throws Exception {
+        // A stand-in java that behaves as JDK 25.0.3 did when assembling crashed: an empty cache, exit status 0.
+        Path java = Files.writeString(dir.resolve("java"), """
+                #!/bin/sh
+                for a in "$@"; do case $a in -XX:AOTCacheOutput=*) : > "${a#-XX:AOTCacheOutput=}" ;; esac; done
+                echo "assembling crashed"
+                """);
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path cache = dir.resolve("vhost-blk.aot");
+        Result r = run(List.of("sh", Path.of("..", "packaging", "aot-cache.sh").toAbsolutePath().normalize().toString(),
+                java.toString(), dir.resolve("vhost-blk.jar").toString(), cache.toString()), Map.of());
+        assertEquals(0, r.status, r.err);
+        assertFalse(Files.exists(cache), "an empty cache was left for the launchers");
+        assertTrue(r.err.contains("the training run failed") && r.err.contains("assembling crashed"), r.err);
+    }
+
     private static Result launch(Path dir, Path options, Path jar) throws Exception {
         return run(List.of("sh", "-c", ". \"$0\"; vhost_blk_exec \"$1\" \"$2\" \"$3\" serve --help", LAUNCH.toString(),
                 dir.resolve("jdk").toString(), options.toString(), jar.toString()), Map.of("VHOST_BLK_JAVA_OPTS", "-Xss1m"));
