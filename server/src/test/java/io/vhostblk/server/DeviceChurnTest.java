@@ -43,6 +43,8 @@ class DeviceChurnTest {
         Path control = dir.resolve("ctl.sock");
         try {
             MultiDeviceServeTest.awaitFiles(server, log, control);
+            // The file appears at bind(), a moment before listen(): wait for the line logged after it.
+            MultiDeviceServeTest.awaitLog(server, log, "control socket listening on " + control);
             long fdsAfterWarmUp = -1;
             long threadsAfterWarmUp = -1;
             for (int i = 0; i < DEVICES; i++) {

@@ -51,6 +51,19 @@ class MultiDeviceServeTest {
         }
     }
 
+    static void awaitLog(Process server, Path log, String text) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!Files.readString(log).contains(text)) {
+            if (!server.isAlive()) {
+                fail("serve exited (" + server.exitValue() + ") before logging '" + text + "':\n" + Files.readString(log));
+            }
+            if (System.nanoTime() > deadline) {
+                fail("serve did not log '" + text + "' within 60 s:\n" + Files.readString(log));
+            }
+            Thread.sleep(20);
+        }
+    }
+
     static void awaitFiles(Process server, Path log, Path... files) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         for (Path f : files) {
