@@ -6,8 +6,8 @@
 # For each count: writes a host configuration with N devices (sparse 64M images), starts
 # bin/vhost-blk serve --config (the launchers' JVM options and AOT cache; VHOST_BLK_JAVA_OPTS adds
 # options, e.g. -XX:AOTMode=off to start without the cache), measures the time until the last socket
-# listens (wall time, and the CPU time the process used until then), waits SECS (default 10: past the JIT's start-up compiles and the native heap trimmer's first
-# pass), and prints VmRSS with its file-backed part (RssFile: libjvm.so, the CDS archive or AOT cache,
+# listens (wall time, and the CPU time the process used until then), waits SECS (default 10: past
+# the JIT's start-up compiles and the native heap trimmer's first pass), and prints VmRSS with its file-backed part (RssFile: libjvm.so, the CDS archive or AOT cache,
 # pages other processes may share), the proportional set size (PSS: shared pages divided among the
 # processes that map them), the anonymous memory (the process's own) and the thread count. With
 # --load, 'vhost-blk bench' then drives the first device (4k randrw QD8, 5 s) and the figures
