@@ -11,12 +11,16 @@
 # warning, and start without. When training fails this says why and leaves no cache: the launchers then
 # start without one, only more slowly.
 set -eu
-java=$1 jar=$2 cache=$3
+java=$1
+jar=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+cache=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
 options="$(cd "$(dirname "$0")" && pwd)/jvm.options"
 train=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$train"' EXIT
 rm -f "$cache"
+# Run where a crash report (hs_err_pid*.log) lands in the scratch directory, not in the checkout.
+cd "$train"
 "$java" "@$options" -XX:AOTCacheOutput="$cache" -jar "$jar" serve --socket "$train/s.sock" --driver ram --size 1M \
   >"$train/log" 2>&1 &
 pid=$!
@@ -33,6 +37,7 @@ if [ $status -ne 0 ] || [ ! -s "$cache" ]; then
   # (An empty cache: the JVM that assembles it crashed, e.g. a JDK bug; the training run still exits 0.)
   echo "aot-cache.sh: the training run failed (status $status): no AOT cache, the launchers start without one. Its log:" >&2
   grep -v '\[aot\] Skipping ' "$train/log" >&2 || true
+  for f in "$train"/hs_err_pid*.log; do [ -f "$f" ] && head -n 20 "$f" >&2; done
   rm -f "$cache"
   exit 0
 fi
