@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs vhost-blk for systemd from a built checkout (./mvnw -B -DskipTests package first):
-#   /usr/lib/vhost-blk/{vhost-blk,find-jdk,vhost-blk.jar,modules/*.jar}, /usr/local/bin/vhost-blk,
+#   /usr/lib/vhost-blk/{vhost-blk,launch.sh,jvm.options,find-jdk,vhost-blk.jar,vhost-blk.aot,modules/*.jar}, /usr/local/bin/vhost-blk,
 #   /etc/systemd/system/vhost-blk@.service, /etc/vhost-blk/, /var/lib/vhost-blk/,
 #   /usr/share/bash-completion/completions/vhost-blk.
 # Usage: packaging/install.sh [DESTDIR]   (as root; DESTDIR for staging a package)
@@ -11,29 +11,22 @@ jar="$root/server/target/vhost-blk.jar"
 [ -f "$jar" ] || { echo "install.sh: $jar is missing: run ./mvnw -B -DskipTests package first" >&2; exit 1; }
 install -d "$dest/usr/lib/vhost-blk/modules" "$dest/usr/local/bin" "$dest/etc/systemd/system" \
   "$dest/etc/vhost-blk" "$dest/var/lib/vhost-blk" "$dest/usr/share/bash-completion/completions"
-install -m 0644 "$jar" "$dest/usr/lib/vhost-blk/vhost-blk.jar"
+# The jar and its AOT cache (made with it by the package phase, packaging/aot-cache.sh) keep their times: the
+# JVM accepts the cache only for a jar of the time it was made for, and the launcher only when it is not older.
+install -p -m 0644 "$jar" "$dest/usr/lib/vhost-blk/vhost-blk.jar"
+rm -f "$dest/usr/lib/vhost-blk/vhost-blk.aot"
+if [ -f "${jar%.jar}.aot" ] && ! [ "$jar" -nt "${jar%.jar}.aot" ]; then
+  install -p -m 0644 "${jar%.jar}.aot" "$dest/usr/lib/vhost-blk/vhost-blk.aot"
+else
+  echo "install.sh: no current AOT cache beside $jar (packaged with -Daot.skip=true?): vhost-blk will start more slowly" >&2
+fi
 install -m 0755 "$root/packaging/vhost-blk" "$dest/usr/lib/vhost-blk/vhost-blk"
+install -m 0644 "$root/packaging/launch.sh" "$dest/usr/lib/vhost-blk/launch.sh"
 install -m 0755 "$root/bin/find-jdk" "$dest/usr/lib/vhost-blk/find-jdk"
 install -m 0644 "$root/packaging/jvm.options" "$dest/usr/lib/vhost-blk/jvm.options"
 for m in "$root"/modules/*/target/vhost-blk-module-*.jar; do
   [ -f "$m" ] && install -m 0644 "$m" "$dest/usr/lib/vhost-blk/modules/"
 done
-# An AOT cache of the classes a serve loads (JDK 25, JEP 514) shortens the start-up: record it from a
-# short training run that serves a RAM disk, for exactly this jar at its final path (so not when
-# staging into a DESTDIR: the JVM would refuse a cache made for another path).
-if [ -z "$dest" ]; then
-train=$(mktemp -d)
-java_home=$("$root/bin/find-jdk")
-opts=$(sed -e 's/#.*//' "$root/packaging/jvm.options" | tr '\n' ' ')
-# shellcheck disable=SC2086
-"$java_home/bin/java" --enable-native-access=ALL-UNNAMED $opts -XX:AOTCacheOutput="$dest/usr/lib/vhost-blk/vhost-blk.aot" \
-  -jar "$dest/usr/lib/vhost-blk/vhost-blk.jar" serve --socket "$train/s" --driver ram --size 1M >"$train/log" 2>&1 &
-pid=$!
-sleep 3
-kill -TERM "$pid"
-wait "$pid" || { echo "install.sh: the AOT training run failed (serving without the cache):" >&2; cat "$train/log" >&2; rm -f "$dest/usr/lib/vhost-blk/vhost-blk.aot"; }
-rm -rf "$train"
-fi
 ln -sf /usr/lib/vhost-blk/vhost-blk "$dest/usr/local/bin/vhost-blk"
 # Bash completion (picocli's AutoComplete): the packaged script covers the built-in commands; installed in
 # place, the script is generated again so the module jars' commands (crypt, reduce, ...) complete too.

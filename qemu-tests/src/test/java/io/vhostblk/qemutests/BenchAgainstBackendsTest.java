@@ -10,6 +10,7 @@ import io.vhostblk.bench.BenchJob;
 import io.vhostblk.bench.BenchOptions;
 import io.vhostblk.bench.BenchReport;
 import io.vhostblk.bench.BenchUsageException;
+import io.vhostblk.testsupport.ServerJvm;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -177,8 +178,8 @@ class BenchAgainstBackendsTest {
         ExportSpec spec = new ExportSpec(image, DISK_SIZE, 2, false, socketDir.resolve("ring.sock"),
                 dir.resolve("ring.log"));
         ProcessBackend b = new ProcessBackend("VHOST_BLK_KICK_ON_RING", spec, List.of(
-                ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java"),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                ServerJvm.java(),
+                ServerJvm.OPTIONS, "-cp", System.getProperty("java.class.path"),
                 VhostBlkServer.MAIN_CLASS, "serve", "--socket", spec.socket().toString(), "--disk", image.toString(),
                 "--driver", "io_uring", "--queues", "2", "--kick-on-ring")) {
         };
@@ -216,9 +217,8 @@ class BenchAgainstBackendsTest {
                     "--blockdev", "driver=null-co,node-name=n0,size=" + DISK_SIZE + ",read-zeroes=off",
                     "--export", "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=" + spec.socket()
                             + ",writable=on,num-queues=1");
-            case VHOST_BLK_NULL -> List.of(ProcessHandle.current().info().command()
-                            .orElse(System.getProperty("java.home") + "/bin/java"),
-                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+            case VHOST_BLK_NULL -> List.of(ServerJvm.java(),
+                    ServerJvm.OPTIONS, "-cp", System.getProperty("java.class.path"),
                     VhostBlkServer.MAIN_CLASS, "serve", "--socket", spec.socket().toString(), "--driver", "null",
                     "--size", Long.toString(DISK_SIZE));
         };

@@ -2,6 +2,8 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.testsupport.ServerJvm;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -44,7 +46,7 @@ final class Cli {
      * jars, which must then come from their jars), bounded by {@code timeout}.
      */
     static Output process(String classPath, Duration timeout, List<String> args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED", "-cp", classPath,
+        List<String> cmd = new ArrayList<>(List.of(ModuleJars.java(), ServerJvm.OPTIONS, "-cp", classPath,
                 VhostBlkServer.MAIN_CLASS));
         cmd.addAll(args);
         Process p = new ProcessBuilder(cmd).start();

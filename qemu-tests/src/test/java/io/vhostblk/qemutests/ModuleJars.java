@@ -76,7 +76,7 @@ final class ModuleJars {
 
     /** The java binary running the tests. */
     static String java() {
-        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+        return io.vhostblk.testsupport.ServerJvm.java();
     }
 
     /** The module's jar as the reactor built it ({@code modules/NAME/target}), else as installed in the local repository. */

@@ -2,6 +2,8 @@ package io.vhostblk.qemutests;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.testsupport.ServerJvm;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,7 +47,7 @@ final class VhostBlkServer extends ProcessBackend {
      * listens on the spec's socket.
      */
     static VhostBlkServer serve(String name, ExportSpec spec, String classPath, List<String> args) {
-        List<String> command = new ArrayList<>(List.of(ModuleJars.java(), "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new ArrayList<>(List.of(ModuleJars.java(), ServerJvm.OPTIONS,
                 "-cp", classPath, MAIN_CLASS, "serve"));
         command.addAll(args);
         return new VhostBlkServer(name, spec, command);

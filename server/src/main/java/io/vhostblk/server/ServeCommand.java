@@ -109,6 +109,9 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     int run() throws StartupException {
+        // Before any socket listens: a SIGTERM that comes as soon as one does (systemd, a script) stops cleanly.
+        CountDownLatch stop = new CountDownLatch(1);
+        Signals.onTermination(stop::countDown);
         DeviceRegistry registry = new DeviceRegistry();
         Exports exports = new Exports(registry);
         int failed = 0;
@@ -129,8 +132,6 @@ final class ServeCommand implements Callable<Integer> {
         if (exports.ids().isEmpty() && plan.fromConfig()) {
             throw new StartupException("no device of the host configuration could start (" + failed + " failed; see the log)", null);
         }
-        CountDownLatch stop = new CountDownLatch(1);
-        Signals.onTermination(stop::countDown);
         ControlServer control;
         try {
             control = plan.control() == null ? null : ControlServer.start(plan.control(),

@@ -34,6 +34,18 @@ class CommandLineTest {
     }
 
     @Test
+    void aBuiltInCommandGetsOnlyItsOwnBranchOfTheTreeAndEverythingElseAllOfIt() {
+        PrintStream sink = new PrintStream(PrintStream.nullOutputStream());
+        assertEquals(List.of("serve"), List.copyOf(VhostBlkMain.commandLine(sink, sink, "serve").getSubcommands().keySet()));
+        assertEquals(List.of("ctl"), List.copyOf(VhostBlkMain.commandLine(sink, sink, "ctl").getSubcommands().keySet()));
+        List<String> all = List.of("serve", "ctl", "xml", "bench", "completion", "help");
+        for (String first : new String[] {null, "help", "--help", "crypt", "srve"}) {
+            assertEquals(all, List.copyOf(VhostBlkMain.commandLine(sink, sink, first).getSubcommands().keySet()), first);
+        }
+        assertTrue(VhostBlkMain.commandLine(sink, sink, "ctl").getSubcommands().get("ctl").isStopAtPositional());
+    }
+
+    @Test
     void everyCommandHasHelp() {
         for (String command : List.of("serve", "ctl", "xml", "bench", "completion")) {
             assertEquals(0, run(command, "--help"), err());

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.vhostblk.testsupport.ServerJvm;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -35,12 +37,14 @@ class DeviceChurnTest {
                 """);
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         Path log = dir.resolve("serve.log");
-        Process server = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp",
+        Process server = new ProcessBuilder(java, ServerJvm.OPTIONS, "-cp",
                 System.getProperty("java.class.path"), VhostBlkMain.class.getName(), "serve", "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         Path control = dir.resolve("ctl.sock");
         try {
             MultiDeviceServeTest.awaitFiles(server, log, control);
+            // The file appears at bind(), a moment before listen(): wait for the line logged after it.
+            MultiDeviceServeTest.awaitLog(server, log, "control socket listening on " + control);
             long fdsAfterWarmUp = -1;
             long threadsAfterWarmUp = -1;
             for (int i = 0; i < DEVICES; i++) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vhostblk.bench.BenchCommand;
+import io.vhostblk.testsupport.ServerJvm;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -47,6 +48,19 @@ class MultiDeviceServeTest {
     static Object ctl(Path control, String command) throws Exception {
         try (ControlClient c = ControlClient.connect(control)) {
             return Json.parse(c.request(command));
+        }
+    }
+
+    static void awaitLog(Process server, Path log, String text) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!Files.readString(log).contains(text)) {
+            if (!server.isAlive()) {
+                fail("serve exited (" + server.exitValue() + ") before logging '" + text + "':\n" + Files.readString(log));
+            }
+            if (System.nanoTime() > deadline) {
+                fail("serve did not log '" + text + "' within 60 s:\n" + Files.readString(log));
+            }
+            Thread.sleep(20);
         }
     }
 
@@ -95,7 +109,7 @@ class MultiDeviceServeTest {
                 """.formatted(broken));
         String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
         Path log = dir.resolve("serve.log");
-        Process server = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp",
+        Process server = new ProcessBuilder(java, ServerJvm.OPTIONS, "-cp",
                 System.getProperty("java.class.path"), VhostBlkMain.class.getName(), "serve", "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {

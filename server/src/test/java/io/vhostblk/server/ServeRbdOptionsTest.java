@@ -2,6 +2,7 @@ package io.vhostblk.server;
 
 import io.vhostblk.drivers.DriverKind;
 import io.vhostblk.drivers.RbdClient;
+import io.vhostblk.testsupport.ServerJvm;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
@@ -56,7 +57,7 @@ class ServeRbdOptionsTest {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "vb-rbd-");
         try {
             String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-            Process server = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED",
+            Process server = new ProcessBuilder(java, ServerJvm.OPTIONS,
                     "-Dvhostblk.librbd=" + dir.resolve("librbd.so.1"), "-cp", System.getProperty("java.class.path"),
                     VhostBlkMain.class.getName(), "serve", "--socket", dir.resolve("s.sock").toString(),
                     "--disk", "rbd:rbd/img").redirectErrorStream(true).start();

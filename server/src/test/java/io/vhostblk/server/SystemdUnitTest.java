@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vhostblk.linux.Libc;
+import io.vhostblk.testsupport.ServerJvm;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -62,7 +63,7 @@ class SystemdUnitTest {
                 Libc.check("bind", Libc.bind(fd, addr, 110), notify.toString());
 
                 String java = ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
-                List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp",
+                List<String> cmd = new ArrayList<>(List.of(java, ServerJvm.OPTIONS, "-cp",
                         System.getProperty("java.class.path"), VhostBlkMain.class.getName(), "serve",
                         "--socket", socket.toString(), "--driver", "ram", "--size", "1M"));
                 ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
@@ -86,6 +87,41 @@ class SystemdUnitTest {
             } finally {
                 Libc.close(fd);
             }
+        }
+    }
+
+    @Test
+    void aSigtermAsSoonAsTheSocketListensStopsCleanly(@TempDir Path dir) throws Exception {
+        // systemd (or a script) may stop serve the moment its socket exists: the stop must still be orderly.
+        Path socket = dir.resolve("vb.sock");
+        Path log = dir.resolve("serve.log");
+        Process server = new ProcessBuilder(ServerJvm.java(), ServerJvm.OPTIONS, "-cp", System.getProperty("java.class.path"),
+                VhostBlkMain.class.getName(), "serve", "--socket", socket.toString(), "--driver", "ram", "--size", "1M")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!Files.exists(socket)) {
+                assertTrue(server.isAlive(), () -> "serve exited before listening:\n" + read(log));
+                assertTrue(System.nanoTime() < deadline, () -> "serve did not listen within 60 s:\n" + read(log));
+                Thread.sleep(1);
+            }
+            server.destroy(); // SIGTERM
+            assertTrue(server.waitFor(60, TimeUnit.SECONDS), "serve did not stop after SIGTERM");
+            assertEquals(0, server.exitValue(), read(log));
+            assertTrue(read(log).contains("device ram: vhost-user server closed"), read(log));
+        } finally {
+            if (server.isAlive()) {
+                server.destroyForcibly();
+                server.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static String read(Path log) {
+        try {
+            return Files.readString(log);
+        } catch (java.io.IOException e) {
+            return "(cannot read " + log + ": " + e + ")";
         }
     }
 
