@@ -2,11 +2,14 @@ package io.vhostblk.linux;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.EnumSet;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A listening AF_UNIX stream socket bound to a path. {@link #close()} removes the socket file;
@@ -15,6 +18,8 @@ import java.util.EnumSet;
 public final class UnixServerSocket implements AutoCloseable {
     private static final int EADDRINUSE = 98;
     private static final int ECONNREFUSED = 111;
+
+    private static final AtomicLong TEMPORARY_NAMES = new AtomicLong();
 
     private final Object lock = new Object();
     private final Path path;
@@ -27,31 +32,51 @@ public final class UnixServerSocket implements AutoCloseable {
 
     /**
      * Binds and listens at {@code path}. A socket file left there by a dead process is removed
-     * first; a socket something still listens on, or any other kind of file, is refused.
+     * first; a socket something still listens on, or any other kind of file, is refused. The file
+     * appears at {@code path} only once it listens with its final mode: the socket is bound under a
+     * temporary name beside it and renamed, so a client that sees the file never meets ECONNREFUSED
+     * or a moment of umask permissions.
      *
      * @param ownerOnly restrict the socket file to mode 0600 (only our user may connect)
      */
     public static UnixServerSocket listen(Path path, boolean ownerOnly, int backlog) throws IOException {
         removeStaleSocket(path);
+        Path temporary = temporaryName(path);
+        Files.deleteIfExists(temporary); // left by a process of ours that died between bind and rename
+        try (Arena arena = Arena.ofConfined()) {
+            UnixSocket.sockaddr(arena, path); // a path too long is refused under its own name
+            if (temporary.toString().getBytes(StandardCharsets.UTF_8).length >= UnixSocket.SUN_PATH_SIZE) {
+                temporary = path; // no room for a longer name: bind in place (a client may meet ECONNREFUSED)
+            }
+        }
         int fd = (int) Libc.check("socket", Libc.socket(UnixSocket.AF_UNIX, UnixSocket.SOCK_STREAM | UnixSocket.SOCK_CLOEXEC, 0), "AF_UNIX");
         boolean bound = false;
         try (Arena arena = Arena.ofConfined()) {
-            Libc.check("bind", Libc.bind(fd, UnixSocket.sockaddr(arena, path), UnixSocket.SOCKADDR_UN_SIZE), path.toString());
+            Libc.check("bind", Libc.bind(fd, UnixSocket.sockaddr(arena, temporary), UnixSocket.SOCKADDR_UN_SIZE), temporary.toString());
             bound = true;
             if (ownerOnly) {
-                // Between bind and chmod the file has umask permissions; nobody can be accepted
-                // yet because listen() has not been called.
-                Files.setPosixFilePermissions(path, EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE));
+                Files.setPosixFilePermissions(temporary, EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE));
             }
-            Libc.check("listen", Libc.listen(fd, backlog), path.toString());
+            Libc.check("listen", Libc.listen(fd, backlog), temporary.toString());
+            if (!temporary.equals(path)) {
+                Files.move(temporary, path, StandardCopyOption.ATOMIC_MOVE);
+            }
             return new UnixServerSocket(fd, path);
         } catch (IOException | RuntimeException e) {
             Libc.close(fd);
             if (bound) {
-                Files.deleteIfExists(path);
+                Files.deleteIfExists(temporary);
             }
             throw e;
         }
+    }
+
+    /**
+     * A name beside {@code path} for binding before the rename: same directory (rename stays atomic),
+     * short (sockaddr_un holds 107 bytes), unique to this process.
+     */
+    static Path temporaryName(Path path) {
+        return path.resolveSibling("." + ProcessHandle.current().pid() + "-" + TEMPORARY_NAMES.incrementAndGet() + ".sock");
     }
 
     private static void removeStaleSocket(Path path) throws IOException {

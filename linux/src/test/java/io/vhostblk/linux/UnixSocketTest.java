@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -175,6 +176,35 @@ class UnixSocketTest {
         LinuxException e = assertThrows(LinuxException.class, () -> UnixServerSocket.listen(file, false, 1));
         assertTrue(e.getMessage().contains("not a socket"), e.getMessage());
         assertEquals("data", Files.readString(file));
+    }
+
+    @Test
+    void theSocketIsBoundBesideAndRenamedSoNothingElseIsLeft(@TempDir Path dir) throws Exception {
+        Path path = dir.resolve("vm.sock");
+        try (UnixServerSocket server = UnixServerSocket.listen(path, true, 1);
+                java.util.stream.Stream<Path> files = Files.list(dir)) {
+            assertEquals(List.of(path), files.toList());
+            try (UnixSocket client = UnixSocket.connect(path); UnixSocket accepted = server.accept()) {
+                assertTrue(accepted.fd() >= 0);
+            }
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            assertEquals(List.of(), files.toList());
+        }
+    }
+
+    @Test
+    void aPathWithNoRoomForTheTemporaryNameIsBoundInPlace(@TempDir Path top) throws Exception {
+        // A directory so deep that "s" fits in sockaddr_un but ".PID-N.sock" beside it does not.
+        Path dir = Files.createDirectory(top.resolve("d".repeat(UnixSocket.SUN_PATH_SIZE - 4 - top.toString().length())));
+        Path path = dir.resolve("s");
+        assertTrue(path.toString().length() < UnixSocket.SUN_PATH_SIZE);
+        assertTrue(UnixServerSocket.temporaryName(path).toString().length() >= UnixSocket.SUN_PATH_SIZE);
+        try (UnixServerSocket server = UnixServerSocket.listen(path, false, 1);
+                UnixSocket client = UnixSocket.connect(path); UnixSocket accepted = server.accept()) {
+            assertTrue(accepted.fd() >= 0);
+        }
+        assertFalse(Files.exists(path));
     }
 
     @Test
