@@ -260,10 +260,19 @@ public final class ReduceVolume implements AutoCloseable {
      * beneath its module. {@code done} hears the volume once its new checkpoint is durable, or the error.
      */
     static void open(BackingStore store, String name, Options options, Opened done) {
+        open(store, name, options, null, null, done);
+    }
+
+    /** As {@link #open(BackingStore, String, Options, Opened)}, with hashing and compression on {@code worker}. */
+    static void open(BackingStore store, String name, Options options, java.util.concurrent.Executor worker,
+                     java.util.concurrent.Executor loop, Opened done) {
+        if ((worker == null) != (loop == null)) {
+            throw new IllegalArgumentException("a worker needs a loop executor to come back to, and the reverse");
+        }
         VolumeLoading.start(store, name, new VolumeLoading.Loaded() {
             @Override
             public void loaded(VolumeState state) {
-                ReduceVolume v = new ReduceVolume(store, name, state, options, null, null, null);
+                ReduceVolume v = new ReduceVolume(store, name, state, options, null, worker, loop);
                 Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
                 long at = v.newCheckpointOffset();
                 store.write(at, v.checkpointBuffer, w -> {
@@ -889,6 +898,9 @@ public final class ReduceVolume implements AutoCloseable {
             if (oldMapping != Mapping.UNMAPPED) {
                 space.unref(Mapping.dataBlock(oldMapping));
                 mappedBlocks--;
+                if (space.manyPending()) {
+                    requestCommit(); // freed blocks come back as kept ones only through a commit
+                }
             }
             journalAppend(lba, newMapping);
             if (newMapping != Mapping.UNMAPPED) {
@@ -1202,6 +1214,7 @@ public final class ReduceVolume implements AutoCloseable {
                     n++;
                 }
                 outstanding++;
+                counters.blocksPunched += n;
                 store.deallocate(dataOffset(first), (long) n * bs, this);
                 i += n;
             }
@@ -1265,6 +1278,8 @@ public final class ReduceVolume implements AutoCloseable {
         r.put("journal_blocks_written", c.journalBlocksWritten());
         r.put("checkpoints_written", c.checkpointsWritten());
         r.put("commits", c.commits());
+        r.put("blocks_punched", c.blocksPunched());
+        r.put("free_blocks_kept", space.keptBlocks());
         r.put("flush_requests", c.flushRequests());
         return r;
     }
