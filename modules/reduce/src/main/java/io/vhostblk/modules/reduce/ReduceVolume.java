@@ -81,7 +81,12 @@ public final class ReduceVolume implements AutoCloseable {
     private MemorySegment openJournal;
     private final ArrayList<MemorySegment> closedJournal = new ArrayList<>();
     private final ArrayDeque<MemorySegment> freeJournal = new ArrayDeque<>();
-    private final MemorySegment checkpointBuffer;
+    /**
+     * The checkpoint being written (the map and counts encoded at the moment its commit sealed the journal), or null:
+     * it exists only while a checkpoint is written, so a serving volume does not hold a second copy of its map.
+     */
+    private MemorySegment checkpointBuffer;
+    private Arena checkpointArena;
     private final Commit commit = new Commit();
 
     // Scheduling: a trampoline so inline completions never recurse, and pools so requests allocate little.
@@ -159,7 +164,6 @@ public final class ReduceVolume implements AutoCloseable {
         this.index = options.dedup() ? new DedupIndex(options.indexEntries()) : null;
         this.zeros = arena.allocate(bs, 4096);
         this.locked = new long[(int) ((sb.logicalBlocks() + 63) / 64)];
-        this.checkpointBuffer = arena.allocate(Checkpoint.bytes(sb), 4096);
         for (long m : map) {
             if (m != Mapping.UNMAPPED) {
                 mappedBlocks++;
@@ -233,8 +237,11 @@ public final class ReduceVolume implements AutoCloseable {
         VolumeState state = VolumeState.load(store, name);
         ReduceVolume v = new ReduceVolume(store, name, state, options, fingerprint, worker, loop);
         v.limitJournalEntries(journalEntries);
-        Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
-        Blocking.write(store, v.newCheckpointOffset(), v.checkpointBuffer);
+        try {
+            Blocking.write(store, v.newCheckpointOffset(), v.encodeCheckpoint(v.closedSeq));
+        } finally {
+            v.checkpointWritten();
+        }
         Blocking.flush(store);
         v.openingCheckpointWritten(state);
         return v;
@@ -273,12 +280,14 @@ public final class ReduceVolume implements AutoCloseable {
             @Override
             public void loaded(VolumeState state) {
                 ReduceVolume v = new ReduceVolume(store, name, state, options, null, worker, loop);
-                Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
                 long at = v.newCheckpointOffset();
-                store.write(at, v.checkpointBuffer, w -> {
+                MemorySegment checkpoint = v.encodeCheckpoint(v.closedSeq);
+                long bytes = checkpoint.byteSize();
+                store.write(at, checkpoint, w -> {
+                    v.checkpointWritten();
                     if (w < 0) {
                         v.close();
-                        done.failed(new ReduceException(name + ": writing the new checkpoint (" + v.checkpointBuffer.byteSize()
+                        done.failed(new ReduceException(name + ": writing the new checkpoint (" + bytes
                                 + " bytes at offset " + at + ") failed: " + Errno.name(w)));
                         return;
                     }
@@ -299,6 +308,23 @@ public final class ReduceVolume implements AutoCloseable {
                 done.failed(e);
             }
         });
+    }
+
+    /** Encodes the map and counts as they are now into a checkpoint buffer made for it ({@link #checkpointWritten}). */
+    private MemorySegment encodeCheckpoint(long seq) {
+        checkpointArena = Arena.ofShared();
+        checkpointBuffer = checkpointArena.allocate(Checkpoint.bytes(sb), 4096);
+        Checkpoint.encode(sb, generation + 1, seq, map, space, checkpointBuffer);
+        return checkpointBuffer;
+    }
+
+    /** The checkpoint's write is over (done or failed): its buffer goes back to the system. */
+    private void checkpointWritten() {
+        if (checkpointArena != null) {
+            checkpointArena.close();
+            checkpointArena = null;
+            checkpointBuffer = null;
+        }
     }
 
     /** The checkpoint area not in use: the opening checkpoint goes there, so a torn write leaves the other. */
@@ -1120,7 +1146,7 @@ public final class ReduceVolume implements AutoCloseable {
             sealedSeq = closedSeq;
             withCheckpoint = sealedSeq - checkpointSeq > sb.journalBlocks() / 2;
             if (withCheckpoint) {
-                Checkpoint.encode(sb, generation + 1, sealedSeq, map, space, checkpointBuffer);
+                encodeCheckpoint(sealedSeq);
             }
             space.sealPending();
             flushInCommit.addAll(flushWaiting);
@@ -1189,6 +1215,7 @@ public final class ReduceVolume implements AutoCloseable {
 
         private void durable() {
             metadataDurable = true;
+            checkpointWritten();
             if (withCheckpoint) {
                 generation++;
                 activeArea = 1 - activeArea;
@@ -1240,6 +1267,7 @@ public final class ReduceVolume implements AutoCloseable {
         private void failed() {
             broken = io;
             running = false;
+            checkpointWritten(); // every write of the stage has completed
             LOG.log(System.Logger.Level.ERROR, "{0}: commit failed ({1}): the volume stops taking requests; "
                     + "reopening recovers the last durable state", name, Errno.name(io));
             while (!flushInCommit.isEmpty()) {
