@@ -108,13 +108,14 @@ final class ReduceModules {
     }
 
     /**
-     * Whether hashing and compression get a thread of their own (setting {@code worker}: {@code on}, {@code off}, or
-     * {@code auto}, the default: on when the process may run on two CPUs or more). On one CPU the worker would only
-     * take turns with the loop and add a wake-up per batch; with a second CPU it takes the heaviest part of a write
-     * off the loop (docs/benchmarks.md).
+     * Whether hashing and compression get a thread of their own (setting {@code worker}: {@code off}, the default,
+     * {@code on}, or {@code auto}: on when the process may run on two CPUs or more). Off by default: measured here
+     * the loop was mostly waiting for the disk, not short of CPU, and the hand-off costs a wake-up per batch
+     * (docs/benchmarks.md, run E); on a host with idle cores and a CPU-bound queue, {@code on} takes SHA-256 and
+     * LZ4 off the loop.
      */
     static boolean worker(ModuleSettings settings) throws ModuleException {
-        String w = settings.string("worker", "auto");
+        String w = settings.string("worker", "off");
         return switch (w) {
             case "on" -> true;
             case "off" -> false;
