@@ -7,6 +7,10 @@
 # and round: IOPS, back-end CPU µs per I/O. Stops what it started by PID.
 #
 #   bench/reduce.sh [--dir DIR] [--reps 2] [--runtime 5s] [--pin 0:1] [--configs "plain both"]
+#                   [--worker auto|on|off] [--jar SERVER.jar] [--module-jar REDUCE.jar] [--label TEXT]
+#
+# --worker sets the modules' worker setting (left out: the module's default); --jar and --module-jar measure
+# other builds (a before/after comparison); --label goes into the config column.
 #
 # Configurations: plain (no module), both (dedup, compress), dedup, compress.
 # Needs: taskset, JDK 25 (bin/find-jdk), the server jar and the reduce module jar (built if missing).
@@ -18,6 +22,10 @@ runtime=5s
 pin=0:1
 configs="plain both dedup compress"
 span=256M
+worker=
+jar=
+module_jar=
+label=
 while [ $# -gt 0 ]; do
   case $1 in
     --dir) dir=$2; shift 2 ;;
@@ -25,6 +33,10 @@ while [ $# -gt 0 ]; do
     --runtime) runtime=$2; shift 2 ;;
     --pin) pin=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
+    --worker) worker=$2; shift 2 ;;
+    --jar) jar=$2; shift 2 ;;
+    --module-jar) module_jar=$2; shift 2 ;;
+    --label) label=" $2"; shift 2 ;;
     *) echo "reduce.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -32,11 +44,14 @@ backend_cpus=${pin%%:*}
 generator_cpus=${pin##*:}
 java_home=$("$root/bin/find-jdk")
 java=("$java_home/bin/java" --enable-native-access=ALL-UNNAMED)
-jar=$root/server/target/vhost-blk.jar
-module_jar=$(ls "$root"/modules/reduce/target/vhost-blk-module-reduce-*.jar 2>/dev/null | grep -v -e sources -e javadoc | head -1 || true)
+if [ -z "$jar" ] && [ -z "$module_jar" ]; then
+  jar=$root/server/target/vhost-blk.jar
+  module_jar=$(ls "$root"/modules/reduce/target/vhost-blk-module-reduce-*.jar 2>/dev/null | grep -v -e sources -e javadoc -e original | head -1 || true)
+fi
 if [ ! -f "$jar" ] || [ -z "$module_jar" ]; then
   (cd "$root" && ./mvnw -q -B -DskipTests -pl server,modules/reduce -am package >&2)
-  module_jar=$(ls "$root"/modules/reduce/target/vhost-blk-module-reduce-*.jar | grep -v -e sources -e javadoc | head -1)
+  jar=$root/server/target/vhost-blk.jar
+  module_jar=$(ls "$root"/modules/reduce/target/vhost-blk-module-reduce-*.jar | grep -v -e sources -e javadoc -e original | head -1)
 fi
 mkdir -p "$dir/modules"
 cp "$module_jar" "$dir/modules/reduce.jar"
@@ -64,7 +79,8 @@ chain = $names
 [module $m]
 jar = reduce.jar
 sha256 = $sha
-"
+${worker:+set.worker = $worker
+}"
   done
   printf '%s' "$text" > "$dir/policy"
 }
@@ -103,14 +119,14 @@ for round in $(seq "$reps"); do
     for data in random compressible duplicate; do
       start "$config"
       read -r iops cpu errors < <(bench --rw randwrite --bs 4k --iodepth 32 --size "$span" --runtime "$runtime" --ramp 1s --data "$data")
-      echo "| $round | $config | randwrite 4k QD32 $data | $iops | $cpu | $errors |"
+      echo "| $round | $config$label | randwrite 4k QD32 $data | $iops | $cpu | $errors |"
       stop
     done
     start "$config"
     # Fill the span (sequential writes wrap around it for the whole runtime).
     read -r _ _ errors < <(bench --rw write --bs 128k --iodepth 8 --size 64M --runtime 4s --ramp 0s --data duplicate)
     read -r iops cpu rerrors < <(bench --rw randread --bs 4k --iodepth 32 --size 64M --runtime "$runtime" --ramp 1s)
-    echo "| $round | $config | randread 4k QD32 of duplicate data | $iops | $cpu | $((errors + rerrors)) |"
+    echo "| $round | $config$label | randread 4k QD32 of duplicate data | $iops | $cpu | $((errors + rerrors)) |"
     stop
   done
 done

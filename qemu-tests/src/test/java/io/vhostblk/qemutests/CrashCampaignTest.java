@@ -125,7 +125,9 @@ class CrashCampaignTest {
                 java.util.Map.of(
                         "cache", List.of("set.cache-file = " + runDir.resolve("cache.bin"), "set.size = 2M",
                                 "set.mode = write-back", "set.volume = crash-volume"),
-                        "dedup", List.of("set.logical-size = " + DISK),
+                        // Hashing and compression on the volume's worker thread here; the dedup+compress stack keeps them
+                        // on the loop (the default).
+                        "dedup", List.of("set.logical-size = " + DISK, "set.worker = on"),
                         "crypt", List.of("set.key-file = " + key, "set.header-file = " + image, "set.allow-discard = true")))
                 .toString());
     }

@@ -82,8 +82,9 @@ class ReduceGuestTest {
         Path image = runDir.resolve(DEVICE);
         Problems problems = new Problems();
         String formatted = reduce(problems, "format", image.toString(), "--logical-size", Long.toString(DISK));
-        Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", CHAIN);
-        serve(runDir, image, policy, CHAIN, formatted, problems, () -> afterShutdown(image, problems));
+        // Hashing and compression on the volume's worker thread; the variant over crypt keeps them on the loop.
+        Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", CHAIN, Map.of("dedup", List.of("set.worker = on")));
+        serve(runDir, image, policy, CHAIN, true, formatted, problems, () -> afterShutdown(image, problems));
     }
 
     /**
@@ -111,9 +112,9 @@ class ReduceGuestTest {
         Path key = EncryptedGuestTest.keyFile(runDir);
         List<String> chain = List.of("dedup", "compress", "crypt");
         Path policy = ModuleJars.writePolicy(runDir, "policy", "reduce-guest", chain, Map.of(
-                "dedup", List.of("set.logical-size = " + DISK),
+                "dedup", List.of("set.logical-size = " + DISK, "set.worker = off"),
                 "crypt", List.of("set.key-file = " + key, "set.allow-discard = true")));
-        serve(runDir, image, policy, chain, formatted, problems, () -> {
+        serve(runDir, image, policy, chain, false, formatted, problems, () -> {
             byte[] raw = Files.readAllBytes(image);
             if (DiskImage.indexOf(raw, "VHBLKRED".getBytes(StandardCharsets.US_ASCII)) >= 0) {
                 problems.add("the image holds a plain reduce superblock: the volume's metadata did not go through crypt");
@@ -137,7 +138,7 @@ class ReduceGuestTest {
     }
 
     /** Boots the plan against vhost-blk serving {@code image} with {@code policy}; fails with every problem found. */
-    private static void serve(Path runDir, Path image, Path policy, List<String> chain, String formatted, Problems problems,
+    private static void serve(Path runDir, Path image, Path policy, List<String> chain, boolean worker, String formatted, Problems problems,
                               AfterShutdown after) throws Exception {
         try (SocketDir sockets = SocketDir.create("vbr-")) {
             ExportSpec spec = new ExportSpec(image, Files.size(image), PLAN.queues(), false, sockets.resolve("blk.sock"),
@@ -158,6 +159,10 @@ class ReduceGuestTest {
                     }
                     if (!(report.get("requests_handed_over") instanceof Long handed && handed > 0)) {
                         problems.add("the second queue's requests must be handed to the volume's queue: " + report);
+                    }
+                    if (!Boolean.valueOf(worker).equals(report.get("worker"))) {
+                        problems.add("the volume must hash and compress " + (worker ? "on its worker thread" : "on the loop")
+                                + " as the policy says: " + report);
                     }
                 }
                 after.check();

@@ -3,6 +3,7 @@ package io.vhostblk.modules.cache;
 import io.vhostblk.hooks.BlockHook;
 import io.vhostblk.hooks.HookContext;
 import io.vhostblk.hooks.ModuleInstance;
+import io.vhostblk.hooks.OwnRequests;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -72,7 +73,7 @@ final class CacheDevice implements ModuleInstance {
         boolean owns = owner == null;
         CacheHook h = new CacheHook(this, engine, context, owns);
         if (owns) {
-            RequestStore below = new RequestStore(context::newRequest, context::submitBelow);
+            RequestStore below = new RequestStore(OwnRequests.below(context));
             engine.serveOn(io.open(context), below);
             owner = h;
             if (paced && pacer == null) {

@@ -5,6 +5,7 @@ import io.vhostblk.drivers.BlockRequest;
 import io.vhostblk.drivers.DriverException;
 import io.vhostblk.drivers.DriverQueue;
 import io.vhostblk.hooks.HookContext;
+import io.vhostblk.hooks.OwnRequests;
 
 /** How the cache reaches its cache device while it serves. */
 interface CacheDeviceIo {
@@ -33,8 +34,8 @@ interface CacheDeviceIo {
             public Store open(HookContext owner) {
                 int[] next = {0};
                 RequestStore[] store = new RequestStore[1];
-                store[0] = new RequestStore(() -> new BlockRequest(next[0]++, deviceId, owner.queueIndex()),
-                        (request, done) -> queue.submit(request));
+                store[0] = new RequestStore(new OwnRequests(() -> new BlockRequest(next[0]++, deviceId, owner.queueIndex()),
+                        (request, done) -> queue.submit(request)));
                 DriverQueue opened;
                 try {
                     opened = driver.openQueue(owner.queueIndex(), store[0].completions());

@@ -1,5 +1,7 @@
 package io.vhostblk.modules.cache;
 
+import io.vhostblk.hooks.OwnRequests;
+
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -13,8 +15,7 @@ interface Store {
 
     /** A finished call: 0, or {@code -errno}. */
     @FunctionalInterface
-    interface Done {
-        void complete(int result);
+    interface Done extends OwnRequests.Done {
     }
 
     void read(long offset, MemorySegment buffer, Done done);

@@ -29,6 +29,11 @@ final class LongList {
         return size;
     }
 
+    /** Sorts the values in ascending order. */
+    void sort() {
+        Arrays.sort(values, 0, size);
+    }
+
     void clear() {
         size = 0;
     }

@@ -18,6 +18,7 @@ public final class ReduceCounters {
     long checkpointsWritten;
     long commits;
     long flushRequests;
+    long blocksPunched;
 
     /** Bytes the guest wrote (including zeroes and discards). */
     public long logicalBytesWritten() {
@@ -71,5 +72,10 @@ public final class ReduceCounters {
 
     public long flushRequests() {
         return flushRequests;
+    }
+
+    /** Freed blocks given back to the store (punched); the others were kept for reuse ({@code SpaceMap}). */
+    public long blocksPunched() {
+        return blocksPunched;
     }
 }

@@ -61,9 +61,14 @@ final class ReduceDevice implements ModuleInstance {
     private volatile boolean opening;
     private long waited;
     private long waitedForOpen;
+    /** Hashes and compresses blocks off the owner's loop, or null: everything runs on the loop. */
+    private final BlockWorker worker;
 
-    ReduceDevice(String key, DeviceInfo device, String name, ReduceModules.Geometry geometry, ReduceVolume.Options options) {
+    ReduceDevice(String key, DeviceInfo device, String name, ReduceModules.Geometry geometry, ReduceVolume.Options options,
+                 boolean useWorker) {
         this.key = key;
+        this.worker = useWorker ? new BlockWorker("vhost-blk-" + device.vmName() + "-" + device.deviceId() + "-reduce",
+                options.maxBlockOps(), this::postToOwner) : null;
         this.label = "vm=" + device.vmName() + " device=" + device.deviceId() + " module=" + name;
         this.geometry = geometry;
         this.deviceCapacity = device.capacity();
@@ -186,9 +191,20 @@ final class ReduceDevice implements ModuleInstance {
         }
     }
 
+    /**
+     * Runs a task of the {@link #worker} on the owner's loop. With no owner (its queue stopped) the task is dropped:
+     * the volume then had block operations in flight, and the device fails ({@link #queueStopped}).
+     */
+    private void postToOwner(Runnable task) {
+        ReduceHook o = owner;
+        if (o != null) {
+            o.context.execute(task);
+        }
+    }
+
     /** On the owner's loop: opens the volume through the layers beneath; requests wait for it. */
     private void startOpening() {
-        ReduceVolume.open(store, label, options(), new ReduceVolume.Opened() {
+        ReduceVolume.open(store, label, options(), worker, worker == null ? null : worker.toLoop(), new ReduceVolume.Opened() {
             @Override
             public void opened(ReduceVolume v) {
                 if (closed) {
@@ -206,8 +222,9 @@ final class ReduceDevice implements ModuleInstance {
                 v.enable(o.dedup(), o.compress());
                 volume = v;
                 opening = false;
-                LOG.log(System.Logger.Level.INFO, label + ": volume " + v.uuid() + " open, " + v.options() + "; "
-                        + waiting.size() + " requests waited for it");
+                LOG.log(System.Logger.Level.INFO, label + ": volume " + v.uuid() + " open, " + v.options() + ", hashing and "
+                        + "compression " + (worker == null ? "on the loop" : "on a worker thread") + "; " + waiting.size()
+                        + " requests waited for it");
                 for (Job j : jobs) {
                     release(j);
                 }
@@ -367,6 +384,7 @@ final class ReduceDevice implements ModuleInstance {
         ReduceVolume.Options o = v != null ? v.options() : options();
         m.put("dedup", o.dedup());
         m.put("compress", o.compress());
+        m.put("worker", worker != null);
         if (v != null) {
             m.putAll(v.report());
         }
@@ -397,6 +415,9 @@ final class ReduceDevice implements ModuleInstance {
         ReduceVolume v = volume;
         if (v != null) {
             v.close();
+        }
+        if (worker != null) {
+            worker.close();
         }
         if (v == null || !v.busy()) {
             arena.close();

@@ -33,7 +33,7 @@ final class ReduceModules {
     }
 
     static ModuleInstance create(String name, DeviceInfo device, ModuleSettings settings) throws ModuleException {
-        settings.allowOnly("image", "logical-size", "block-size");
+        settings.allowOnly("image", "logical-size", "block-size", "worker");
         boolean dedup = name.equals(DEDUP);
         boolean compress = name.equals(COMPRESS);
         String key = device.vmName() + "\u0000" + device.deviceId();
@@ -54,7 +54,7 @@ final class ReduceModules {
             }
             Geometry geometry = geometry(who, device, settings);
             ReduceDevice d = new ReduceDevice(key, device, name, geometry,
-                    ReduceVolume.Options.both().withDedup(dedup).withCompress(compress));
+                    ReduceVolume.Options.both().withDedup(dedup).withCompress(compress), worker(settings));
             OPEN.put(key, d);
             LOG.log(System.Logger.Level.INFO, d.label + ": " + geometry.logicalBytes() + " logical bytes in blocks of "
                     + geometry.blockSize() + " B (from the " + geometry.source() + "); the volume opens through the layers "
@@ -105,6 +105,23 @@ final class ReduceModules {
         } catch (IOException e) {
             throw new ModuleException(who + "cannot open image " + image + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Whether hashing and compression get a thread of their own (setting {@code worker}: {@code off}, the default,
+     * {@code on}, or {@code auto}: on when the process may run on two CPUs or more). Off by default: measured here
+     * the loop was mostly waiting for the disk, not short of CPU, and the hand-off costs a wake-up per batch
+     * (docs/benchmarks.md, run E); on a host with idle cores and a CPU-bound queue, {@code on} takes SHA-256 and
+     * LZ4 off the loop.
+     */
+    static boolean worker(ModuleSettings settings) throws ModuleException {
+        String w = settings.string("worker", "off");
+        return switch (w) {
+            case "on" -> true;
+            case "off" -> false;
+            case "auto" -> Runtime.getRuntime().availableProcessors() >= 2;
+            default -> throw settings.error("worker", "'" + w + "' is not one of auto, on, off");
+        };
     }
 
     static void forget(ReduceDevice d) {

@@ -81,7 +81,12 @@ public final class ReduceVolume implements AutoCloseable {
     private MemorySegment openJournal;
     private final ArrayList<MemorySegment> closedJournal = new ArrayList<>();
     private final ArrayDeque<MemorySegment> freeJournal = new ArrayDeque<>();
-    private final MemorySegment checkpointBuffer;
+    /**
+     * The checkpoint being written (the map and counts encoded at the moment its commit sealed the journal), or null:
+     * it exists only while a checkpoint is written, so a serving volume does not hold a second copy of its map.
+     */
+    private MemorySegment checkpointBuffer;
+    private Arena checkpointArena;
     private final Commit commit = new Commit();
 
     // Scheduling: a trampoline so inline completions never recurse, and pools so requests allocate little.
@@ -159,7 +164,6 @@ public final class ReduceVolume implements AutoCloseable {
         this.index = options.dedup() ? new DedupIndex(options.indexEntries()) : null;
         this.zeros = arena.allocate(bs, 4096);
         this.locked = new long[(int) ((sb.logicalBlocks() + 63) / 64)];
-        this.checkpointBuffer = arena.allocate(Checkpoint.bytes(sb), 4096);
         for (long m : map) {
             if (m != Mapping.UNMAPPED) {
                 mappedBlocks++;
@@ -233,8 +237,11 @@ public final class ReduceVolume implements AutoCloseable {
         VolumeState state = VolumeState.load(store, name);
         ReduceVolume v = new ReduceVolume(store, name, state, options, fingerprint, worker, loop);
         v.limitJournalEntries(journalEntries);
-        Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
-        Blocking.write(store, v.newCheckpointOffset(), v.checkpointBuffer);
+        try {
+            Blocking.write(store, v.newCheckpointOffset(), v.encodeCheckpoint(v.closedSeq));
+        } finally {
+            v.checkpointWritten();
+        }
         Blocking.flush(store);
         v.openingCheckpointWritten(state);
         return v;
@@ -260,16 +267,27 @@ public final class ReduceVolume implements AutoCloseable {
      * beneath its module. {@code done} hears the volume once its new checkpoint is durable, or the error.
      */
     static void open(BackingStore store, String name, Options options, Opened done) {
+        open(store, name, options, null, null, done);
+    }
+
+    /** As {@link #open(BackingStore, String, Options, Opened)}, with hashing and compression on {@code worker}. */
+    static void open(BackingStore store, String name, Options options, java.util.concurrent.Executor worker,
+                     java.util.concurrent.Executor loop, Opened done) {
+        if ((worker == null) != (loop == null)) {
+            throw new IllegalArgumentException("a worker needs a loop executor to come back to, and the reverse");
+        }
         VolumeLoading.start(store, name, new VolumeLoading.Loaded() {
             @Override
             public void loaded(VolumeState state) {
-                ReduceVolume v = new ReduceVolume(store, name, state, options, null, null, null);
-                Checkpoint.encode(v.sb, v.generation + 1, v.closedSeq, v.map, v.space, v.checkpointBuffer);
+                ReduceVolume v = new ReduceVolume(store, name, state, options, null, worker, loop);
                 long at = v.newCheckpointOffset();
-                store.write(at, v.checkpointBuffer, w -> {
+                MemorySegment checkpoint = v.encodeCheckpoint(v.closedSeq);
+                long bytes = checkpoint.byteSize();
+                store.write(at, checkpoint, w -> {
+                    v.checkpointWritten();
                     if (w < 0) {
                         v.close();
-                        done.failed(new ReduceException(name + ": writing the new checkpoint (" + v.checkpointBuffer.byteSize()
+                        done.failed(new ReduceException(name + ": writing the new checkpoint (" + bytes
                                 + " bytes at offset " + at + ") failed: " + Errno.name(w)));
                         return;
                     }
@@ -290,6 +308,23 @@ public final class ReduceVolume implements AutoCloseable {
                 done.failed(e);
             }
         });
+    }
+
+    /** Encodes the map and counts as they are now into a checkpoint buffer made for it ({@link #checkpointWritten}). */
+    private MemorySegment encodeCheckpoint(long seq) {
+        checkpointArena = Arena.ofShared();
+        checkpointBuffer = checkpointArena.allocate(Checkpoint.bytes(sb), 4096);
+        Checkpoint.encode(sb, generation + 1, seq, map, space, checkpointBuffer);
+        return checkpointBuffer;
+    }
+
+    /** The checkpoint's write is over (done or failed): its buffer goes back to the system. */
+    private void checkpointWritten() {
+        if (checkpointArena != null) {
+            checkpointArena.close();
+            checkpointArena = null;
+            checkpointBuffer = null;
+        }
     }
 
     /** The checkpoint area not in use: the opening checkpoint goes there, so a torn write leaves the other. */
@@ -889,6 +924,9 @@ public final class ReduceVolume implements AutoCloseable {
             if (oldMapping != Mapping.UNMAPPED) {
                 space.unref(Mapping.dataBlock(oldMapping));
                 mappedBlocks--;
+                if (space.manyPending()) {
+                    requestCommit(); // freed blocks come back as kept ones only through a commit
+                }
             }
             journalAppend(lba, newMapping);
             if (newMapping != Mapping.UNMAPPED) {
@@ -1108,7 +1146,7 @@ public final class ReduceVolume implements AutoCloseable {
             sealedSeq = closedSeq;
             withCheckpoint = sealedSeq - checkpointSeq > sb.journalBlocks() / 2;
             if (withCheckpoint) {
-                Checkpoint.encode(sb, generation + 1, sealedSeq, map, space, checkpointBuffer);
+                encodeCheckpoint(sealedSeq);
             }
             space.sealPending();
             flushInCommit.addAll(flushWaiting);
@@ -1177,6 +1215,7 @@ public final class ReduceVolume implements AutoCloseable {
 
         private void durable() {
             metadataDurable = true;
+            checkpointWritten();
             if (withCheckpoint) {
                 generation++;
                 activeArea = 1 - activeArea;
@@ -1202,6 +1241,7 @@ public final class ReduceVolume implements AutoCloseable {
                     n++;
                 }
                 outstanding++;
+                counters.blocksPunched += n;
                 store.deallocate(dataOffset(first), (long) n * bs, this);
                 i += n;
             }
@@ -1227,6 +1267,7 @@ public final class ReduceVolume implements AutoCloseable {
         private void failed() {
             broken = io;
             running = false;
+            checkpointWritten(); // every write of the stage has completed
             LOG.log(System.Logger.Level.ERROR, "{0}: commit failed ({1}): the volume stops taking requests; "
                     + "reopening recovers the last durable state", name, Errno.name(io));
             while (!flushInCommit.isEmpty()) {
@@ -1265,6 +1306,8 @@ public final class ReduceVolume implements AutoCloseable {
         r.put("journal_blocks_written", c.journalBlocksWritten());
         r.put("checkpoints_written", c.checkpointsWritten());
         r.put("commits", c.commits());
+        r.put("blocks_punched", c.blocksPunched());
+        r.put("free_blocks_kept", space.keptBlocks());
         r.put("flush_requests", c.flushRequests());
         return r;
     }

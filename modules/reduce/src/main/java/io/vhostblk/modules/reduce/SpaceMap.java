@@ -4,10 +4,17 @@ package io.vhostblk.modules.reduce;
  * Reference counts and the allocator of the data area. A data block is <em>free</em>, <em>reserved</em> (allocated
  * for a write in flight), <em>live</em> (count &gt; 0), or <em>pending free</em>: its count fell to 0 but the
  * unmapping is not durable yet, so an old mapping surviving a crash may still point at it. Pending blocks become
- * free only after the commit that made their unmapping durable ({@link #sealPending}, {@link #releaseCommitted}).
+ * free only after the commit that made their unmapping durable ({@link #sealPending}, {@link #takeCommitted}).
  *
  * <p>Reads and dedup compares <em>pin</em> a block so it cannot become pending while they use it; pins share the
  * count word (upper bits) so pinning allocates nothing.
+ *
+ * <p>A block freed by a commit is either punched out of the store or <em>kept</em>: free, but still backed by the
+ * store, and handed out first. Overwrites free as many blocks as they allocate; punching each and then writing into
+ * the hole again costs the file system an extent removal and an allocation per write, and a punch waits for every
+ * write in flight on the file (ext4's {@code inode_dio_wait}). So as many freed blocks are kept as writes allocated
+ * since the last commit, up to {@link #keepLimit()}; the rest (discards, blocks shared or compressed away) are
+ * punched, and {@code du} overstates the real use by at most the limit.
  */
 final class SpaceMap {
 
@@ -19,8 +26,13 @@ final class SpaceMap {
     private final int[] counts;
     private final long[] free;   // bit set = free
     private final long[] packed; // bit set = the block is a packed block (fragments), not a whole block
+    private final long[] kept;   // bit set = free and still backed by the store (not punched): allocated first
+    private final long keepLimit;
     private long freeCount;
     private long cursor;
+    private long keptCount;
+    private long keptCursor;
+    private long allocatedSinceCommit;
     private final LongList pending = new LongList();
     private final LongList committing = new LongList();
 
@@ -32,6 +44,32 @@ final class SpaceMap {
         this.counts = new int[(int) blocks];
         this.free = new long[(int) ((blocks + 63) / 64)];
         this.packed = new long[free.length];
+        this.kept = new long[free.length];
+        this.keepLimit = Math.min(blocks / KEEP_FRACTION, KEEP_MAX);
+    }
+
+    /** Freed blocks kept backed for reuse: 1/32 of the data area, at most 16 Ki blocks (64 MiB of 4 KiB). */
+    static final long KEEP_FRACTION = 32;
+    static final long KEEP_MAX = 16384;
+    /** Small volumes: frees that wait for a commit before they ask for one (each commit is two flushes). */
+    static final int MIN_COMMIT_FREES = 64;
+
+    /** The most freed blocks kept backed by the store instead of punched. */
+    long keepLimit() {
+        return keepLimit;
+    }
+
+    /** Free blocks still backed by the store (not punched). */
+    long keptBlocks() {
+        return keptCount;
+    }
+
+    /**
+     * Enough blocks wait for a commit that the next one should run now: kept blocks come only from commits, so
+     * committing every half limit of frees keeps overwrites writing into backed blocks.
+     */
+    boolean manyPending() {
+        return keepLimit > 0 && pending.size() >= Math.max(MIN_COMMIT_FREES, keepLimit / 2);
     }
 
     long blocks() {
@@ -52,6 +90,11 @@ final class SpaceMap {
     void rebuild(long[] map) {
         java.util.Arrays.fill(free, 0);
         java.util.Arrays.fill(packed, 0);
+        // Which free blocks are still backed is not stored: after an open they all count as holes.
+        java.util.Arrays.fill(kept, 0);
+        keptCount = 0;
+        keptCursor = 0;
+        allocatedSinceCommit = 0;
         freeCount = 0;
         for (long b = 0; b < blocks; b++) {
             if (counts[(int) b] == 0) {
@@ -93,13 +136,25 @@ final class SpaceMap {
         if (freeCount == 0) {
             return -1;
         }
-        long b = nextSet(free, cursor, blocks);
-        if (b < 0) {
-            b = nextSet(free, 0, cursor);
+        long b;
+        if (keptCount > 0) {
+            b = nextSet(kept, keptCursor, blocks);
+            if (b < 0) {
+                b = nextSet(kept, 0, keptCursor);
+            }
+            clearBit(kept, b);
+            keptCount--;
+            keptCursor = b + 1 == blocks ? 0 : b + 1;
+        } else {
+            b = nextSet(free, cursor, blocks);
+            if (b < 0) {
+                b = nextSet(free, 0, cursor);
+            }
+            cursor = b + 1 == blocks ? 0 : b + 1;
         }
         clearBit(free, b);
         freeCount--;
-        cursor = b + 1 == blocks ? 0 : b + 1;
+        allocatedSinceCommit++;
         if (forPacked) {
             setBit(packed, b);
         } else {
@@ -153,17 +208,31 @@ final class SpaceMap {
     }
 
     /**
-     * The commit is durable: moves the blocks it freed into {@code into}. They become allocatable with
-     * {@link #unreserve} once their holes are punched, so a late punch can never hit new data.
+     * The commit is durable: the blocks it freed become free. As many as writes allocated since the last commit
+     * (up to {@link #keepLimit}) are kept and free at once; the others go to {@code into}, sorted, to be punched:
+     * they become allocatable with {@link #unreserve} once their holes are punched, so a late punch can never hit
+     * new data.
      */
     void takeCommitted(LongList into) {
+        long room = Math.min(keepLimit - keptCount, allocatedSinceCommit);
+        allocatedSinceCommit = 0;
         for (int i = 0; i < committing.size(); i++) {
             long b = committing.get(i);
-            if (counts[(int) b] == 0) { // a pin taken meanwhile puts the block back on pending when released
+            if (counts[(int) b] != 0) {
+                continue; // a pin taken meanwhile puts the block back on pending when released
+            }
+            if (room > 0) {
+                room--;
+                setBit(kept, b);
+                keptCount++;
+                setBit(free, b);
+                freeCount++;
+            } else {
                 into.add(b);
             }
         }
         committing.clear();
+        into.sort(); // neighbours become one punch
     }
 
     private static boolean getBit(long[] bits, long i) {

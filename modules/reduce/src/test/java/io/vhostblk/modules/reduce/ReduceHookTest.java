@@ -79,10 +79,7 @@ class ReduceHookTest {
     }
 
     private ModuleInstance attach(String name) throws ModuleException {
-        ModuleInstance m = name.equals("dedup") ? new DedupModule().create(device, ModuleSettings.empty(name))
-                : new CompressModule().create(device, ModuleSettings.empty(name));
-        attached.add(m);
-        return m;
+        return attach(name, java.util.Map.of());
     }
 
     /** The layer beneath: a synchronous file driver, XOR-ing every byte with {@link #xor} on its way (0: plain). */
@@ -137,11 +134,22 @@ class ReduceHookTest {
         java.nio.file.Files.write(image, all);
     }
 
-    private ModuleInstance attach(String name, java.util.Map<String, String> settings) throws ModuleException {
+    private ModuleInstance attach(String name, java.util.Map<String, String> given) throws ModuleException {
+        return create(name, device, given);
+    }
+
+    /**
+     * The module with {@code given} settings. The recording context is single-threaded, like the loop it stands in
+     * for, so hashing stays on it ({@code worker = off}) unless a test asks otherwise; the worker thread is tested in
+     * {@link WorkerOffloadTest} and by the guest tests.
+     */
+    private ModuleInstance create(String name, DeviceInfo on, java.util.Map<String, String> given) throws ModuleException {
+        java.util.Map<String, String> settings = new java.util.HashMap<>(given);
+        settings.putIfAbsent("worker", "off");
         java.util.Map<String, String> origins = new java.util.HashMap<>();
         settings.keySet().forEach(k -> origins.put(k, "policy.conf:3"));
         ModuleSettings s = new ModuleSettings(name, settings, origins);
-        ModuleInstance m = name.equals("dedup") ? new DedupModule().create(device, s) : new CompressModule().create(device, s);
+        ModuleInstance m = name.equals("dedup") ? new DedupModule().create(on, s) : new CompressModule().create(on, s);
         attached.add(m);
         return m;
     }
@@ -324,9 +332,7 @@ class ReduceHookTest {
     void theImageSettingOpensTheVolumeUnderADriverThatWrapsTheFile() throws Exception {
         String image = device.target();
         device = new DeviceInfo("disk0", "vm0", "faulty", device.capacity(), false, "io_uring " + image);
-        ModuleInstance m = new CompressModule().create(device, new ModuleSettings("compress",
-                java.util.Map.of("image", image), java.util.Map.of("image", "policy.conf:7")));
-        attached.add(m);
+        ModuleInstance m = create("compress", device, java.util.Map.of("image", image));
         assertEquals(LOGICAL, m.capacity(device.capacity()));
         RecordingHookContext ctx = new RecordingHookContext(device);
         BlockHook hook = m.openQueue(ctx);
@@ -448,6 +454,9 @@ class ReduceHookTest {
         ModuleException odd = assertThrows(ModuleException.class,
                 () -> attach("dedup", java.util.Map.of("logical-size", Long.toString(LOGICAL), "block-size", "12288")));
         assertTrue(odd.getMessage().contains("not a power of two"), odd.getMessage());
+        ModuleException worker = assertThrows(ModuleException.class, () -> attach("dedup", java.util.Map.of("worker", "sometimes")));
+        assertTrue(worker.getMessage().contains("policy.conf:3") && worker.getMessage().contains("'sometimes' is not one of auto, on, off"),
+                worker.getMessage());
     }
 
     @Test

@@ -194,6 +194,33 @@ class ReduceVolumeTest {
     }
 
     @Test
+    void keptBlocksAreWrittenBeforeHolesAndPunchedBeyondTheLimit() throws Exception {
+        MemoryStore store = formatted(64, 1 << 20, Codec.LZ4, 8);
+        try (ReduceVolume v = ReduceVolume.open(store, "t", BOTH)) {
+            ok(Sync.write(v, 0, random(1, 4 * BS)));
+            ok(Sync.flush(v));
+            ok(Sync.write(v, 0, random(2, 4 * BS)));
+            ok(Sync.flush(v));
+            assertEquals(4L, v.report().get("free_blocks_kept"));
+            ok(Sync.write(v, 8L * BS, random(3, 3 * BS)));
+            assertEquals(1L, v.report().get("free_blocks_kept"), "new data goes to kept blocks first");
+            assertArrayEquals(random(2, 4 * BS), Sync.read(v, 0, 4 * BS));
+            assertArrayEquals(random(3, 3 * BS), Sync.read(v, 8L * BS, 3 * BS));
+            // More frees than the limit (1/32 of the data area) are punched even when writes allocated as many.
+            long limit = v.physicalBytesFree() / BS / SpaceMap.KEEP_FRACTION + 1;
+            byte[] big = random(4, (int) (limit + 8) * BS);
+            ok(Sync.write(v, 16L * BS, big));
+            ok(Sync.flush(v));
+            ok(Sync.write(v, 16L * BS, random(5, big.length)));
+            ok(Sync.flush(v));
+            assertTrue((long) v.report().get("free_blocks_kept") <= limit, v.report().toString());
+            assertTrue(store.deallocatedBytes >= 8L * BS, "frees beyond the limit punched: " + store.deallocatedBytes);
+            assertArrayEquals(random(5, big.length), Sync.read(v, 16L * BS, big.length));
+        }
+        Sync.clean(ReduceCheck.run(store, "t"));
+    }
+
+    @Test
     void overwriteAndDiscardGiveSpaceBackAfterTheCommit() throws Exception {
         MemoryStore store = formatted(64, 1 << 20, Codec.LZ4, 8);
         try (ReduceVolume v = ReduceVolume.open(store, "t", BOTH)) {
@@ -205,10 +232,14 @@ class ReduceVolumeTest {
             assertEquals(free - 8L * BS, v.physicalBytesFree(), "old blocks stay reserved until the overwrite is durable");
             ok(Sync.flush(v));
             assertEquals(free - 4L * BS, v.physicalBytesFree());
-            assertEquals(4L * BS, store.deallocatedBytes);
+            // Overwrites allocated as many blocks as they freed: the freed ones stay backed for the next writes.
+            assertEquals(0, store.deallocatedBytes, "blocks freed by overwrites are kept, not punched");
+            assertEquals(4L, v.report().get("free_blocks_kept"));
             ok(Sync.discard(v, 0, 2L * BS));
             ok(Sync.zero(v, 2L * BS, 2L * BS));
             ok(Sync.flush(v));
+            // Discards allocate nothing: what they free goes back to the store.
+            assertEquals(4L * BS, store.deallocatedBytes, "blocks freed by discards are punched");
             assertEquals(free, v.physicalBytesFree());
             assertEquals(0, v.mappedBlocks());
             assertArrayEquals(new byte[4 * BS], Sync.read(v, 0, 4 * BS));

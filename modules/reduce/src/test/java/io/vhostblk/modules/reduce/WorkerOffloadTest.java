@@ -5,7 +5,11 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -25,10 +29,48 @@ class WorkerOffloadTest {
 
     @Test
     void heavyWorkOnWorkersEverythingElseOnTheLoop() throws Exception {
+        ExecutorService workers = Executors.newFixedThreadPool(2, r -> new Thread(r, "reduce-test-worker"));
+        try {
+            serveOnALoop(null, loop -> workers, loop -> loop);
+        } finally {
+            workers.shutdownNow();
+            assertTrue(workers.awaitTermination(10, TimeUnit.SECONDS));
+        }
+    }
+
+    /**
+     * The module's worker: one thread fingerprints (and compresses) every block, results come back to the loop in
+     * batches through the loop's task queue; the store is only touched on the loop, and the data reads back.
+     */
+    @Test
+    void theBlockWorkerFingerprintsOnItsThreadAndHandsResultsToTheLoop() throws Exception {
+        Set<String> hashedOn = ConcurrentHashMap.newKeySet();
+        ReduceVolume.Fingerprint recording = (block, out) -> {
+            hashedOn.add(Thread.currentThread().getName());
+            byte[] bytes = block.toArray(ValueLayout.JAVA_BYTE);
+            out[0] = Arrays.hashCode(bytes);
+            out[1] = Arrays.hashCode(Arrays.copyOf(bytes, bytes.length / 2));
+        };
+        BlockWorker[] worker = new BlockWorker[1];
+        try {
+            serveOnALoop(recording, loop -> worker[0] = new BlockWorker("reduce-test-block-worker", 64, loop),
+                    loop -> worker[0].toLoop());
+        } finally {
+            worker[0].close();
+        }
+        assertEquals(Set.of("reduce-test-block-worker"), hashedOn, "every block fingerprinted on the worker");
+    }
+
+    /**
+     * Opens a volume whose store may only be called on a loop thread, with the worker and the way back that the two
+     * functions make from that loop; writes text and noise, flushes, reads back, checks the volume.
+     */
+    private static void serveOnALoop(ReduceVolume.Fingerprint fingerprint,
+                                     java.util.function.Function<ExecutorService, Executor> workerFor,
+                                     java.util.function.Function<ExecutorService, Executor> backTo) throws Exception {
         MemoryStore formatted = new MemoryStore(512L * BS);
         ReduceVolume.format(formatted, new ReduceVolume.FormatOptions(256L * BS, BS, Codec.LZ4, 8));
         ExecutorService loop = Executors.newSingleThreadExecutor(r -> new Thread(r, "reduce-test-loop"));
-        ExecutorService workers = Executors.newFixedThreadPool(2, r -> new Thread(r, "reduce-test-worker"));
         AtomicReference<Thread> loopThread = new AtomicReference<>();
         loop.submit(() -> loopThread.set(Thread.currentThread())).get(10, TimeUnit.SECONDS);
         try {
@@ -41,10 +83,12 @@ class WorkerOffloadTest {
                 }
             };
             LoopBoundStore store = new LoopBoundStore(onLoopOnly, loop);
+            Executor worker = workerFor.apply(loop);
+            Executor back = backTo.apply(loop);
             // Bounded: a volume that never opens fails the test instead of hanging it.
             ReduceVolume v = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return ReduceVolume.open(store, "w", ReduceVolume.Options.both(), workers, loop);
+                    return ReduceVolume.open(store, "w", ReduceVolume.Options.both(), fingerprint, worker, back, 0);
                 } catch (ReduceException e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
@@ -68,8 +112,7 @@ class WorkerOffloadTest {
             loop.submit(v::close).get(10, TimeUnit.SECONDS);
         } finally {
             loop.shutdownNow();
-            workers.shutdownNow();
-            assertTrue(loop.awaitTermination(10, TimeUnit.SECONDS) && workers.awaitTermination(10, TimeUnit.SECONDS));
+            assertTrue(loop.awaitTermination(10, TimeUnit.SECONDS));
         }
         Sync.clean(ReduceCheck.run(new MemoryStore(formatted.image), "w"));
     }
