@@ -11,10 +11,19 @@ package io.vhostblk.drivers;
  * @param readZeroes        null driver: reads fill the buffer with zeros (a correct device) instead
  *                          of leaving guest memory untouched (fastest, for benchmarking only)
  * @param rbd               rbd driver: how to reach the Ceph cluster
+ * @param submitBatch       io_uring driver: hand SQEs to the kernel as soon as this many are filled,
+ *                          instead of once per batch of guest requests; 0 = once per batch. More than
+ *                          2 per {@code io_uring_enter} makes the kernel plug the block queue until the
+ *                          last one is built, so the disk idles meanwhile and then gets a burst
+ *                          (docs/benchmarks.md, "Why the O_DIRECT path lost to qsd")
  */
-public record DriverOptions(boolean direct, int ringEntries, int completionEntries, boolean readZeroes, RbdClient rbd) {
-    /** O_DIRECT, 128 SQ entries, 1024 CQ entries (a whole typical virtqueue in flight), null reads untouched, librados defaults. */
-    public static final DriverOptions DEFAULTS = new DriverOptions(true, 128, 1024, false, RbdClient.DEFAULTS);
+public record DriverOptions(boolean direct, int ringEntries, int completionEntries, boolean readZeroes, RbdClient rbd,
+                            int submitBatch) {
+    /** SQEs per io_uring_enter by default: the most the kernel submits without plugging the block queue. */
+    public static final int DEFAULT_SUBMIT_BATCH = 2;
+
+    /** O_DIRECT, 128 SQ entries, 1024 CQ entries (a whole typical virtqueue in flight), null reads untouched, librados defaults, 2 SQEs per enter. */
+    public static final DriverOptions DEFAULTS = new DriverOptions(true, 128, 1024, false, RbdClient.DEFAULTS, DEFAULT_SUBMIT_BATCH);
 
     public DriverOptions {
         if (ringEntries < 1 || ringEntries > 32768) {
@@ -23,6 +32,9 @@ public record DriverOptions(boolean direct, int ringEntries, int completionEntri
         if (completionEntries < 1 || completionEntries > 65536) {
             throw new IllegalArgumentException("io_uring completion entries must be 1..65536, not " + completionEntries);
         }
+        if (submitBatch < 0 || submitBatch > 32768) {
+            throw new IllegalArgumentException("io_uring submit batch must be 0..32768, not " + submitBatch);
+        }
         if (rbd == null) {
             throw new IllegalArgumentException("rbd client settings are required (RbdClient.DEFAULTS)");
         }
@@ -30,18 +42,22 @@ public record DriverOptions(boolean direct, int ringEntries, int completionEntri
     }
 
     public DriverOptions withDirect(boolean value) {
-        return new DriverOptions(value, ringEntries, completionEntries, readZeroes, rbd);
+        return new DriverOptions(value, ringEntries, completionEntries, readZeroes, rbd, submitBatch);
     }
 
     public DriverOptions withRing(int sqEntries, int cqEntries) {
-        return new DriverOptions(direct, sqEntries, cqEntries, readZeroes, rbd);
+        return new DriverOptions(direct, sqEntries, cqEntries, readZeroes, rbd, submitBatch);
     }
 
     public DriverOptions withRbd(RbdClient value) {
-        return new DriverOptions(direct, ringEntries, completionEntries, readZeroes, value);
+        return new DriverOptions(direct, ringEntries, completionEntries, readZeroes, value, submitBatch);
     }
 
     public DriverOptions withReadZeroes(boolean value) {
-        return new DriverOptions(direct, ringEntries, completionEntries, value, rbd);
+        return new DriverOptions(direct, ringEntries, completionEntries, value, rbd, submitBatch);
+    }
+
+    public DriverOptions withSubmitBatch(int value) {
+        return new DriverOptions(direct, ringEntries, completionEntries, readZeroes, rbd, value);
     }
 }

@@ -26,6 +26,12 @@ import java.util.Arrays;
  * fills the tail of a read past end of file with zeros. EINVAL from an O_DIRECT transfer is
  * retried once through the buffered descriptor; EAGAIN and EINTR are resubmitted a few times.
  *
+ * <p><b>Submission.</b> SQEs go to the kernel as soon as {@link DriverOptions#submitBatch} of them
+ * are filled (default 2), not once per batch: the kernel plugs the block queue around an enter
+ * of more than two SQEs, so with a whole virtqueue batch in one enter the first request reached
+ * the disk only after the last had been built (~100 us for 32 O_DIRECT reads here) and the disk
+ * got bursts instead of a steady queue. {@link #flushBatch} hands over the rest.
+ *
  * <p>Nothing on the submit/flush/reap path allocates or locks: per-slot state lives in arrays
  * that grow only when a higher slot number is first seen.
  */
@@ -55,6 +61,8 @@ final class IoUringQueue implements DriverQueue, KickAware {
     private final EventFd doorbell;
     private final boolean fixedFiles;
     private final int kernelLimit;
+    /** SQEs filled that make {@link #enqueue} enter the kernel at once; 0: only {@link #flushBatch} does. */
+    private final int submitBatch;
 
     private BlockRequest[] requests = new BlockRequest[256];
     private byte[] stage = new byte[256];
@@ -116,9 +124,11 @@ final class IoUringQueue implements DriverQueue, KickAware {
         }
         this.fixedFiles = files >= 0;
         this.kernelLimit = ring.cqEntries();
+        this.submitBatch = options.submitBatch();
         LOG.log(System.Logger.Level.INFO, "queue {0} of {1}: io_uring with {2} SQ / {3} CQ entries, setup flags {4}, "
-                + "{5} files", queueIndex, driver.path(), ring.sqEntries(), ring.cqEntries(),
-                IoUring.describeSetupFlags(ring.setupFlags()), fixedFiles ? "registered" : "unregistered");
+                + "{5} files, submits every {6}", queueIndex, driver.path(), ring.sqEntries(), ring.cqEntries(),
+                IoUring.describeSetupFlags(ring.setupFlags()), fixedFiles ? "registered" : "unregistered",
+                submitBatch == 0 ? "batch" : submitBatch + " SQEs");
     }
 
     /**
@@ -187,6 +197,9 @@ final class IoUringQueue implements DriverQueue, KickAware {
     private void enqueue(int slot) {
         if (backlogSize == 0 && roomInKernel() && prepare(slot)) {
             inKernel++;
+            if (submitBatch > 0 && ring.pending() >= submitBatch) {
+                pump();
+            }
             return;
         }
         if (backlogSize == backlog.length) {
@@ -446,6 +459,11 @@ final class IoUringQueue implements DriverQueue, KickAware {
         pump();
         startRing();
         return Math.min(ring.submitAndWait(1), 0);
+    }
+
+    /** SQEs filled and not yet handed to the kernel (tests). */
+    int unsubmitted() {
+        return ring.pending();
     }
 
     @Override

@@ -270,6 +270,33 @@ class IoUringDriverTest {
     }
 
     @Test
+    void requestsEnterTheKernelEverySubmitBatchSqesAndTheRestAtFlush() throws Exception {
+        Path img = dir.resolve("batch.img");
+        int count = 7;
+        long[] results = new long[count];
+        MemorySegment bufs = arena.allocate(count * 4096L, 4096);
+        for (int batch : new int[] {0, 1, 2, 3}) {
+            Arrays.fill(results, -1);
+            try (IoUringDriver d = IoUringDriver.open(img, 1 << 20, false, DriverOptions.DEFAULTS.withSubmitBatch(batch));
+                 DriverQueue dq = d.openQueue(0, (r, res) -> results[r.slot()] = res)) {
+                IoUringQueue q = (IoUringQueue) dq;
+                for (int i = 0; i < count; i++) {
+                    q.submit(new BlockRequest(i, "dev", 0).set(BlockOp.READ, i * 4096L, 4096,
+                            TestIo.iov(arena, bufs.asSlice(i * 4096L, 4096)), false));
+                    int expected = batch == 0 ? i + 1 : (i + 1) % batch;
+                    assertEquals(expected, q.unsubmitted(), "SQEs not yet entered after request " + i + ", submit batch " + batch);
+                }
+                q.flushBatch();
+                assertEquals(0, q.unsubmitted(), "flushBatch enters the rest");
+                TestIo.drain(q, pollFd);
+                for (int i = 0; i < count; i++) {
+                    assertEquals(4096, results[i], "result of slot " + i + ", submit batch " + batch);
+                }
+            }
+        }
+    }
+
+    @Test
     void discardAndWriteZeroesReadBackZeros() throws Exception {
         Path img = dir.resolve("z.img");
         List<Long> results = new ArrayList<>();

@@ -1,6 +1,7 @@
 package io.vhostblk.server;
 
 import io.vhostblk.drivers.DriverKind;
+import io.vhostblk.drivers.DriverOptions;
 import io.vhostblk.drivers.FaultSpec;
 import io.vhostblk.drivers.RbdClient;
 import io.vhostblk.drivers.RbdImageName;
@@ -88,6 +89,12 @@ final class DeviceOptions {
                     + "io_uring_enter submits and sleeps (experimental; see docs/benchmarks.md)")
     boolean kickOnRing;
 
+    @Option(names = "--submit-batch", paramLabel = "N", order = 14,
+            description = "io_uring driver: enter the kernel as soon as N requests are prepared, rather "
+                    + "than once per batch of guest requests (0: once per batch). Above 2 the kernel "
+                    + "holds the batch's requests back from the disk until the last is built. Default 2")
+    int submitBatch = DriverOptions.DEFAULT_SUBMIT_BATCH;
+
     @Option(names = "--read-only", order = 15,
             description = "export read-only: the guest sees VIRTIO_BLK_F_RO and every write is refused with an I/O error")
     boolean readOnly;
@@ -137,6 +144,7 @@ final class DeviceOptions {
         CommandKit.checkRange("--queue-size", queueSize, 64, 32768);
         CommandKit.checkRange("--poll-us", pollMicros, 0, 1_000_000);
         CommandKit.checkRange("--rbd-timeout", rbdTimeout, 1, 86_400);
+        CommandKit.checkRange("--submit-batch", submitBatch, 0, 32768);
         if (socket == null) {
             throw new UsageException("--socket is required");
         }
@@ -187,7 +195,7 @@ final class DeviceOptions {
         }
         return new ServeOptions(socket, image, size, queues, queueSize, readOnly, deviceId, vm, !noWriteback, kind,
                 !noDirect, readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, metrics,
-                new RbdClient(rbdConf, rbdId, rbdKeyring, rbdTimeout), inject);
+                new RbdClient(rbdConf, rbdId, rbdKeyring, rbdTimeout), inject, submitBatch);
     }
 
     private static String name(DriverKind kind) {

@@ -62,7 +62,7 @@ final class Export {
         try {
             driver = Drivers.open(options.driver(), options.disk(), size, options.readOnly(),
                     DriverOptions.DEFAULTS.withDirect(options.direct()).withReadZeroes(options.readZeroes())
-                            .withRbd(options.rbd()));
+                            .withRbd(options.rbd()).withSubmitBatch(options.submitBatch()));
             if (options.inject() != null) {
                 driver = FaultyDriver.wrap(driver, options.inject(), options.deviceId());
             }

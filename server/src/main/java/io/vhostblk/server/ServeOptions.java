@@ -14,7 +14,8 @@ import java.util.List;
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
                            boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
-                           InetSocketAddress metrics, RbdClient rbd, FaultSpec inject) {
+                           InetSocketAddress metrics, RbdClient rbd, FaultSpec inject,
+                           int submitBatch) {
 
     /** The VM name when neither --vm nor the policy gives one. */
     public static final String UNKNOWN_VM = "unknown";

@@ -20,7 +20,7 @@ class HostConfigFuzzTest {
     private static final int ITERATIONS = Integer.getInteger("vhostblk.fuzz.iterations", 20_000);
     private static final long SEED = Long.getLong("vhostblk.fuzz.seed", 20261130);
     private static final String[] KEYS = {"control", "metrics", "vm", "socket", "disk", "size", "queues", "queue-size", "driver",
-            "read-only", "writeback", "direct", "read-zeroes", "kick-on-ring", "poll-us", "policy", "module-dir", "inject", "id",
+            "read-only", "writeback", "direct", "read-zeroes", "kick-on-ring", "poll-us", "submit-batch", "policy", "module-dir", "inject", "id",
             "no-writeback", "config", "", "x".repeat(200)};
     private static final String[] VALUES = {"web1", "/run/vb/a.sock", "a.sock", "../../a.sock", "/x/" + "s".repeat(200) + ".sock",
             "disk.img", "1G", "0", "-1", "1.5G", "9999999999T", "8E", "2", "64", "65", "32768", "65536", "io_uring", "ram", "null",
