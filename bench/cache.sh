@@ -31,16 +31,16 @@ set.mode = $mode
 P
     policy=(--policy "$d/p.policy")
   fi
-  taskset -c 0 "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" serve --socket "$d/s.sock" --disk "$d/img" \
+  taskset -c 0 "$java" "@$root/packaging/jvm.options" -jar "$jar" serve --socket "$d/s.sock" --disk "$d/img" \
       --inject latency=500us "${policy[@]}" > "$d/server-$name.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do [ -S "$d/s.sock" ] && break; sleep 0.1; done
   if [ "$mode" != none ]; then # warm: the 64 MiB working set read once
-    taskset -c 1 "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" bench --socket "$d/s.sock" --rw read --bs 128k \
+    taskset -c 1 "$java" "@$root/packaging/jvm.options" -jar "$jar" bench --socket "$d/s.sock" --rw read --bs 128k \
         --iodepth 8 --size 64M --runtime 2s --ramp 0s > /dev/null 2>&1
   fi
   echo "== $name"
-  taskset -c 1 "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" bench --socket "$d/s.sock" --size 64M --pid "$pid" "$@" \
+  taskset -c 1 "$java" "@$root/packaging/jvm.options" -jar "$jar" bench --socket "$d/s.sock" --size 64M --pid "$pid" "$@" \
       | grep -E "iops|cpu"
   kill "$pid"; wait "$pid" 2>/dev/null
 }

@@ -101,7 +101,7 @@ else
 fi
 
 java_home=$("$root/bin/find-jdk")
-java=("$java_home/bin/java" --enable-native-access=ALL-UNNAMED)
+java=("$java_home/bin/java" "@$root/packaging/jvm.options")
 jar=${VHOST_BLK_JAR:-$root/server/target/vhost-blk.jar}
 if [ ! -f "$jar" ]; then
   echo "compare.sh: building $jar" >&2

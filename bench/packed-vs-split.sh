@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     *) echo "packed-vs-split.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-java=("$("$root/bin/find-jdk")/bin/java" --enable-native-access=ALL-UNNAMED)
+java=("$("$root/bin/find-jdk")/bin/java" "@$root/packaging/jvm.options")
 work=$(mktemp -d /tmp/vb-rings-XXXXXX)
 sock=$work/blk.sock
 pid=

@@ -43,7 +43,7 @@ done
 backend_cpus=${pin%%:*}
 generator_cpus=${pin##*:}
 java_home=$("$root/bin/find-jdk")
-java=("$java_home/bin/java" --enable-native-access=ALL-UNNAMED)
+java=("$java_home/bin/java" "@$root/packaging/jvm.options")
 if [ -z "$jar" ] && [ -z "$module_jar" ]; then
   jar=$root/server/target/vhost-blk.jar
   module_jar=$(ls "$root"/modules/reduce/target/vhost-blk-module-reduce-*.jar 2>/dev/null | grep -v -e sources -e javadoc -e original | head -1 || true)
