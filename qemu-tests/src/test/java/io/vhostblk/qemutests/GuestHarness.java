@@ -63,10 +63,6 @@ final class GuestHarness implements BeforeAllCallback, AfterAllCallback {
         return initramfs;
     }
 
-    Duration timeout() {
-        return timeout;
-    }
-
     /** An empty run directory {@code target/qemu-runs/NAME} for one test's images, logs and consoles. */
     static Path runDir(String name) throws IOException {
         return TestDirs.fresh(TARGET.resolve("qemu-runs").resolve(name));

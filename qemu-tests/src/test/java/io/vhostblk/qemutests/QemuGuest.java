@@ -39,9 +39,6 @@ final class QemuGuest {
      */
     record Config(GuestKernel kernel, Path initramfs, GuestPlan plan, Path socket, Path runDir, Duration timeout,
                   Ring ring) {
-        Config(GuestKernel kernel, Path initramfs, GuestPlan plan, Path socket, Path runDir, Duration timeout) {
-            this(kernel, initramfs, plan, socket, runDir, timeout, Ring.SPLIT);
-        }
     }
 
     /** The virtqueue layout of the guest's vhost-user-blk device. */
