@@ -6,7 +6,11 @@
 # and configurations alternate within each round (--reps rounds). Prints one markdown row per job
 # and round: IOPS, back-end CPU µs per I/O. Stops what it started by PID.
 #
-#   bench/reduce.sh [--dir DIR] [--reps 2] [--runtime 5s] [--pin 0:1] [--configs "plain both"]
+# Every job starts a fresh server JVM, so each job's ramp (not measured) must cover the JIT's warm-up: with
+# both modules C2 spends 2-3 s of CPU on the back-end's pinned CPU in the first ~10 s, and a 1 s ramp let
+# most of it into the measured window (issue 9's "second round costs twice the CPU", docs/benchmarks.md run G).
+#
+#   bench/reduce.sh [--dir DIR] [--reps 2] [--runtime 5s] [--ramp 15s] [--pin 0:1] [--configs "plain both"]
 #                   [--worker auto|on|off] [--jar SERVER.jar] [--module-jar REDUCE.jar] [--label TEXT]
 #
 # --worker sets the modules' worker setting (left out: the module's default); --jar and --module-jar measure
@@ -19,6 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/target/reduce-bench
 reps=2
 runtime=5s
+ramp=15s
 pin=0:1
 configs="plain both dedup compress"
 span=256M
@@ -31,6 +36,7 @@ while [ $# -gt 0 ]; do
     --dir) dir=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --runtime) runtime=$2; shift 2 ;;
+    --ramp) ramp=$2; shift 2 ;;
     --pin) pin=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --worker) worker=$2; shift 2 ;;
@@ -118,14 +124,14 @@ for round in $(seq "$reps"); do
   for config in $configs; do
     for data in random compressible duplicate; do
       start "$config"
-      read -r iops cpu errors < <(bench --rw randwrite --bs 4k --iodepth 32 --size "$span" --runtime "$runtime" --ramp 1s --data "$data")
+      read -r iops cpu errors < <(bench --rw randwrite --bs 4k --iodepth 32 --size "$span" --runtime "$runtime" --ramp "$ramp" --data "$data")
       echo "| $round | $config$label | randwrite 4k QD32 $data | $iops | $cpu | $errors |"
       stop
     done
     start "$config"
     # Fill the span (sequential writes wrap around it for the whole runtime).
     read -r _ _ errors < <(bench --rw write --bs 128k --iodepth 8 --size 64M --runtime 4s --ramp 0s --data duplicate)
-    read -r iops cpu rerrors < <(bench --rw randread --bs 4k --iodepth 32 --size 64M --runtime "$runtime" --ramp 1s)
+    read -r iops cpu rerrors < <(bench --rw randread --bs 4k --iodepth 32 --size 64M --runtime "$runtime" --ramp "$ramp")
     echo "| $round | $config$label | randread 4k QD32 of duplicate data | $iops | $cpu | $((errors + rerrors)) |"
     stop
   done
