@@ -361,6 +361,22 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
         return true;
     }
 
+    @Override
+    public boolean driverAwaitsUsed() {
+        if (!signalledValid) {
+            return true;
+        }
+        int event = (int) EVENT.getAcquire(driverEvent, 0L);
+        int mode = (event >>> 16) & 0x3;
+        if (mode == EVENT_FLAG_DISABLE) {
+            return false;
+        }
+        if (mode == EVENT_FLAG_DESC && eventIdx) {
+            return needEvent(size, event & 0xffff, nextUsed | (usedWrap ? WRAP : 0), publishedUsed);
+        }
+        return true;
+    }
+
     /**
      * Whether moving a position from old to now (each with its wrap counter in bit 15) wrote the
      * descriptor at event (same encoding): the packed form of {@code vring_need_event}. Positions

@@ -367,6 +367,17 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
         return (avail.get(U16, 0L) & AVAIL_F_NO_INTERRUPT) == 0;
     }
 
+    @Override
+    public boolean driverAwaitsUsed() {
+        if (!signalledValid) {
+            return true;
+        }
+        if (eventIdx) {
+            return needEvent(avail.get(U16, usedEventOffset) & 0xffff, nextUsed, publishedUsed);
+        }
+        return (avail.get(U16, 0L) & AVAIL_F_NO_INTERRUPT) == 0;
+    }
+
     /**
      * The spec's {@code vring_need_event}: whether moving an index from old to now crossed
      * event, all modulo 2^16.

@@ -47,6 +47,13 @@ public interface Virtqueue {
     /** Makes pushed answers visible (release); returns whether the driver wants a notification now. */
     boolean publishUsed();
 
+    /**
+     * Whether publishing what was pushed would notify the driver now: it has asked to hear of the
+     * next answer (it waits for one). A hint for when to publish, read without a fence;
+     * {@link #publishUsed()} still decides the notification exactly.
+     */
+    boolean driverAwaitsUsed();
+
     /** Turns driver notifications (kicks) on or off; fenced, so a following {@link #hasAvail()} is a safe re-check. */
     void setKicksEnabled(boolean enabled);
 

@@ -390,11 +390,14 @@ class PackedVirtqueueTest {
         }
         driver.setDriverEvent(EVENT_FLAG_DISABLE, 0);
         q.pushUsed(ids[0], 0);
+        assertTrue(q.driverAwaitsUsed(), "before the first publish the driver's state is unknown: it may wait");
         assertTrue(q.publishUsed(), "the first publish after a start always signals");
         q.pushUsed(ids[1], 0);
+        assertFalse(q.driverAwaitsUsed(), "a driver that disabled notifications does not wait for them");
         assertFalse(q.publishUsed(), "DISABLE");
         driver.setDriverEvent(EVENT_FLAG_ENABLE, 0);
         q.pushUsed(ids[2], 0);
+        assertTrue(q.driverAwaitsUsed());
         assertTrue(q.publishUsed(), "ENABLE");
         assertFalse(q.publishUsed(), "nothing new");
         // DESC without EVENT_IDX negotiated is not a valid mode: signal.
@@ -420,10 +423,12 @@ class PackedVirtqueueTest {
         // Notify when the used descriptor at position 3 (wrap 1) is written.
         driver.setDriverEvent(EVENT_FLAG_DESC, 3 | WRAP);
         q.pushUsed(ids[1], 0);
+        assertFalse(q.driverAwaitsUsed(), "position 1 is not the one it waits for");
         assertFalse(q.publishUsed(), "wrote position 1");
         q.pushUsed(ids[2], 0);
         assertFalse(q.publishUsed(), "wrote position 2");
         q.pushUsed(ids[3], 0);
+        assertTrue(q.driverAwaitsUsed(), "position 3 is");
         q.pushUsed(ids[4], 0);
         assertTrue(q.publishUsed(), "wrote positions 3 and 4");
         // Across the wrap: ask for position 1 of the next lap (wrap 0).

@@ -389,9 +389,11 @@ class SplitVirtqueueTest {
         q.publishUsed();
         driver.setAvailFlags(1);
         push(q, 1, 0);
+        assertFalse(q.driverAwaitsUsed(), "a driver that turned interrupts off does not wait for them");
         assertFalse(q.publishUsed());
         driver.setAvailFlags(0);
         push(q, 2, 0);
+        assertTrue(q.driverAwaitsUsed());
         assertTrue(q.publishUsed());
     }
 
@@ -399,16 +401,24 @@ class SplitVirtqueueTest {
     void eventIdxSignalsOnlyWhenUsedEventIsCrossed() throws Exception {
         SplitVirtqueue q = driver.deviceQueue(true, true);
         push(q, 0, 0);
+        assertTrue(q.driverAwaitsUsed(), "before the first publish the driver's state is unknown: it may wait");
         assertTrue(q.publishUsed()); // first one: unconditional
         driver.setAvailFlags(1); // ignored with EVENT_IDX
         driver.setUsedEvent(3); // wake me when used.idx passes 3, i.e. becomes 4
         push(q, 1, 0);
+        assertFalse(q.driverAwaitsUsed(), "publishing 2 would not reach the driver's event");
         assertFalse(q.publishUsed(), "1 -> 2 does not cross 3");
         push(q, 2, 0);
+        assertFalse(q.driverAwaitsUsed());
         push(q, 3, 0);
+        assertTrue(q.driverAwaitsUsed(), "publishing 4 would cross 3: the driver waits for it");
         assertTrue(q.publishUsed(), "2 -> 4 crosses 3 within the batch");
         push(q, 4, 0);
+        assertFalse(q.driverAwaitsUsed(), "it was woken for 3 and has not asked again");
         assertFalse(q.publishUsed(), "already signalled for 3");
+        driver.setUsedEvent(5); // it woke, saw up to 5, and sleeps until the next one
+        push(q, 5, 0);
+        assertTrue(q.driverAwaitsUsed(), "the next element is the one it waits for");
     }
 
     @Test
@@ -419,8 +429,10 @@ class SplitVirtqueueTest {
         q.publishUsed(); // 65535, the unconditional first signal
         driver.setUsedEvent(0); // wants an interrupt when used.idx goes 0 -> 1
         push(q, 1, 0);
+        assertFalse(q.driverAwaitsUsed(), "65535 -> 0 would not pass event 0");
         assertFalse(q.publishUsed(), "65535 -> 0 does not pass event 0");
         push(q, 2, 0);
+        assertTrue(q.driverAwaitsUsed(), "0 -> 1 would pass event 0");
         assertTrue(q.publishUsed(), "0 -> 1 passes event 0");
     }
 
