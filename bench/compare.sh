@@ -8,7 +8,7 @@
 #                    [--runtime 5s] [--ramp 1s] [--warmup 5s] [--file-size 1G] [--no-file] [--no-null]
 #                    [--queues "1 2"] [--bench-args "--poll"] [--vb-args "--poll-us 0"]
 #                    [--qsd-aio io_uring|native] [--work DIR] [--jobs "NAME:ARGS;..."]
-#                    [--rbd CONF:POOL/IMAGE] [--pin BACKEND_CPUS:GENERATOR_CPUS]
+#                    [--rbd CONF:POOL/IMAGE] [--pin BACKEND_CPUS:GENERATOR_CPUS] [--disk-alone]
 #
 # Pinning (default): the back-end under test runs on --backend-cpus and the load generator on
 # --generator-cpus (taskset -c lists; default: the last CPU for the generator, all others for
@@ -25,6 +25,9 @@
 # vhost-blk --driver io_uring). Both back-ends export as many queues as the largest --queues.
 # With --rbd, also "rbd": an existing Ceph RBD image (qsd driver=rbd vs vhost-blk --driver rbd;
 # the client is client.admin with the keyring CONF names; qsd needs qemu-block-extra).
+# --disk-alone adds, in each file round, fio on the image itself (io_uring, O_DIRECT, the job's
+# --rw/--bs/--iodepth, one fio job per queue) on the back-end CPUs: the disk's ceiling at that
+# depth, which no back-end can pass. Its table follows the main one.
 # qemu-storage-daemon runs its export in an iothread (--object iothread + iothread=), as QEMU
 # users configure it. vhost-blk runs with its defaults plus --vb-args.
 # Needs: qemu-storage-daemon, taskset (util-linux), JDK 25 (bin/find-jdk), the server jar
@@ -40,6 +43,7 @@ qsd_aio=io_uring
 do_null=1
 do_file=1
 rbd=""
+disk_alone=0
 work=""
 reps=2
 pinned=1
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
     --no-file) do_file=0; shift ;;
     --no-null) do_null=0; shift ;;
     --rbd) rbd=$2; shift 2 ;;
+    --disk-alone) disk_alone=1; shift ;;
     --pin) backend_cpus=${2%%:*}; generator_cpus=${2#*:}; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
@@ -69,7 +74,7 @@ while [ $# -gt 0 ]; do
     --unpinned) pinned=0; shift ;;
     --bench-args) bench_args=$2; shift 2 ;;
     --vb-args) vb_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -194,6 +199,28 @@ measured_job() {
   echo "{\"backend\":\"$backend\",\"backing\":\"$backing\",\"job\":\"$name\",\"round\":$round,${out#\{}" >> "$results"
 }
 
+# fio on the image alone, with the job's pattern and depth: the disk's own ceiling (--disk-alone).
+fio_job() {
+  local round=$1 name=$2 args=$3 q=$4 rw="" bs="" depth="" out iops p50
+  set -- $args
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --rw) rw=$2; shift 2 ;;
+      --bs) bs=$2; shift 2 ;;
+      --iodepth) depth=$2; shift 2 ;;
+      *) shift ;;
+    esac
+  done
+  echo "  round $round: fio (disk alone) file $name queues=$q" >&2
+  out=$("${backend_pin[@]}" fio --name=alone --filename="$img" --direct=1 --ioengine=io_uring --rw="${rw:-randread}" \
+    --bs="${bs:-4k}" --iodepth="${depth:-1}" --numjobs="$q" --group_reporting --time_based --runtime="$runtime" \
+    --ramp_time="$ramp" --output-format=terse --terse-version=3) || { echo "compare.sh: fio failed: $out" >&2; exit 1; }
+  # terse v3: read IOPS is field 8 and its completion-latency percentiles fields 18-37; write: 49, 59-78.
+  iops=$(echo "$out" | awk -F';' '{ print $8 + $49 }')
+  p50=$(echo "$out" | awk -F';' '{ for (i = 18; i <= 78; i++) if ($i ~ /^50\.0+%=/ && $i !~ /=0$/) { sub(/.*=/, "", $i); print $i; exit } }')
+  echo "{\"backend\":\"fio\",\"backing\":\"file\",\"job\":\"$name\",\"round\":$round,\"queues\":$q,\"iops\":$iops,\"lat_p50_us\":${p50:-null}}" >> "$results"
+}
+
 start_qsd_null() {
   start_backend qsd "$work/qsd-null-$1.log" "$sock" "$qsd" \
     --blockdev "driver=null-co,node-name=n0,size=$null_size,read-zeroes=off" --object iothread,id=iot0 \
@@ -237,6 +264,9 @@ compare() {
     "start_vb_$backing" "$round"
     run_jobs vhost-blk "$backing" "$sock" "$round"
     stop_backend
+    if [ "$backing" = file ] && [ "$disk_alone" = 1 ]; then
+      each_job fio_job "$round"
+    fi
   done
 }
 
@@ -248,6 +278,9 @@ if [ "$do_null" = 1 ]; then
   compare null
 fi
 if [ "$do_file" = 1 ]; then
+  if [ "$disk_alone" = 1 ] && ! command -v fio > /dev/null; then
+    echo "compare.sh: --disk-alone needs fio (apt-get install fio)" >&2; exit 1
+  fi
   if [ ! -f "$img" ]; then
     echo "compare.sh: writing $file_size of data to $img (reads of holes would never reach the disk)" >&2
     count=$(( $(numfmt --from=iec "$file_size") >> 20 ))
@@ -305,6 +338,20 @@ END {
       cell(k, q, "p50", "%.1f"), cell(k, v, "p50", "%.1f"), cell(k, q, "p99", "%.1f"), cell(k, v, "p99", "%.1f"),
       cell(k, q, "cpu", "%.2f"), cell(k, v, "cpu", "%.2f"), ratio(med(k, v, "cpu"), med(k, q, "cpu")),
       cell(k, q, "gen", "%.2f"), cell(k, v, "gen", "%.2f")
+  }
+  for (i = 1; i <= n; i++) {
+    k = order[i]
+    if (!n_[k, "fio", "iops"]) continue
+    if (!alone++) {
+      print ""
+      print "The disk alone (fio on the image, io_uring, O_DIRECT, on the back-end CPUs) and each back-end median IOPS as a share of it:"
+      print ""
+      print "| backing | job | queues | IOPS fio | p50 µs fio | qsd / fio | vhost-blk / fio |"
+      print "|---|---|---:|---:|---:|---:|---:|"
+    }
+    split(k, p, "|")
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], p[3], cell(k, "fio", "iops", "%.0f"), cell(k, "fio", "p50", "%.1f"),
+      ratio(med(k, "qsd", "iops"), med(k, "fio", "iops")), ratio(med(k, "vhost-blk", "iops"), med(k, "fio", "iops"))
   }
 }' "$results"
 echo

@@ -84,6 +84,12 @@ final class DeviceOptions {
                     + "arrives within it and shrinks to 0 when idle. 0 turns polling off. Default 50")
     int pollMicros = QueueTuning.DEFAULTS.pollMicros();
 
+    @Option(names = "--poll-inflight-us", paramLabel = "N", order = 13,
+            description = "the polling window's limit while the driver holds requests (a disk answers "
+                    + "within a few hundred microseconds; catching the answer by spinning saves a "
+                    + "wake-up per request). Never below --poll-us; --poll-us 0 turns it off too. Default 200")
+    int pollInflightMicros = QueueTuning.DEFAULTS.pollInflightMicros();
+
     @Option(names = "--kick-on-ring", order = 14,
             description = "io_uring driver: wait for guest kicks on the driver's ring, so one "
                     + "io_uring_enter submits and sleeps (experimental; see docs/benchmarks.md)")
@@ -143,6 +149,7 @@ final class DeviceOptions {
         CommandKit.checkRange("--queues", queues, 1, 64);
         CommandKit.checkRange("--queue-size", queueSize, 64, 32768);
         CommandKit.checkRange("--poll-us", pollMicros, 0, 1_000_000);
+        CommandKit.checkRange("--poll-inflight-us", pollInflightMicros, 0, 1_000_000);
         CommandKit.checkRange("--rbd-timeout", rbdTimeout, 1, 86_400);
         CommandKit.checkRange("--submit-batch", submitBatch, 0, 32768);
         if (socket == null) {
@@ -194,7 +201,7 @@ final class DeviceOptions {
             throw new UsageException("--size is required with --driver " + name(kind));
         }
         return new ServeOptions(socket, image, size, queues, queueSize, readOnly, deviceId, vm, !noWriteback, kind,
-                !noDirect, readZeroes, pollMicros, policy, moduleDir, control, kickOnRing, metrics,
+                !noDirect, readZeroes, pollMicros, pollInflightMicros, policy, moduleDir, control, kickOnRing, metrics,
                 new RbdClient(rbdConf, rbdId, rbdKeyring, rbdTimeout), inject, submitBatch);
     }
 

@@ -79,7 +79,7 @@ final class Export {
             throw e;
         }
         VirtioBlkDevice virtio = new VirtioBlkDevice(device, options.queues(), options.queueSize(),
-                new QueueTuning(options.pollMicros(), options.kickOnRing()));
+                new QueueTuning(options.pollMicros(), options.pollInflightMicros(), options.kickOnRing()));
         try {
             registry.register(device, ModuleSource.of(modules.catalog()));
         } catch (IllegalArgumentException e) {

@@ -13,7 +13,7 @@ import java.util.List;
 /** The options of {@code vhost-blk serve}, parsed and checked. */
 public record ServeOptions(Path socket, Path disk, long size, int queues, int queueSize, boolean readOnly,
                            String deviceId, String vmName, boolean writeback, DriverKind driver, boolean direct,
-                           boolean readZeroes, int pollMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
+                           boolean readZeroes, int pollMicros, int pollInflightMicros, Path policy, Path moduleDir, Path control, boolean kickOnRing,
                            InetSocketAddress metrics, RbdClient rbd, FaultSpec inject,
                            int submitBatch) {
 

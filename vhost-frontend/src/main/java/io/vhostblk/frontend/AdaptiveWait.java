@@ -17,6 +17,9 @@ final class AdaptiveWait {
         /** Turns guest kicks on or off; ordered (full fence) before the caller's next look at the ring. */
         void kicksEnabled(boolean enabled);
 
+        /** Whether the driver holds requests (their completions will come: a longer spin may pay). */
+        boolean driverBusy();
+
         /** Whether the guest has made a request available that the loop has not taken. */
         boolean availPending();
 
@@ -49,11 +52,12 @@ final class AdaptiveWait {
     /** Waits for work as the class comment says; the window learns from how long it took. */
     Outcome await(Source source) {
         long start = clock.getAsLong();
-        long spin = window.nanos();
+        boolean busy = source.driverBusy();
+        long spin = window.nanos(busy);
         if (spin > 0) {
             do {
                 if (source.workReady()) {
-                    window.observe(clock.getAsLong() - start);
+                    window.observe(clock.getAsLong() - start, busy);
                     polled++;
                     return Outcome.POLLED;
                 }
@@ -63,13 +67,13 @@ final class AdaptiveWait {
         source.kicksEnabled(true);
         if (source.availPending()) {
             source.kicksEnabled(false);
-            window.observe(clock.getAsLong() - start);
+            window.observe(clock.getAsLong() - start, busy);
             rechecked++;
             return Outcome.RECHECKED;
         }
         source.sleep();
         source.kicksEnabled(false);
-        window.observe(clock.getAsLong() - start);
+        window.observe(clock.getAsLong() - start, busy);
         slept++;
         return Outcome.SLEPT;
     }

@@ -67,7 +67,8 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     public QueueLoop(String label, Virtqueue queue, ContextFactory contexts, EventFd kick, EventFd call,
                      QueueTuning tuning) throws VhostUserException {
         this.label = label;
-        this.waiter = new AdaptiveWait(new PollWindow(tuning.pollMicros() * 1000L), System::nanoTime);
+        this.waiter = new AdaptiveWait(new PollWindow(tuning.pollMicros() * 1000L, tuning.pollInflightMicros() * 1000L),
+                System::nanoTime);
         this.queue = queue;
         this.kick = kick;
         this.call = call;
@@ -132,7 +133,8 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
     private void run() {
         LOG.log(Level.INFO, label + ": queue started (size " + queue.size() + ", first avail " + queue.nextAvail()
-                + ", poll window up to " + waiter.window().maxNanos() / 1000 + " us)");
+                + ", poll window up to " + waiter.window().maxNanos() / 1000 + " us, " + waiter.window().busyMaxNanos() / 1000
+                + " us while the driver holds requests)");
         try {
             // Guest kicks stay off while the loop works or polls; waitForWork turns them on
             // only to sleep (AdaptiveWait).
@@ -238,6 +240,11 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         @Override
         public void kicksEnabled(boolean enabled) {
             queue.setKicksEnabled(enabled);
+        }
+
+        @Override
+        public boolean driverBusy() {
+            return context.inFlight() > 0;
         }
 
         @Override

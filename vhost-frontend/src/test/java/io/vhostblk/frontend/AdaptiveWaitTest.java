@@ -55,6 +55,7 @@ class AdaptiveWaitTest {
         Runnable duringSleep = () -> { };
         int readyAfterLooks = -1;
         int looks;
+        boolean driverBusy;
         boolean kicksOn = true;
         /** Whether the guest sent a kick the sleeping device would have been woken by. */
         boolean kickSent;
@@ -78,6 +79,11 @@ class AdaptiveWaitTest {
             if (enabled) {
                 afterKicksOn.run();
             }
+        }
+
+        @Override
+        public boolean driverBusy() {
+            return driverBusy;
         }
 
         @Override
@@ -191,5 +197,32 @@ class AdaptiveWaitTest {
         int looksBefore = ring.looks;
         wait.await(ring);
         assertEquals(looksBefore, ring.looks, "window 0: straight to sleep, no spinning");
+    }
+
+    @Test
+    void whileTheDriverHoldsRequestsTheSpinMayLastUpToTheLongerLimit() throws Exception {
+        PollWindow window = new PollWindow(8_000, 32_000);
+        AdaptiveWait wait = new AdaptiveWait(window, this::tick);
+        RingSource ring = new RingSource(true);
+        ring.driverBusy = true;
+        // A disk answering 20 µs after each wait starts: the window grows past the 8 µs limit of
+        // an idle driver, up to where it catches the answer by spinning.
+        ring.readyAfterLooks = 20;
+        for (int i = 0; i < 4; i++) {
+            long start = now;
+            ring.looks = 0;
+            ring.duringSleep = () -> now = Math.max(now, start + 20_000);
+            assertEquals(AdaptiveWait.Outcome.SLEPT, wait.await(ring));
+        }
+        assertEquals(32_000, window.nanos());
+        ring.looks = 0;
+        assertEquals(AdaptiveWait.Outcome.POLLED, wait.await(ring), "the answer 20 µs out is caught by spinning");
+        // With nothing at the driver, the same window spins only the idle limit before it sleeps.
+        ring.driverBusy = false;
+        ring.looks = 0;
+        ring.readyAfterLooks = -1;
+        ring.duringSleep = () -> { };
+        assertEquals(AdaptiveWait.Outcome.SLEPT, wait.await(ring));
+        assertEquals(8, ring.looks, "8 µs at 1 µs per look");
     }
 }

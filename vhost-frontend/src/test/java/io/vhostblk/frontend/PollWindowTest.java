@@ -71,6 +71,39 @@ class PollWindowTest {
     @Test
     void aNegativeLimitIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> new PollWindow(-1));
+        assertThrows(IllegalArgumentException.class, () -> new PollWindow(MAX, -1));
+    }
+
+    @Test
+    void whileTheDriverHoldsRequestsTheWindowGrowsToTheLongerLimit() {
+        PollWindow w = new PollWindow(MAX, 200_000);
+        for (int i = 0; i < 7; i++) {
+            w.observe(150_000, true); // a disk answering 150 µs after each wait began
+        }
+        assertEquals(200_000, w.nanos(), "4 µs doubled up to the busy limit");
+        assertEquals(200_000, w.nanos(true));
+        assertEquals(MAX, w.nanos(false), "with nothing at the driver the spin stays within the idle limit");
+        w.observe(150_000, true);
+        assertEquals(200_000, w.nanos(), "caught within the window: unchanged");
+    }
+
+    @Test
+    void anIdleWaitBeyondTheIdleLimitHalvesWhatWasSpun() {
+        PollWindow w = new PollWindow(MAX, 200_000);
+        while (w.nanos() < 200_000) {
+            w.observe(150_000, true);
+        }
+        w.observe(10_000_000, false);
+        assertEquals(25_000, w.nanos(), "half of the 50 µs actually spun, not of the 200 µs window");
+    }
+
+    @Test
+    void theBusyLimitIsNeverBelowTheIdleOneAndZeroTurnsBothOff() {
+        assertEquals(MAX, new PollWindow(MAX, 10_000).busyMaxNanos());
+        PollWindow off = new PollWindow(0, 200_000);
+        assertEquals(0, off.busyMaxNanos(), "--poll-us 0 turns polling off, requests in flight or not");
+        off.observe(1_000, true);
+        assertEquals(0, off.nanos(true));
     }
 
     private static PollWindow grownTo(long nanos) {
