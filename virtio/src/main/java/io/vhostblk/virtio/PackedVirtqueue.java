@@ -350,6 +350,16 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
             signalledValid = true;
             return true;
         }
+        return driverWants(now, old);
+    }
+
+    @Override
+    public boolean driverAwaitsUsed() {
+        return !signalledValid || driverWants(nextUsed | (usedWrap ? WRAP : 0), publishedUsed);
+    }
+
+    /** Whether the driver event area asks to hear that the used position moved from old to now. */
+    private boolean driverWants(int now, int old) {
         int event = (int) EVENT.getAcquire(driverEvent, 0L);
         int mode = (event >>> 16) & 0x3;
         if (mode == EVENT_FLAG_DISABLE) {
@@ -357,22 +367,6 @@ public final class PackedVirtqueue extends AbstractVirtqueue {
         }
         if (mode == EVENT_FLAG_DESC && eventIdx) {
             return needEvent(size, event & 0xffff, now, old);
-        }
-        return true;
-    }
-
-    @Override
-    public boolean driverAwaitsUsed() {
-        if (!signalledValid) {
-            return true;
-        }
-        int event = (int) EVENT.getAcquire(driverEvent, 0L);
-        int mode = (event >>> 16) & 0x3;
-        if (mode == EVENT_FLAG_DISABLE) {
-            return false;
-        }
-        if (mode == EVENT_FLAG_DESC && eventIdx) {
-            return needEvent(size, event & 0xffff, nextUsed | (usedWrap ? WRAP : 0), publishedUsed);
         }
         return true;
     }

@@ -360,20 +360,18 @@ public final class SplitVirtqueue extends AbstractVirtqueue {
             signalledValid = true;
             return true;
         }
-        if (eventIdx) {
-            int usedEvent = avail.get(U16, usedEventOffset) & 0xffff;
-            return needEvent(usedEvent, now, old);
-        }
-        return (avail.get(U16, 0L) & AVAIL_F_NO_INTERRUPT) == 0;
+        return driverWants(now, old);
     }
 
     @Override
     public boolean driverAwaitsUsed() {
-        if (!signalledValid) {
-            return true;
-        }
+        return !signalledValid || driverWants(nextUsed, publishedUsed);
+    }
+
+    /** Whether the driver's used_event (or, without EVENT_IDX, its flags) asks to hear that used.idx moved from old to now. */
+    private boolean driverWants(int now, int old) {
         if (eventIdx) {
-            return needEvent(avail.get(U16, usedEventOffset) & 0xffff, nextUsed, publishedUsed);
+            return needEvent(avail.get(U16, usedEventOffset) & 0xffff, now, old);
         }
         return (avail.get(U16, 0L) & AVAIL_F_NO_INTERRUPT) == 0;
     }
