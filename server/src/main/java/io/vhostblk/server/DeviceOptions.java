@@ -87,7 +87,7 @@ final class DeviceOptions {
     @Option(names = "--poll-inflight-us", paramLabel = "N", order = 13,
             description = "the polling window's limit while the driver holds requests (a disk answers "
                     + "within a few hundred microseconds; catching the answer by spinning saves a "
-                    + "wake-up per request). Used only while the process has a CPU per queue loop (spinning loops "
+                    + "wake-up per request). Used only while the process has a CPU per serving queue loop (spinning loops "
                     + "sharing a core delay each other). Never below --poll-us; --poll-us 0 turns it off too. Default 200")
     int pollInflightMicros = QueueTuning.DEFAULTS.pollInflightMicros();
 

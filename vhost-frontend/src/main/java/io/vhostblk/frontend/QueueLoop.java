@@ -15,7 +15,6 @@ import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The event loop of one virtqueue, on its own platform thread: wait for a kick or a driver
@@ -25,9 +24,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private static final System.Logger LOG = System.getLogger(QueueLoop.class.getName());
-    /** Queue loops running in this process, against the CPUs it may use (its affinity at start). */
-    private static final AtomicInteger RUNNING = new AtomicInteger();
-    private static final int CPUS = Runtime.getRuntime().availableProcessors();
     private static final int POLL_KICK = 0;
     private static final int POLL_STOP = 1;
     private static final int POLL_MAILBOX = 2;
@@ -65,6 +61,8 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
     private static final int PUBLISH_EVERY = 8;
     /** Call eventfd writes, for the stop log (a cost per wake-up of the guest, worth seeing). */
     private long calls;
+    /** This loop in the process's count of serving loops (whether it may spin longer for its driver). */
+    private final ServingLoops.Member serving = ServingLoops.PROCESS.member();
     private boolean broken;
 
     /** Creates the loop; the context is built with this loop as its used-ring sink. */
@@ -135,28 +133,19 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
         return pollFds.get(ValueLayout.JAVA_SHORT, i * Libc.POLLFD.byteSize() + 6);
     }
 
-    /**
-     * Whether a wait may use the longer poll limit of a driver holding requests: only when the loops
-     * have a CPU each. Spinning loops that share a core hold each other's answers for a scheduler
-     * slice (measured: 2 queues on 1 CPU, QD1, p99 3.5 ms with the longer spin, 0.5 ms without).
-     */
-    static boolean spinsForDriver(int inFlight, int runningLoops, int cpus) {
-        return inFlight > 0 && runningLoops <= cpus;
-    }
-
     private void run() {
-        RUNNING.incrementAndGet();
+        serving.serving();
         try {
             serve();
         } finally {
-            RUNNING.decrementAndGet();
+            serving.idle();
         }
     }
 
     private void serve() {
         LOG.log(Level.INFO, label + ": queue started (size " + queue.size() + ", first avail " + queue.nextAvail()
                 + ", poll window up to " + waiter.window().maxNanos() / 1000 + " us, " + waiter.window().busyMaxNanos() / 1000
-                + " us while the driver holds requests and the process has a CPU per queue loop)");
+                + " us while the driver holds requests and the process has a CPU per serving queue loop)");
         try {
             // Guest kicks stay off while the loop works or polls; waitForWork turns them on
             // only to sleep (AdaptiveWait).
@@ -266,7 +255,10 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
         @Override
         public boolean driverBusy() {
-            return spinsForDriver(context.inFlight(), RUNNING.get(), CPUS);
+            // Only with a CPU per serving loop: spinning loops that share a core hold each other's
+            // answers for a scheduler slice (2 queues on 1 CPU, QD1: p99 3.5 ms with the longer
+            // spin, 0.5 ms without).
+            return context.inFlight() > 0 && ServingLoops.PROCESS.cpuEach();
         }
 
         @Override
@@ -282,14 +274,26 @@ public final class QueueLoop implements VhostUserDevice.QueueWorker, UsedSink {
 
     private void sleepOnFds() {
         if (ringWait != null && !broken) {
+            // One wait on the ring, unbounded: such a loop counts as serving while it runs.
             int rc = ringWait.awaitCompletions();
             if (rc < 0 && rc != -io.vhostblk.linux.Errno.EINTR) {
                 throw new IllegalStateException(label + ": io_uring wait failed: " + io.vhostblk.linux.Errno.describe(-rc));
             }
             return;
         }
-        int timeout = kick == null && !broken ? NO_KICK_POLL_MILLIS : -1;
-        int rc = Libc.poll(pollFds, pollCount, timeout);
+        int rc;
+        if (kick == null && !broken) {
+            rc = Libc.poll(pollFds, pollCount, NO_KICK_POLL_MILLIS);
+        } else {
+            // A first, bounded sleep: if nothing comes within it the loop counts as idle until its
+            // next work, so it does not hold back the longer spin of loops that are serving.
+            rc = Libc.poll(pollFds, pollCount, ServingLoops.IDLE_MILLIS);
+            if (rc == 0) {
+                serving.idle();
+                rc = Libc.poll(pollFds, pollCount, -1);
+            }
+            serving.serving();
+        }
         if (rc < 0) {
             if (rc != -io.vhostblk.linux.Errno.EINTR) {
                 throw new IllegalStateException(label + ": poll failed: " + io.vhostblk.linux.Errno.describe(-rc));

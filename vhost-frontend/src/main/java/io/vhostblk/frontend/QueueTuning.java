@@ -9,7 +9,7 @@ package io.vhostblk.frontend;
  * @param pollInflightMicros the window's limit while the driver holds requests (at least
  *                           pollMicros): a disk's answer comes within a few hundred µs, and a spin
  *                           that catches it saves a wake-up on the request's path. Used only while
- *                           the process has a CPU per running queue loop
+ *                           the process has a CPU per serving queue loop ({@link ServingLoops})
  * @param kickOnRing         with a driver that has its own io_uring, watch the kick eventfd on that
  *                           ring so one io_uring_enter submits and sleeps (else poll() on kick,
  *                           driver and mailbox fds). Off by default: on this project's test machine

@@ -3,8 +3,6 @@ package io.vhostblk.frontend;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** The adaptive poll window's arithmetic, fed with chosen wait durations (no clock). */
@@ -106,13 +104,6 @@ class PollWindowTest {
         assertEquals(0, off.busyMaxNanos(), "--poll-us 0 turns polling off, requests in flight or not");
         off.observe(1_000, true);
         assertEquals(0, off.nanos(true));
-    }
-
-    @Test
-    void theLongerLimitAppliesOnlyWithRequestsAtTheDriverAndACpuPerQueueLoop() {
-        assertTrue(QueueLoop.spinsForDriver(1, 2, 2));
-        assertFalse(QueueLoop.spinsForDriver(0, 1, 2), "nothing at the driver: only the guest can bring work");
-        assertFalse(QueueLoop.spinsForDriver(32, 3, 2), "loops sharing a core would hold each other's answers");
     }
 
     private static PollWindow grownTo(long nanos) {
