@@ -138,19 +138,13 @@ final class SpaceMap {
         }
         long b;
         if (keptCount > 0) {
-            b = nextSet(kept, keptCursor, blocks);
-            if (b < 0) {
-                b = nextSet(kept, 0, keptCursor);
-            }
+            b = nextSetFrom(kept, keptCursor);
             clearBit(kept, b);
             keptCount--;
-            keptCursor = b + 1 == blocks ? 0 : b + 1;
+            keptCursor = after(b);
         } else {
-            b = nextSet(free, cursor, blocks);
-            if (b < 0) {
-                b = nextSet(free, 0, cursor);
-            }
-            cursor = b + 1 == blocks ? 0 : b + 1;
+            b = nextSetFrom(free, cursor);
+            cursor = after(b);
         }
         clearBit(free, b);
         freeCount--;
@@ -245,6 +239,17 @@ final class SpaceMap {
 
     private static void clearBit(long[] bits, long i) {
         bits[(int) (i >>> 6)] &= ~(1L << i);
+    }
+
+    /** First set bit at or after {@code from}, wrapping around to the start; -1 when none is set. */
+    private long nextSetFrom(long[] bits, long from) {
+        long b = nextSet(bits, from, blocks);
+        return b >= 0 ? b : nextSet(bits, 0, from);
+    }
+
+    /** Where the next search starts after block b (wrapping at the end of the area). */
+    private long after(long b) {
+        return b + 1 == blocks ? 0 : b + 1;
     }
 
     /** First set bit in [from, to), or -1. */
